@@ -1,0 +1,116 @@
+"""Aligned face crops and the way back: the ArcFace 5-point template at any size, the
+similarity warp into the crop, its inverse, and paste-back with a feathered blend mask."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: insightface's ArcFace template for a 112x112 crop: left eye, right eye, nose, mouth corners.
+ARCFACE_TEMPLATE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+)
+
+
+def face_template(size: int, margin: float = 0.0) -> np.ndarray:
+    """The 5 template points for a `size` crop; `margin` widens the view (0.25 = 25 % more context)."""
+    if size <= 0:
+        raise ValueError(f"crop size must be positive, got {size}")
+    if margin <= -0.5:
+        raise ValueError(f"margin must be greater than -0.5, got {margin}")
+    unit = ARCFACE_TEMPLATE_112 / 112.0
+    return (0.5 + (unit - 0.5) / (1.0 + margin)) * size
+
+
+def alignment_matrix(keypoints: np.ndarray, size: int, margin: float = 0.0) -> np.ndarray:
+    """The 2x3 similarity transform taking image coordinates to crop coordinates."""
+    keypoints = np.asarray(keypoints, dtype=np.float64).reshape(5, 2)
+    return _umeyama_similarity(keypoints, face_template(size, margin))
+
+
+def invert_matrix(matrix: np.ndarray) -> np.ndarray:
+    """The 2x3 inverse of a 2x3 affine transform (crop → image)."""
+    return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine transform to [N, 2] points."""
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def warp_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Cut the aligned `size` x `size` crop out of `image` (any dtype, 2 or 3 dims)."""
+    return cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
+
+
+def feather(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Soften a [H, W] mask in [0, 1] so it fades to 0 *inside* its edge over about `radius` px."""
+    mask = np.asarray(mask, dtype=np.float32)
+    if radius <= 0:
+        return mask.copy()
+    kernel = int(2 * round(radius) + 1)
+    # Erode first, so that after the blur the outer edge of the region is still 0.
+    eroded = cv2.erode(mask, np.ones((kernel, kernel), np.uint8))
+    blurred = cv2.GaussianBlur(eroded, (0, 0), sigmaX=radius / 2.0)
+    return np.clip(blurred, 0.0, 1.0)
+
+
+def paste_back(
+    image: np.ndarray, crop: np.ndarray, matrix: np.ndarray, blend_mask: np.ndarray
+) -> np.ndarray:
+    """Warp `crop` back into `image` through the inverse of `matrix` and blend with `blend_mask`.
+
+    `blend_mask` is a [size, size] float mask in crop coordinates (1 = take the crop). Only the
+    face's bounding rectangle is touched, so this costs the same on a 40-megapixel photo as on
+    a small one, and pixels where the mask is 0 are returned unchanged.
+    """
+    size = crop.shape[0]
+    inverse = invert_matrix(matrix)
+    corners = transform_points(np.array([[0, 0], [size, 0], [0, size], [size, size]]), inverse)
+    height, width = image.shape[:2]
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    result = image.copy()
+    if x1 <= x0 or y1 <= y0:
+        return result
+    local = inverse.copy()
+    local[:, 2] -= (x0, y0)
+    region = (x1 - x0, y1 - y0)
+    warped = cv2.warpAffine(crop, local, region, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(
+        blend_mask.astype(np.float32), local, region, flags=cv2.INTER_LINEAR, borderValue=0.0
+    )[..., None]
+    patch = result[y0:y1, x0:x1].astype(np.float32)
+    blended = patch * (1.0 - alpha) + warped.astype(np.float32) * alpha
+    # Where alpha is exactly 0 keep the original bytes, so untouched pixels stay bit-identical.
+    result[y0:y1, x0:x1] = np.where(alpha > 0, np.clip(blended.round(), 0, 255), patch).astype(image.dtype)
+    return result
+
+
+def _umeyama_similarity(source: np.ndarray, destination: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) source → destination."""
+    source_mean, destination_mean = source.mean(axis=0), destination.mean(axis=0)
+    source_centred, destination_centred = source - source_mean, destination - destination_mean
+    covariance = destination_centred.T @ source_centred / len(source)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1
+    rotation = u @ np.diag(sign) @ vt
+    variance = (source_centred**2).sum() / len(source)
+    scale = (singular * sign).sum() / variance
+    matrix = np.zeros((2, 3))
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = destination_mean - scale * rotation @ source_mean
+    return matrix

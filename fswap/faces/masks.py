@@ -1,0 +1,67 @@
+"""Region masks from insightface's 106 landmarks (2d106det): face hull, eyes, brows, mouth, nose.
+
+Index groups were read off the model's output on a frontal face (left = image left).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LANDMARK_GROUPS: dict[str, tuple[int, ...]] = {
+    "contour": tuple(range(0, 33)),
+    "left_eye": tuple(range(33, 43)),
+    "left_brow": tuple(range(43, 52)),
+    "mouth": tuple(range(52, 72)),
+    "nose": tuple(range(72, 87)),
+    "right_eye": tuple(range(87, 97)),
+    "right_brow": tuple(range(97, 106)),
+}
+
+#: Regions a caller can ask for, each the union of the convex hulls of its groups.
+REGIONS: dict[str, tuple[str, ...]] = {
+    "face": ("contour", "left_brow", "right_brow"),
+    "eyes": ("left_eye", "right_eye"),
+    "brows": ("left_brow", "right_brow"),
+    "mouth": ("mouth",),
+    "nose": ("nose",),
+    "inner_face": ("left_eye", "right_eye", "left_brow", "right_brow", "nose", "mouth"),
+}
+
+
+def region_mask(landmarks: np.ndarray, shape: tuple[int, int], region: str = "face") -> np.ndarray:
+    """A float32 [H, W] mask (1 inside) of `region` drawn from [106, 2] landmarks.
+
+    For "face", the hull is raised above the brows by a fifth of the face height so the
+    forehead is included.
+    """
+    if region not in REGIONS:
+        raise ValueError(f"unknown region {region!r}; choose from {sorted(REGIONS)}")
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (106, 2):
+        raise ValueError(f"expected [106, 2] landmarks, got {landmarks.shape}")
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    if region == "face":
+        points = np.concatenate([landmarks[list(LANDMARK_GROUPS[g])] for g in REGIONS["face"]])
+        _fill_hull(mask, np.concatenate([points, _forehead(landmarks)]))
+        return mask.astype(np.float32)
+    if region == "inner_face":
+        points = np.concatenate([landmarks[list(LANDMARK_GROUPS[g])] for g in REGIONS[region]])
+        _fill_hull(mask, points)
+        return mask.astype(np.float32)
+    for group in REGIONS[region]:
+        _fill_hull(mask, landmarks[list(LANDMARK_GROUPS[group])])
+    return mask.astype(np.float32)
+
+
+def _forehead(landmarks: np.ndarray) -> np.ndarray:
+    """Brow points lifted along the face's vertical axis (chin → brows) by 20 % of its height."""
+    brows = landmarks[list(LANDMARK_GROUPS["left_brow"] + LANDMARK_GROUPS["right_brow"])]
+    chin = landmarks[0]
+    up = brows.mean(axis=0) - chin
+    return brows + 0.2 * up
+
+
+def _fill_hull(mask: np.ndarray, points: np.ndarray) -> None:
+    hull = cv2.convexHull(np.round(points).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1, lineType=cv2.LINE_8)

@@ -1,0 +1,171 @@
+"""Reading user images so that nothing surprises: every mistake becomes one `ImageError`.
+
+All of fswap works on RGB `uint8` arrays of shape [H, W, 3]. `load_image` accepts a path,
+raw bytes, a PIL image or a numpy array and handles EXIF orientation, alpha, palettes,
+greyscale, 16-bit and float data, animated files (first frame), decompression bombs,
+truncated, zero-byte and non-image files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fswap.errors import ImageError
+
+ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
+
+#: Upload and decode limits; large enough for any camera, small enough to refuse bombs.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 80_000_000
+MIN_SIDE = 16
+
+
+def load_image(
+    image: ImageInput,
+    *,
+    name: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray:
+    """Return `image` as an RGB uint8 array [H, W, 3], or raise `ImageError` saying why not.
+
+    Args:
+        image: a file path, the file's bytes, a PIL image, or an array ([H,W], [H,W,1|3|4];
+            uint8, uint16, or float in [0, 1]). Arrays are taken as RGB(A).
+        name: how to call the image in error messages (defaults to the file name).
+        max_bytes: refuse files larger than this.
+        max_pixels: refuse images with more pixels than this (decompression bombs).
+    """
+    if isinstance(image, np.ndarray):
+        return _from_array(image, name or "image", max_pixels)
+    if isinstance(image, Image.Image):
+        return _from_pil(image, name or "image", max_pixels)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+        label = name or "uploaded image"
+    elif isinstance(image, (str, os.PathLike)):
+        data, label = _read_file(Path(image), name, max_bytes)
+    else:
+        raise ImageError(f"cannot read an image from a {type(image).__name__}; give a path, bytes or an array")
+    if not data:
+        raise ImageError(f"{label} is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise ImageError(f"{label} is {len(data) / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+    return _decode(data, label, max_pixels)
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an RGB uint8 array; the format follows the suffix (PNG when there is none)."""
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(image)).save(path)
+    return path
+
+
+def _read_file(path: Path, name: str | None, max_bytes: int) -> tuple[bytes, str]:
+    label = name or path.name
+    if not path.exists():
+        raise ImageError(f"{label}: no such file ({path})")
+    if not path.is_file():
+        raise ImageError(f"{label} is not a file ({path})")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ImageError(f"{label} is {size / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+    try:
+        return path.read_bytes(), label
+    except OSError as error:
+        raise ImageError(f"{label} cannot be read: {error.strerror or error}") from error
+
+
+def _decode(data: bytes, label: str, max_pixels: int) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            pil = Image.open(io.BytesIO(data))
+            # The header is read now, the pixels only on load(): check size before decoding.
+            _check_pixels(pil.size, label, max_pixels)
+            pil.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"{label} is too large to decode safely ({error})") from error
+    except UnidentifiedImageError as error:
+        raise ImageError(f"{label} is not an image fswap can read (JPEG, PNG, WebP, BMP, TIFF, GIF)") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{label} is damaged or truncated and cannot be decoded ({error})") from error
+    return _from_pil(pil, label, max_pixels)
+
+
+def _check_pixels(size: tuple[int, int], label: str, max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{label} is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels. Downscale it first."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"{label} is {width}x{height}; images must be at least {MIN_SIDE} px on each side")
+
+
+def _from_pil(pil: Image.Image, label: str, max_pixels: int) -> np.ndarray:
+    _check_pixels(pil.size, label, max_pixels)
+    if getattr(pil, "n_frames", 1) > 1:
+        pil.seek(0)
+    # A broken EXIF block must not make a readable photo unreadable.
+    with contextlib.suppress(Exception):
+        pil = ImageOps.exif_transpose(pil)
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _from_array(np.asarray(pil), label, max_pixels)
+    if pil.mode == "P" and "transparency" in pil.info:
+        pil = pil.convert("RGBA")
+    if pil.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        pil = _flatten_alpha(pil.convert("RGBA"))
+    return np.ascontiguousarray(np.asarray(pil.convert("RGB"), dtype=np.uint8))
+
+
+def _flatten_alpha(pil: Image.Image) -> Image.Image:
+    """Composite transparent pixels on white, as viewers show them."""
+    background = Image.new("RGBA", pil.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, pil).convert("RGB")
+
+
+def _from_array(array: np.ndarray, label: str, max_pixels: int) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"{label} has shape {array.shape}; expected [H, W], [H, W, 3] or [H, W, 4]")
+    _check_pixels((array.shape[1], array.shape[0]), label, max_pixels)
+    array = _to_uint8(array, label)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.shape[2] == 4:
+        alpha = array[..., 3:].astype(np.float32) / 255.0
+        array = (array[..., :3] * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    return np.ascontiguousarray(array)
+
+
+def _to_uint8(array: np.ndarray, label: str) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageError(f"{label} contains NaN or infinite values")
+        high = 1.0 if array.max(initial=0.0) <= 1.0 else 255.0
+        return (np.clip(array / high, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer):
+        if array.min(initial=0) < 0:
+            raise ImageError(f"{label} has negative pixel values")
+        high = 255 if array.max(initial=0) <= 255 else 65535
+        return (array.astype(np.float64) * (255.0 / high)).round().astype(np.uint8)
+    raise ImageError(f"{label} has pixel type {array.dtype}, which is not an image type")
