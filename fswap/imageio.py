@@ -129,7 +129,7 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int) -> np.ndarray:
         pil = pil.convert("RGBA")
     if pil.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         pil = _flatten_alpha(pil.convert("RGBA"))
-    return np.ascontiguousarray(np.asarray(pil.convert("RGB"), dtype=np.uint8))
+    return np.array(pil.convert("RGB"), dtype=np.uint8)  # a writeable copy, never a view of PIL memory
 
 
 def _flatten_alpha(pil: Image.Image) -> Image.Image:

@@ -59,10 +59,11 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
     if radius <= 0:
         return mask.copy()
     kernel = int(2 * round(radius) + 1)
-    # Erode first, so that after the blur the outer edge of the region is still 0.
+    # Erode, blur with a tail shorter than the erosion, and clip to the original region, so the
+    # mask is exactly 0 outside it and reaches 1 about `radius` px inside its edge.
     eroded = cv2.erode(mask, np.ones((kernel, kernel), np.uint8))
-    blurred = cv2.GaussianBlur(eroded, (0, 0), sigmaX=radius / 2.0)
-    return np.clip(blurred, 0.0, 1.0)
+    blurred = cv2.GaussianBlur(eroded, (0, 0), sigmaX=radius / 3.0)
+    return np.clip(blurred, 0.0, 1.0) * mask
 
 
 def paste_back(

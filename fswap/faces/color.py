@@ -18,7 +18,7 @@ def match_appearance(
     if crop.shape != reference.shape:
         raise ValueError(f"crop {crop.shape} and reference {reference.shape} must have the same shape")
     inside = np.asarray(mask) > 0.5
-    if inside.sum() < 16:  # nothing to measure: leave the crop alone
+    if strength <= 0 or inside.sum() < 16:  # nothing to do, or nothing to measure
         return crop.copy()
     crop_lab = _to_lab(crop)
     reference_lab = _to_lab(reference)

