@@ -4,7 +4,20 @@ from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundE
 
 __version__ = "0.1.0"
 
+
+
+def __getattr__(name: str):
+    # The pipeline pulls in torch and diffusers: import it only when asked for.
+    if name in ("FaceSwapPipeline", "SwapOutput"):
+        from fswap import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'fswap' has no attribute {name!r}")
+
+
 __all__ = [
+    "FaceSwapPipeline",
+    "SwapOutput",
     "CheckpointError",
     "FswapError",
     "ImageError",

@@ -1,0 +1,415 @@
+"""`FaceSwapPipeline`: the stages of one swap, from photos to the composited result and its masks.
+
+    source photo(s) ─ detect ─ align ─ occlusion mask ─ identity encoder ─┐
+    target photo ─── detect ─ align ─ occlusion mask ─ attribute encoder ─ generator
+        ─ appearance matching ─ blend mask (face ∧ visible, feathered) ─ paste-back ─ SwapOutput
+
+A checkpoint is a folder (or a Hub repo with the same files): `model_index.json` and one
+sub-folder per component, each `config.json` + safetensors, and `face_analyzer/` with the
+ONNX files. Only safetensors and ONNX are ever read, and loading is strict.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fswap import __version__
+from fswap.errors import CheckpointError, ModelNotFoundError
+from fswap.faces import (
+    Face,
+    FaceAnalyzer,
+    alignment_matrix,
+    feather,
+    match_appearance,
+    paste_back,
+    region_mask,
+    select_faces,
+    transform_points,
+    warp_face,
+)
+from fswap.imageio import ImageInput, load_image
+from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
+from fswap.models.identity import mean_identity
+
+MODEL_INDEX = "model_index.json"
+
+#: The only classes a checkpoint may name, by component. `model_index.json` is never used to
+#: import arbitrary code: a component or class not listed here is an error.
+COMPONENTS: dict[str, type] = {
+    "face_analyzer": FaceAnalyzer,
+    "identity_encoder": IdentityEncoder,
+    "attribute_encoder": AttributeEncoder,
+    "generator": Generator,
+    "occlusion_segmenter": OcclusionSegmenter,
+}
+NETWORKS = ("identity_encoder", "attribute_encoder", "generator", "occlusion_segmenter")
+PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04}
+
+
+@dataclass
+class SwappedFace:
+    """What happened to one target face; every array is in the aligned crop's coordinates."""
+
+    index: int  # into `SwapOutput.faces`
+    face: Face
+    matrix: np.ndarray  # 2x3, image -> crop
+    target_crop: np.ndarray  # [S, S, 3] uint8
+    swapped_crop: np.ndarray  # [S, S, 3] uint8, after appearance matching
+    occlusion_mask: np.ndarray  # [S, S] float32, 1 = visible face skin of the target
+    face_mask: np.ndarray  # [S, S] float32, the face region from the landmarks
+    blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible, feathered
+    control_masks: list[np.ndarray]  # coarse to fine, [h, w] float32; 1 = kept the target's attributes
+
+
+@dataclass
+class SwapOutput:
+    """The result of `FaceSwapPipeline.__call__`."""
+
+    image: np.ndarray  # [H, W, 3] uint8 RGB at the target's full resolution
+    faces: list[Face]  # every face found in the target, largest first
+    swapped: list[SwappedFace]
+    source_faces: list[Face]
+    source_occlusion_masks: list[np.ndarray]  # one [S, S] mask per source photo
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+    def blend_mask(self) -> np.ndarray:
+        """The union of the blend masks in full-image coordinates, [H, W] float32."""
+        full = np.zeros(self.image.shape[:2], np.float32)
+        for swapped in self.swapped:
+            size = swapped.blend_mask.shape[0]
+            ones = np.ones((size, size, 1), np.float32)
+            layer = paste_back(full[..., None], ones, swapped.matrix, swapped.blend_mask)[..., 0]
+            full = np.maximum(full, layer)
+        return full
+
+
+class FaceSwapPipeline:
+    """Occlusion-aware face swapping with control masks (fswap).
+
+    Example:
+        ```python
+        >>> from fswap import FaceSwapPipeline
+        >>> from fswap.imageio import save_image
+        >>> pipe = FaceSwapPipeline.from_pretrained("checkpoints/fswap-default")  # or a Hub id
+        >>> output = pipe("source.jpg", "target.jpg", target_faces="all")
+        >>> save_image("swapped.png", output.image)
+        >>> output.swapped[0].blend_mask.shape, len(output.swapped[0].control_masks)
+        ```
+    """
+
+    def __init__(
+        self,
+        face_analyzer: FaceAnalyzer,
+        identity_encoder: IdentityEncoder,
+        attribute_encoder: AttributeEncoder,
+        generator: Generator,
+        occlusion_segmenter: OcclusionSegmenter,
+        crop_margin: float = PIPELINE_SETTINGS["crop_margin"],
+        feather_fraction: float = PIPELINE_SETTINGS["feather_fraction"],
+    ):
+        size = generator.config.sample_size
+        if attribute_encoder.config.sample_size != size:
+            raise CheckpointError(
+                f"attribute_encoder works at {attribute_encoder.config.sample_size} px but the generator at {size} px"
+            )
+        if identity_encoder.config.embedding_dim != generator.config.identity_dim:
+            raise CheckpointError(
+                f"identity_encoder gives {identity_encoder.config.embedding_dim}-D embeddings but the generator "
+                f"expects {generator.config.identity_dim}-D"
+            )
+        self.face_analyzer = face_analyzer
+        self.identity_encoder = identity_encoder.eval()
+        self.attribute_encoder = attribute_encoder.eval()
+        self.generator = generator.eval()
+        self.occlusion_segmenter = occlusion_segmenter.eval()
+        self.crop_size = size
+        self.crop_margin = float(crop_margin)
+        self.feather_fraction = float(feather_fraction)
+
+    # ------------------------------------------------------------------ device and dtype
+    @property
+    def device(self) -> torch.device:
+        return self.generator.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.generator.dtype
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> FaceSwapPipeline:
+        """Move every network to `device` and/or `dtype` (the ONNX face models stay on onnxruntime)."""
+        for name in NETWORKS:
+            getattr(self, name).to(device=device, dtype=dtype)
+        return self
+
+    # ------------------------------------------------------------------ saving and loading
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write the checkpoint: `model_index.json` and one sub-folder per component."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.face_analyzer.save_pretrained(folder / "face_analyzer")
+        for name in NETWORKS:
+            getattr(self, name).save_pretrained(folder / name, safe_serialization=True)
+        index = {"_class_name": type(self).__name__, "_fswap_version": __version__}
+        index |= {name: [cls.__module__, cls.__name__] for name, cls in COMPONENTS.items()}
+        index |= {"crop_margin": self.crop_margin, "feather_fraction": self.feather_fraction}
+        (folder / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        folder_or_repo_id: str | Path,
+        *,
+        revision: str | None = None,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> FaceSwapPipeline:
+        """Load a checkpoint from a local folder or a Hub repo id.
+
+        Args:
+            folder_or_repo_id: a folder holding `model_index.json`, or a Hub repo id
+                ("org/name"), fetched with `snapshot_download` (so `HF_HUB_OFFLINE=1` works
+                from a populated cache).
+            revision: branch, tag or commit of a Hub repo.
+            device, dtype: where to put the networks (default CPU, float32).
+            cache_dir: Hub cache folder (default: huggingface_hub's).
+        """
+        folder = _resolve_checkpoint(folder_or_repo_id, revision, cache_dir)
+        index_path = folder / MODEL_INDEX
+        if not index_path.is_file():
+            raise ModelNotFoundError(f"{folder} has no {MODEL_INDEX}; is it an fswap checkpoint?")
+        index = json.loads(index_path.read_text())
+        settings = _check_index(index, index_path)
+        components = {"face_analyzer": FaceAnalyzer.from_pretrained(folder / "face_analyzer")}
+        for name in NETWORKS:
+            components[name] = load_component(COMPONENTS[name], folder / name)
+        return cls(**components, **settings).to(device, dtype)
+
+    # ------------------------------------------------------------------ the swap
+    @torch.no_grad()
+    def __call__(
+        self,
+        source_images: ImageInput | Sequence[ImageInput],
+        target_image: ImageInput,
+        target_faces: str | int | Sequence[int] | ImageInput = "largest",
+        *,
+        appearance_matching: bool = True,
+        occlusion_aware: bool = True,
+        feather_fraction: float | None = None,
+    ) -> SwapOutput:
+        """Swap the identity of the person in `source_images` onto faces of `target_image`.
+
+        Args:
+            source_images: one photo (path, bytes, PIL image or RGB array) or several photos of
+                the same person; their identities are averaged (more photos, steadier identity).
+                The largest face of each is used.
+            target_image: the photo whose face(s) are replaced; the result has its size.
+            target_faces: "largest", "all", an index or list of indices into the target's faces
+                (largest first), or a reference photo of the person to replace.
+            appearance_matching: recolour the generated face to the target face's colour
+                statistics before blending (doc 003).
+            occlusion_aware: keep the target's occluders (hands, glasses, hair): the
+                segmenter's non-occlusion masks feed the encoders and cut the blend mask.
+            feather_fraction: blend-mask feathering as a fraction of the crop size
+                (default: the checkpoint's setting).
+
+        Returns:
+            `SwapOutput` with the image, the target's faces, and per swapped face its crops,
+            occlusion, face, blend and control masks, plus per-stage timings in seconds.
+
+        Raises:
+            fswap.ImageError: an input cannot be read.
+            fswap.NoFaceError: no face in a source photo, or the requested target face is absent.
+        """
+        timings: dict[str, float] = {}
+        sources = [source_images] if _is_single_image(source_images) else list(source_images)
+        if not sources:
+            raise ValueError("give at least one source photo")
+        with _timed(timings, "load"):
+            source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}")) for i, image in enumerate(sources)]
+            target = load_image(target_image, name=_name(target_image, "target photo"))
+            reference = None if _is_selector(target_faces) else load_image(target_faces, name="reference photo")
+
+        with _timed(timings, "detect"):
+            source_faces = [
+                self.face_analyzer.largest_face(image, name=_name(raw, f"source photo {i + 1}"))
+                for i, (image, raw) in enumerate(zip(source_arrays, sources, strict=True))
+            ]
+            faces = self.face_analyzer.detect(target, embeddings=reference is not None)
+            selector = target_faces
+            if reference is not None:
+                selector = self.face_analyzer.largest_face(reference, name="reference photo", embeddings=True).embedding
+            chosen = select_faces(faces, selector, name=_name(target_image, "target photo"))
+
+        size, margin = self.crop_size, self.crop_margin
+        with _timed(timings, "align"):
+            source_matrices = [alignment_matrix(face.keypoints, size, margin) for face in source_faces]
+            source_crops = [warp_face(image, m, size) for image, m in zip(source_arrays, source_matrices, strict=True)]
+            target_matrices = [alignment_matrix(faces[i].keypoints, size, margin) for i in chosen]
+            target_crops = [warp_face(target, m, size) for m in target_matrices]
+            face_masks = [
+                region_mask(transform_points(faces[i].landmarks, m), (size, size), "face")
+                for i, m in zip(chosen, target_matrices, strict=True)
+            ]
+
+        with _timed(timings, "occlusion"):
+            source_batch = self._to_tensor(source_crops)
+            target_batch = self._to_tensor(target_crops)
+            if occlusion_aware:
+                source_visible = self.occlusion_segmenter.predict_mask(source_batch)
+                target_visible = self.occlusion_segmenter.predict_mask(target_batch)
+            else:
+                source_visible = source_batch.new_ones(len(source_crops), 1, size, size)
+                target_visible = target_batch.new_ones(len(target_crops), 1, size, size)
+
+        with _timed(timings, "identity"):
+            identity_view, visible_view = _identity_view(source_batch, source_visible, margin)
+            identity_embedding = mean_identity(self.identity_encoder.encode(identity_view, visible_view))
+            identity_embedding = identity_embedding.expand(len(chosen), -1)
+
+        with _timed(timings, "generate"):
+            attribute_features = self.attribute_encoder(target_batch, target_visible).attribute_features
+            generated = self.generator(identity_embedding, attribute_features)
+            swapped_crops = self._to_uint8(generated.image)
+            control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
+
+        with _timed(timings, "blend"):
+            fraction = self.feather_fraction if feather_fraction is None else feather_fraction
+            visible = target_visible.float().cpu().numpy()[:, 0]
+            image = target
+            results = []
+            for k, index in enumerate(chosen):
+                swapped = swapped_crops[k]
+                skin = face_masks[k] * (visible[k] if occlusion_aware else 1.0)
+                if appearance_matching:
+                    swapped = match_appearance(swapped, target_crops[k], skin)
+                blend = feather(skin, fraction * size)
+                image = paste_back(image, swapped, target_matrices[k], blend)
+                results.append(
+                    SwappedFace(
+                        index=index, face=faces[index], matrix=target_matrices[k], target_crop=target_crops[k],
+                        swapped_crop=swapped, occlusion_mask=visible[k], face_mask=face_masks[k], blend_mask=blend,
+                        control_masks=[masks[k] for masks in control_masks],
+                    )
+                )
+        return SwapOutput(
+            image=image, faces=faces, swapped=results, source_faces=source_faces,
+            source_occlusion_masks=list(source_visible.float().cpu().numpy()[:, 0]), timings=timings,
+        )
+
+    def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
+        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
+        return (batch.to(self.device, torch.float32) / 127.5 - 1.0).to(self.dtype)
+
+    @staticmethod
+    def _to_uint8(images: torch.Tensor) -> list[np.ndarray]:
+        images = ((images.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+        return list(images.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def _identity_view(crops: torch.Tensor, visible: torch.Tensor, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ArcFace-aligned centre of margin crops: `face_template(S, m)` is the 112 template
+    scaled into the centre S / (1 + m) square, so cropping that square gives ArcFace's view."""
+    size = crops.shape[-1]
+    side = int(round(size / (1.0 + margin)))
+    start = (size - side) // 2
+    window = slice(start, start + side)
+    view = crops[..., window, window]
+    mask = visible[..., window, window]
+    return (
+        F.interpolate(view, size=(112, 112), mode="bilinear", align_corners=False, antialias=True),
+        F.interpolate(mask, size=(112, 112), mode="bilinear", align_corners=False),
+    )
+
+
+def _resolve_checkpoint(folder_or_repo_id: str | Path, revision: str | None, cache_dir) -> Path:
+    local = Path(folder_or_repo_id)
+    if local.is_dir():
+        return local
+    text = str(folder_or_repo_id)
+    if local.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise ModelNotFoundError(f"checkpoint folder {text} does not exist (and it is not a Hub repo id 'org/name')")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        return Path(
+            snapshot_download(
+                text, revision=revision, cache_dir=cache_dir,
+                allow_patterns=[MODEL_INDEX, "*/config.json", "*.safetensors", "*.onnx", "README.md"],
+            )
+        )
+    except RevisionNotFoundError as error:
+        raise ModelNotFoundError(f"Hub repo {text} has no revision {revision!r}") from error
+    except RepositoryNotFoundError as error:
+        raise ModelNotFoundError(
+            f"Hub repo {text} not found, or it is private and no token was given (huggingface-cli login or HF_TOKEN)"
+        ) from error
+    except LocalEntryNotFoundError as error:
+        raise ModelNotFoundError(
+            f"Hub repo {text}{'@' + revision if revision else ''} is not in the local cache and the Hub cannot "
+            "be reached (HF_HUB_OFFLINE is set, or there is no network)"
+        ) from error
+    except HfHubHTTPError as error:
+        raise ModelNotFoundError(f"cannot download {text} from the Hub: {error}") from error
+
+
+def _check_index(index: dict, path: Path) -> dict:
+    """Validate `model_index.json` against `COMPONENTS`; return the pipeline settings it holds."""
+    if index.get("_class_name") != FaceSwapPipeline.__name__:
+        raise CheckpointError(f"{path} describes a {index.get('_class_name')!r}, not a {FaceSwapPipeline.__name__}")
+    named = {key: value for key, value in index.items() if not key.startswith("_") and key not in PIPELINE_SETTINGS}
+    unknown = sorted(set(named) - set(COMPONENTS))
+    if unknown:
+        raise CheckpointError(f"{path} names unknown component(s) {unknown}; fswap knows {sorted(COMPONENTS)}")
+    missing = sorted(set(COMPONENTS) - set(named))
+    if missing:
+        raise CheckpointError(f"{path} lacks component(s) {missing}")
+    for name, cls in COMPONENTS.items():
+        if list(named[name]) != [cls.__module__, cls.__name__]:
+            raise CheckpointError(
+                f"{path}: component {name} is {named[name]}, expected {[cls.__module__, cls.__name__]}"
+            )
+        if not (path.parent / name).is_dir():
+            raise CheckpointError(f"{path.parent} lacks the folder of component {name}")
+    return {key: float(index.get(key, default)) for key, default in PIPELINE_SETTINGS.items()}
+
+
+def _is_single_image(value) -> bool:
+    return isinstance(value, (str, Path, bytes, bytearray, np.ndarray)) or hasattr(value, "getpixel")
+
+
+def _is_selector(value) -> bool:
+    if isinstance(value, str):
+        return value in ("largest", "all")
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, (list, tuple)) and all(isinstance(v, (int, np.integer)) for v in value)
+
+
+def _name(image, fallback: str) -> str:
+    return Path(image).name if isinstance(image, (str, Path)) else fallback
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
