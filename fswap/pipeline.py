@@ -29,6 +29,7 @@ from fswap.faces import (
     FaceAnalyzer,
     alignment_matrix,
     feather,
+    mask_to_image,
     match_appearance,
     paste_back,
     region_mask,
@@ -85,10 +86,7 @@ class SwapOutput:
         """The union of the blend masks in full-image coordinates, [H, W] float32."""
         full = np.zeros(self.image.shape[:2], np.float32)
         for swapped in self.swapped:
-            size = swapped.blend_mask.shape[0]
-            ones = np.ones((size, size, 1), np.float32)
-            layer = paste_back(full[..., None], ones, swapped.matrix, swapped.blend_mask)[..., 0]
-            full = np.maximum(full, layer)
+            full = np.maximum(full, mask_to_image(swapped.blend_mask, swapped.matrix, self.image.shape))
         return full
 
 
@@ -290,7 +288,8 @@ class FaceSwapPipeline:
             results = []
             for k, index in enumerate(chosen):
                 swapped = swapped_crops[k]
-                skin = face_masks[k] * (visible[k] if occlusion_aware else 1.0)
+                # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
+                skin = face_masks[k] * ((visible[k] > 0.5) if occlusion_aware else 1.0)
                 if appearance_matching:
                     swapped = match_appearance(swapped, target_crops[k], skin)
                 blend = feather(skin, fraction * size)

@@ -75,28 +75,50 @@ def paste_back(
     face's bounding rectangle is touched, so this costs the same on a 40-megapixel photo as on
     a small one, and pixels where the mask is 0 are returned unchanged.
     """
-    size = crop.shape[0]
+    result = image.copy()
+    window = _crop_window(matrix, crop.shape[0], image.shape[:2])
+    if window is None:
+        return result
+    (x0, y0, x1, y1), local = window
+    region = (x1 - x0, y1 - y0)
+    warped = cv2.warpAffine(crop, local, region, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(blend_mask.astype(np.float32), local, region, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    patch = result[y0:y1, x0:x1]
+    if patch.ndim == 3:
+        alpha, warped = alpha[..., None], warped.reshape(patch.shape)
+    blended = patch.astype(np.float32) * (1.0 - alpha) + warped.astype(np.float32) * alpha
+    if np.issubdtype(image.dtype, np.integer):
+        blended = np.clip(blended.round(), np.iinfo(image.dtype).min, np.iinfo(image.dtype).max)
+    # Where alpha is exactly 0 keep the original values, so untouched pixels stay bit-identical.
+    result[y0:y1, x0:x1] = np.where(alpha > 0, blended, patch).astype(image.dtype)
+    return result
+
+
+def mask_to_image(mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A crop-space [size, size] mask warped into a zero [H, W] float32 image of `shape`."""
+    full = np.zeros(shape[:2], np.float32)
+    window = _crop_window(matrix, mask.shape[0], shape[:2])
+    if window is not None:
+        (x0, y0, x1, y1), local = window
+        full[y0:y1, x0:x1] = cv2.warpAffine(
+            mask.astype(np.float32), local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0.0
+        )
+    return full
+
+
+def _crop_window(matrix: np.ndarray, size: int, shape: tuple[int, int]):
+    """The image rectangle covered by a `size` crop and the crop → rectangle transform, or None."""
     inverse = invert_matrix(matrix)
     corners = transform_points(np.array([[0, 0], [size, 0], [0, size], [size, size]]), inverse)
-    height, width = image.shape[:2]
+    height, width = shape
     x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
     x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    result = image.copy()
     if x1 <= x0 or y1 <= y0:
-        return result
+        return None
     local = inverse.copy()
     local[:, 2] -= (x0, y0)
-    region = (x1 - x0, y1 - y0)
-    warped = cv2.warpAffine(crop, local, region, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(
-        blend_mask.astype(np.float32), local, region, flags=cv2.INTER_LINEAR, borderValue=0.0
-    )[..., None]
-    patch = result[y0:y1, x0:x1].astype(np.float32)
-    blended = patch * (1.0 - alpha) + warped.astype(np.float32) * alpha
-    # Where alpha is exactly 0 keep the original bytes, so untouched pixels stay bit-identical.
-    result[y0:y1, x0:x1] = np.where(alpha > 0, np.clip(blended.round(), 0, 255), patch).astype(image.dtype)
-    return result
+    return (x0, y0, x1, y1), local
 
 
 def _umeyama_similarity(source: np.ndarray, destination: np.ndarray) -> np.ndarray:

@@ -1,0 +1,197 @@
+"""FaceSwapPipeline end to end on real photos with small, randomly initialised swap networks."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from fswap import FaceSwapPipeline
+from fswap.assets import example_image
+from fswap.building import build_untrained_pipeline, swap_network_configs
+from fswap.errors import CheckpointError, ModelNotFoundError, NoFaceError
+from fswap.faces import region_mask
+from fswap.imageio import load_image
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return build_untrained_pipeline(crop_size=64, base_channels=8, segmenter_channels=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def saved_pipeline(pipe, tmp_path_factory):
+    return pipe.save_pretrained(tmp_path_factory.mktemp("checkpoint") / "fswap-tiny")
+
+
+@pytest.fixture(scope="module")
+def source_path():
+    return example_image("yaoming.jpg")
+
+
+def test_output_has_the_target_size_and_only_the_face_changes(pipe, source_path, t1_image):
+    # The segmenter here is untrained, so its masks are arbitrary: judge the face region alone.
+    output = pipe(source_path, t1_image, occlusion_aware=False)
+    assert output.image.shape == t1_image.shape and output.image.dtype == np.uint8
+    assert len(output.faces) == 6 and [s.index for s in output.swapped] == [0]
+    blend = output.blend_mask()
+    assert np.array_equal(output.image[blend == 0], t1_image[blend == 0])  # outside: bit-identical
+    inside = blend > 0.5
+    assert inside.sum() > 300
+    assert np.abs(output.image[inside].astype(int) - t1_image[inside]).mean() > 3  # inside: changed
+    face = output.faces[0]
+    x0, y0, x1, y1 = face.box
+    ys, xs = np.nonzero(blend)
+    assert xs.min() >= x0 - 0.3 * (x1 - x0) and xs.max() <= x1 + 0.3 * (x1 - x0)
+
+
+def test_every_mask_is_returned_with_its_shape(pipe, source_path, t1_image):
+    output = pipe(source_path, t1_image, target_faces=[1, 3])
+    size = pipe.crop_size
+    assert [s.index for s in output.swapped] == [1, 3]
+    for swapped in output.swapped:
+        for mask in (swapped.blend_mask, swapped.occlusion_mask, swapped.face_mask):
+            assert mask.shape == (size, size) and 0 <= mask.min() and mask.max() <= 1
+        assert [m.shape[-1] for m in swapped.control_masks] == [8, 16, 32, 64]
+        assert swapped.swapped_crop.shape == (size, size, 3)
+    assert len(output.source_occlusion_masks) == 1
+    assert set(output.timings) >= {"detect", "align", "occlusion", "identity", "generate", "blend"}
+
+
+def test_all_swaps_every_face_of_t1(pipe, source_path, t1_image):
+    output = pipe(source_path, t1_image, target_faces="all", occlusion_aware=False)
+    assert [s.index for s in output.swapped] == list(range(6))
+    for face in output.faces:
+        hull = region_mask(face.landmarks, t1_image.shape, "face") > 0
+        assert np.abs(output.image[hull].astype(int) - t1_image[hull]).mean() > 2
+
+
+def test_several_source_photos_average_their_identities(pipe, t1_image):
+    players = load_image(example_image("players.jpg"))
+    one = pipe(example_image("yaoming.jpg"), t1_image)
+    two = pipe([example_image("yaoming.jpg"), players], t1_image)
+    assert len(two.source_faces) == 2 and len(two.source_occlusion_masks) == 2
+    assert not np.array_equal(one.image, two.image)
+
+
+def test_reference_photo_selects_the_target_face(pipe, source_path, t1_image):
+    x0, y0, x1, y1 = pipe.face_analyzer.detect(t1_image)[2].box.astype(int)
+    pad = (x1 - x0) // 2
+    reference = np.ascontiguousarray(t1_image[y0 - pad : y1 + pad, x0 - pad : x1 + pad][:, ::-1])
+    output = pipe(source_path, t1_image, target_faces=reference)
+    assert [s.index for s in output.swapped] == [2]
+
+
+def test_occluded_pixels_are_never_pasted(pipe, source_path, t1_image):
+    for swapped in pipe(source_path, t1_image, target_faces="all").swapped:
+        assert np.all(swapped.blend_mask[swapped.occlusion_mask <= 0.5] == 0)
+        assert np.all(swapped.blend_mask <= swapped.face_mask)
+
+
+def test_options_change_the_result(pipe, source_path, t1_image):
+    base = pipe(source_path, t1_image)
+    plain = pipe(source_path, t1_image, appearance_matching=False, occlusion_aware=False)
+    assert not np.array_equal(base.image, plain.image)
+    assert (plain.swapped[0].occlusion_mask == 1).all()
+
+
+def test_clear_errors_for_user_mistakes(pipe, source_path, t1_image, tmp_path):
+    sky = np.full((240, 320, 3), (110, 160, 220), np.uint8)
+    with pytest.raises(NoFaceError, match="no face found in source photo 1"):
+        pipe(sky, t1_image)
+    with pytest.raises(NoFaceError, match="no face found in target photo"):
+        pipe(source_path, sky)
+    with pytest.raises(NoFaceError, match="face 9 does not exist"):
+        pipe(source_path, t1_image, target_faces=9)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    from fswap.errors import ImageError
+
+    with pytest.raises(ImageError, match="broken.jpg"):
+        pipe(source_path, broken)
+
+
+def test_save_then_load_gives_identical_outputs(pipe, saved_pipeline, source_path, t1_image):
+    loaded = FaceSwapPipeline.from_pretrained(saved_pipeline)
+    a, b = pipe(source_path, t1_image), loaded(source_path, t1_image)
+    assert np.array_equal(a.image, b.image)
+    for name in ("identity_encoder", "attribute_encoder", "generator", "occlusion_segmenter"):
+        assert (saved_pipeline / name / "config.json").is_file()
+        assert list((saved_pipeline / name).glob("*.safetensors"))
+        assert not list((saved_pipeline / name).glob("*.bin"))
+    assert sorted(p.name for p in (saved_pipeline / "face_analyzer").iterdir()) == sorted(
+        ["config.json", "2d106det.onnx", "scrfd_500m_bnkps.onnx", "w600k_mbf.onnx"]
+    )
+
+
+def test_strict_loading_errors(saved_pipeline, tmp_path):
+    def copy() -> "Path":  # noqa: F821
+        target = tmp_path / f"copy{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(saved_pipeline, target)
+        return target
+
+    unknown = copy()
+    index = json.loads((unknown / "model_index.json").read_text())
+    index["text_encoder"] = ["transformers", "CLIPTextModel"]
+    (unknown / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match="unknown component"):
+        FaceSwapPipeline.from_pretrained(unknown)
+
+    swapped_class = copy()
+    index = json.loads((swapped_class / "model_index.json").read_text())
+    index["generator"] = ["os", "system"]  # never imported: only the known classes load
+    (swapped_class / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match="generator"):
+        FaceSwapPipeline.from_pretrained(swapped_class)
+
+    missing = copy()
+    shutil.rmtree(missing / "occlusion_segmenter")
+    with pytest.raises(CheckpointError, match="occlusion_segmenter"):
+        FaceSwapPipeline.from_pretrained(missing)
+
+    pickled = copy()
+    for weights in (pickled / "generator").glob("*.safetensors"):
+        torch.save({}, weights.with_suffix(".bin"))
+        weights.unlink()
+    with pytest.raises((CheckpointError, ModelNotFoundError)):
+        FaceSwapPipeline.from_pretrained(pickled)
+
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        FaceSwapPipeline.from_pretrained(tmp_path / "nowhere")
+
+
+def test_mismatched_components_are_refused(pipe):
+    attribute_config, generator_config = swap_network_configs(128, 8)
+    from fswap.models import Generator
+
+    with pytest.raises(CheckpointError, match="px"):
+        FaceSwapPipeline(
+            pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder,
+            Generator(**generator_config), pipe.occlusion_segmenter,
+        )
+
+
+def test_loads_by_hub_id_from_an_offline_cache(saved_pipeline, tmp_path, monkeypatch, source_path, t1_image, pipe):
+    """A hand-built Hub cache (models--org--name/{refs,snapshots}) resolves with HF_HUB_OFFLINE=1."""
+    cache = tmp_path / "hub"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--fswap--tiny"
+    shutil.copytree(saved_pipeline, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = FaceSwapPipeline.from_pretrained("fswap/tiny", cache_dir=cache)
+    assert np.array_equal(loaded(source_path, t1_image).image, pipe(source_path, t1_image).image)
+    with pytest.raises(ModelNotFoundError, match="fswap/other"):
+        FaceSwapPipeline.from_pretrained("fswap/other", cache_dir=cache)
+
+
+def test_to_moves_networks_and_dtype(pipe, source_path, t1_image):
+    pipe.to(dtype=torch.float64)
+    try:
+        assert pipe.dtype == torch.float64 and pipe.identity_encoder.dtype == torch.float64
+        output = pipe(source_path, t1_image)
+        assert output.image.dtype == np.uint8
+    finally:
+        pipe.to(dtype=torch.float32)
