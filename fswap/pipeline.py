@@ -37,6 +37,7 @@ from fswap.faces import (
     transform_points,
     warp_face,
 )
+from fswap.faces.warp import first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
@@ -53,7 +54,10 @@ COMPONENTS: dict[str, type] = {
     "occlusion_segmenter": OcclusionSegmenter,
 }
 NETWORKS = ("identity_encoder", "attribute_encoder", "generator", "occlusion_segmenter")
-PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04}
+PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04, "attribute_input": "target"}
+#: What the attribute encoder sees: the target crop (doc 004) or the target with the source face's
+#: texture warped onto it (doc 003's first stage). Fixed by how the checkpoint was trained.
+ATTRIBUTE_INPUTS = ("target", "warped_source")
 
 
 @dataclass
@@ -113,6 +117,7 @@ class FaceSwapPipeline:
         occlusion_segmenter: OcclusionSegmenter,
         crop_margin: float = PIPELINE_SETTINGS["crop_margin"],
         feather_fraction: float = PIPELINE_SETTINGS["feather_fraction"],
+        attribute_input: str = PIPELINE_SETTINGS["attribute_input"],
     ):
         size = generator.config.sample_size
         if attribute_encoder.config.sample_size != size:
@@ -129,6 +134,9 @@ class FaceSwapPipeline:
         self.attribute_encoder = attribute_encoder.eval()
         self.generator = generator.eval()
         self.occlusion_segmenter = occlusion_segmenter.eval()
+        if attribute_input not in ATTRIBUTE_INPUTS:
+            raise CheckpointError(f"attribute_input must be one of {ATTRIBUTE_INPUTS}, got {attribute_input!r}")
+        self.attribute_input = attribute_input
         self.crop_size = size
         self.crop_margin = float(crop_margin)
         self.feather_fraction = float(feather_fraction)
@@ -158,7 +166,7 @@ class FaceSwapPipeline:
             getattr(self, name).save_pretrained(folder / name, safe_serialization=True)
         index = {"_class_name": type(self).__name__, "_fswap_version": __version__}
         index |= {name: [cls.__module__, cls.__name__] for name, cls in COMPONENTS.items()}
-        index |= {"crop_margin": self.crop_margin, "feather_fraction": self.feather_fraction}
+        index |= {name: getattr(self, name) for name in PIPELINE_SETTINGS}
         (folder / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n")
         return folder
 
@@ -271,12 +279,21 @@ class FaceSwapPipeline:
                 target_visible = target_batch.new_ones(len(target_crops), 1, size, size)
 
         with _timed(timings, "identity"):
-            identity_view, visible_view = _identity_view(source_batch, source_visible, margin)
-            identity_embedding = mean_identity(self.identity_encoder.encode(identity_view, visible_view))
+            source_view, visible_view = identity_view(source_batch, source_visible, margin)
+            identity_embedding = mean_identity(self.identity_encoder.encode(source_view, visible_view))
             identity_embedding = identity_embedding.expand(len(chosen), -1)
 
+        if self.attribute_input == "warped_source":
+            with _timed(timings, "first stage"):
+                attribute_batch = self._first_stage(
+                    source_crops[0], transform_points(source_faces[0].landmarks, source_matrices[0]),
+                    target_crops, [transform_points(faces[i].landmarks, m) for i, m in zip(chosen, target_matrices, strict=True)],
+                    target_visible,
+                )
+        else:
+            attribute_batch = target_batch
         with _timed(timings, "generate"):
-            attribute_features = self.attribute_encoder(target_batch, target_visible).attribute_features
+            attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
             generated = self.generator(identity_embedding, attribute_features)
             swapped_crops = self._to_uint8(generated.image)
             control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
@@ -306,6 +323,15 @@ class FaceSwapPipeline:
             source_occlusion_masks=list(source_visible.float().cpu().numpy()[:, 0]), timings=timings,
         )
 
+    def _first_stage(self, source_crop, source_landmarks, target_crops, target_landmarks, target_visible):
+        """Doc 003's first face image for each target: the source texture on the target's shape."""
+        visible = target_visible.float().cpu().numpy()[:, 0]
+        composites = [
+            first_stage_composite(crop, landmarks, source_crop, source_landmarks, mask)[0]
+            for crop, landmarks, mask in zip(target_crops, target_landmarks, visible, strict=True)
+        ]
+        return self._to_tensor(composites)
+
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
         return (batch.to(self.device, torch.float32) / 127.5 - 1.0).to(self.dtype)
@@ -316,7 +342,7 @@ class FaceSwapPipeline:
         return list(images.permute(0, 2, 3, 1).cpu().numpy())
 
 
-def _identity_view(crops: torch.Tensor, visible: torch.Tensor, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+def identity_view(crops: torch.Tensor, visible: torch.Tensor, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The ArcFace-aligned centre of margin crops: `face_template(S, m)` is the 112 template
     scaled into the centre S / (1 + m) square, so cropping that square gives ArcFace's view."""
     size = crops.shape[-1]
@@ -386,7 +412,7 @@ def _check_index(index: dict, path: Path) -> dict:
             )
         if not (path.parent / name).is_dir():
             raise CheckpointError(f"{path.parent} lacks the folder of component {name}")
-    return {key: float(index.get(key, default)) for key, default in PIPELINE_SETTINGS.items()}
+    return {key: type(default)(index.get(key, default)) for key, default in PIPELINE_SETTINGS.items()}
 
 
 def _is_single_image(value) -> bool:

@@ -14,7 +14,11 @@ def match_appearance(
     crop: np.ndarray, reference: np.ndarray, mask: np.ndarray, strength: float = 1.0
 ) -> np.ndarray:
     """Return `crop` (RGB uint8) recoloured so that, inside `mask`, its LAB mean and spread match
-    `reference`'s. `strength` in [0, 1] blends between no change (0) and full matching (1)."""
+    `reference`'s. `strength` in [0, 1] blends between no change (0) and full matching (1).
+
+    The chroma (a, b) spread may shrink but never grow: stretching it from a pale photo to a
+    saturated one turns lips and eyes purple (seen swapping yaoming.jpg onto t1.jpg).
+    """
     if crop.shape != reference.shape:
         raise ValueError(f"crop {crop.shape} and reference {reference.shape} must have the same shape")
     inside = np.asarray(mask) > 0.5
@@ -24,7 +28,9 @@ def match_appearance(
     reference_lab = _to_lab(reference)
     crop_mean, crop_std = _stats(crop_lab, inside)
     reference_mean, reference_std = _stats(reference_lab, inside)
-    matched = (crop_lab - crop_mean) * (reference_std / crop_std) + reference_mean
+    scale = reference_std / crop_std
+    scale[1:] = np.minimum(scale[1:], 1.0)
+    matched = (crop_lab - crop_mean) * scale + reference_mean
     matched = crop_lab + strength * (matched - crop_lab)
     return _from_lab(matched)
 

@@ -1,0 +1,114 @@
+"""Piecewise-affine face warping over the 106 landmarks: the source face's texture moved onto
+the target face's shape. The classic swap and fswap's first stage (doc 003) both use it."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from fswap.faces.masks import LANDMARK_GROUPS
+
+#: Brows are lifted along the chin → brows axis by this fraction of the face height, as in
+#: `region_mask(..., "face")`, so that the triangulation covers the forehead of the blend mask.
+FOREHEAD_LIFT = 0.2
+#: The outer ring of points is pushed this much further from the face centre, so the warped
+#: face covers the blend mask with a margin and Poisson blending never sees unwarped pixels.
+RING_GROWTH = 0.1
+_CONTOUR = list(LANDMARK_GROUPS["contour"])
+_BROWS = list(LANDMARK_GROUPS["left_brow"] + LANDMARK_GROUPS["right_brow"])
+
+
+def face_points(landmarks: np.ndarray) -> np.ndarray:
+    """The [106, 2] landmarks followed by an outer ring around cheeks and forehead ([106 + 33 + 18, 2]).
+
+    The ring is built the same way on every face, so source and target points correspond.
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    centre = landmarks.mean(axis=0)
+    up = landmarks[_BROWS].mean(axis=0) - landmarks[0]  # landmark 0 is the chin
+    forehead = landmarks[_BROWS] + FOREHEAD_LIFT * up
+    ring = np.concatenate([landmarks[_CONTOUR], forehead])
+    return np.concatenate([landmarks, centre + (1.0 + RING_GROWTH) * (ring - centre)])
+
+
+def triangulate(points: np.ndarray) -> np.ndarray:
+    """Delaunay triangles [T, 3] (indices into `points`) covering the convex hull of `points` [N, 2]."""
+    return Delaunay(points).simplices
+
+
+def warp_triangles(
+    source_image: np.ndarray,
+    source_points: np.ndarray,
+    target_points: np.ndarray,
+    triangles: np.ndarray,
+    size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Piecewise-affine warp: each triangle of `source_points` onto the same triangle of `target_points`.
+
+    Args:
+        source_image: [H, W, C] image the source points live in.
+        source_points, target_points: [N, 2] corresponding points; target points are in the
+            coordinates of the output.
+        triangles: [T, 3] vertex indices.
+        size: (height, width) of the output.
+
+    Returns:
+        The warped image [height, width, C] and its coverage mask [height, width] (bool).
+    """
+    target_triangles = target_points[triangles]  # [T, 3, 2]
+    source_triangles = source_points[triangles]  # [T, 3, 2]
+    # One affine map per triangle, from output pixels back to source pixels: [x y 1] @ A = source.
+    homogeneous = np.concatenate([target_triangles, np.ones((len(triangles), 3, 1))], axis=2)  # [T, 3, 3]
+    keep = np.abs(np.linalg.det(homogeneous)) > 1e-6  # drop degenerate (zero-area) triangles
+    affines = np.linalg.solve(homogeneous[keep], source_triangles[keep])  # [T', 3, 2]
+
+    # Label every output pixel with its triangle; shared edges get a neighbour's label, whose map agrees there.
+    labels = np.full(size, -1, dtype=np.int32)
+    subpixel = 16
+    for index, triangle in enumerate(target_triangles[keep]):
+        cv2.fillConvexPoly(labels, np.round(triangle * subpixel).astype(np.int32), index, cv2.LINE_8, 4)
+    coverage = labels >= 0
+    labels = np.maximum(labels, 0)
+
+    ys, xs = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
+    affines = affines.astype(np.float32)
+    map_x = affines[labels, 0, 0] * xs + affines[labels, 1, 0] * ys + affines[labels, 2, 0]
+    map_y = affines[labels, 0, 1] * xs + affines[labels, 1, 1] * ys + affines[labels, 2, 1]
+    warped = cv2.remap(source_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    warped[~coverage] = 0
+    return warped, coverage
+
+
+def warp_face_onto(
+    source_image: np.ndarray, source_landmarks: np.ndarray, target_landmarks: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The source face's texture on the target face's shape: [*size, 3] image and coverage mask."""
+    source_points, target_points = face_points(source_landmarks), face_points(target_landmarks)
+    return warp_triangles(source_image, source_points, target_points, triangulate(target_points), size)
+
+
+def first_stage_composite(
+    target_crop: np.ndarray,
+    target_landmarks: np.ndarray,
+    source_crop: np.ndarray,
+    source_landmarks: np.ndarray,
+    visible_mask: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Doc 003's first face image: the source's face texture warped onto the target's landmarks,
+    recoloured to the target's skin, and put in the target crop where the target's face is
+    visible (occluders stay). Returns the composite (uint8) and the mask where it was put.
+
+    All arrays are aligned crops of one size; landmarks are [106, 2] in crop coordinates and
+    `visible_mask` is 1 on visible face skin of the target.
+    """
+    from fswap.faces.color import match_appearance
+    from fswap.faces.masks import region_mask
+
+    size = target_crop.shape[:2]
+    warped, coverage = warp_face_onto(source_crop, source_landmarks, target_landmarks, size)
+    pasted = region_mask(target_landmarks, size, "face") * coverage * (np.asarray(visible_mask) > 0.5)
+    warped = match_appearance(warped, target_crop, pasted)
+    alpha = cv2.GaussianBlur(pasted.astype(np.float32), (0, 0), max(size) / 128)[..., None] * pasted[..., None]
+    composite = target_crop * (1.0 - alpha) + warped * alpha
+    return np.clip(composite.round(), 0, 255).astype(np.uint8), pasted.astype(np.float32)

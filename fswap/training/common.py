@@ -1,0 +1,212 @@
+"""What both training scripts share: the accelerator, step-indexed data, exact resume, logging.
+
+Exact resume: every sample is a pure function of (seed, global sample index), so the data
+position is the step counter; `accelerator.save_state` stores models, optimisers,
+schedulers and RNG states, and `training_state.json` stores the step. Killing a run and
+resuming it gives the same weights as not killing it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+STATE_FILE = "training_state.json"
+
+
+def make_accelerator(output_dir: Path, mixed_precision: str = "no", gradient_accumulation_steps: int = 1, log: bool = True):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    return Accelerator(
+        mixed_precision=mixed_precision,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        log_with="tensorboard" if log else None,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+    )
+
+
+class SampleIndices(Sampler[int]):
+    """Global sample indices for this process, from `start_step` on: step s, micro-batch a, rank r
+    gets indices ((s * accumulation + a) * world + r) * batch + j."""
+
+    def __init__(self, start_step: int, total_steps: int, batch_size: int, accumulation: int, rank: int, world: int):
+        self.start_step, self.total_steps = start_step, total_steps
+        self.batch_size, self.accumulation, self.rank, self.world = batch_size, accumulation, rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        for step in range(self.start_step, self.total_steps):
+            for micro in range(self.accumulation):
+                first = ((step * self.accumulation + micro) * self.world + self.rank) * self.batch_size
+                yield from range(first, first + self.batch_size)
+
+    def __len__(self) -> int:
+        return (self.total_steps - self.start_step) * self.accumulation * self.batch_size
+
+
+class IndexedSamples(Dataset):
+    """A dataset whose item `index` is `make_sample(np.random.default_rng([seed, index]))`."""
+
+    def __init__(self, make_sample: Callable[[np.random.Generator], dict], seed: int):
+        self.make_sample, self.seed = make_sample, seed
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, index: int) -> dict:
+        return self.make_sample(np.random.default_rng([self.seed, index]))
+
+
+def step_batches(dataset: IndexedSamples, accelerator, start_step: int, total_steps: int, batch_size: int,
+                 workers: int) -> Iterator[dict]:
+    sampler = SampleIndices(start_step, total_steps, batch_size, accelerator.gradient_accumulation_steps,
+                            accelerator.process_index, accelerator.num_processes)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+    for batch in loader:
+        yield {key: value.to(accelerator.device) if torch.is_tensor(value) else value for key, value in batch.items()}
+
+
+def to_tensor_image(image: np.ndarray) -> torch.Tensor:
+    """[S, S, 3] uint8 → [3, S, S] float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def to_tensor_mask(mask: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None]
+
+
+# ---------------------------------------------------------------------- checkpoints
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    folders = sorted((output_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    complete = [folder for folder in folders if (folder / STATE_FILE).is_file()]
+    return complete[-1] if complete else None
+
+
+def save_checkpoint(accelerator, output_dir: Path, step: int, keep: int = 2, extra: dict | None = None) -> Path:
+    """`save_state` into a temporary folder, then rename: an interrupted save leaves no half checkpoint."""
+    folder = output_dir / "checkpoints" / f"step_{step}"
+    partial = folder.with_name(folder.name + ".partial")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process and partial.exists():
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    if accelerator.is_main_process:
+        (partial / STATE_FILE).write_text(json.dumps({"step": step, **(extra or {})}) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        partial.rename(folder)
+        older = sorted((output_dir / "checkpoints").glob("step_*[0-9]"), key=lambda p: int(p.name.split("_")[1]))
+        for stale in older[:-keep]:
+            shutil.rmtree(stale, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return folder
+
+
+def resume(accelerator, output_dir: Path) -> int:
+    """Load the newest complete checkpoint under `output_dir`; return its step (0 when none)."""
+    folder = latest_checkpoint(output_dir)
+    if folder is None:
+        return 0
+    accelerator.load_state(str(folder))
+    step = json.loads((folder / STATE_FILE).read_text())["step"]
+    accelerator.print(f"resumed from {folder} at step {step}")
+    return step
+
+
+class StopSignal:
+    """Turns SIGTERM / SIGINT into a flag checked once per step, so the loop can save and exit cleanly."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class Progress:
+    """A tqdm bar with an ETA on the main process; silent elsewhere."""
+
+    total: int
+    start: int
+    enabled: bool
+
+    def __post_init__(self):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.total, initial=self.start, disable=not self.enabled, dynamic_ncols=True,
+                        unit="step", smoothing=0.05)
+
+    def update(self, **metrics):
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
+        self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
+
+
+def log_images(accelerator, tag: str, grid: np.ndarray, step: int) -> None:
+    """Write an [H, W, 3] uint8 grid to TensorBoard (main process only)."""
+    if not accelerator.is_main_process or not accelerator.log_with:
+        return
+    try:
+        tracker = accelerator.get_tracker("tensorboard", unwrap=True)
+    except Exception:  # noqa: BLE001 - no tracker configured
+        return
+    tracker.add_image(tag, grid, step, dataformats="HWC")
+
+
+def image_grid(rows: list[list[np.ndarray]]) -> np.ndarray:
+    """Tile equally sized [S, S, 3] uint8 images (or [S, S] masks in [0, 1]) row by row."""
+    def as_rgb(tile):
+        if tile.ndim == 2:
+            tile = np.repeat((np.clip(tile, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=2)
+        return tile
+
+    return np.concatenate([np.concatenate([as_rgb(t) for t in row], axis=1) for row in rows], axis=0)
+
+
+def cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+class Stopwatch:
+    def __init__(self, already: float = 0.0):
+        self.start, self.already = time.time(), already
+
+    @property
+    def seconds(self) -> float:
+        return self.already + time.time() - self.start

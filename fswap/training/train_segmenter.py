@@ -1,0 +1,180 @@
+"""Train the occlusion segmenter (doc 000) on aligned faces with synthetic occluders.
+
+    # this CPU (the demo scale; resumes where it stopped when run again):
+    accelerate launch --config_file fswap/training/configs/cpu.yaml \
+        -m fswap.training.train_segmenter --data data/celeba --output runs/segmenter
+    # one GPU / eight GPUs / SLURM: the same script, another --config_file (see README)
+    fswap train segmenter --data data/celeba --output runs/segmenter   # same, through the CLI
+
+The label of each sample is the face-skin region from the 106 landmarks minus the pasted
+occluders (fswap.data.occluders). Validation reports IoU of the visible-face mask on held-out
+people with a fixed set of occluders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fswap.building import segmenter_config
+from fswap.data.aligned import AlignedFaces
+from fswap.data.occluders import occlude
+from fswap.models import OcclusionSegmenter
+from fswap.training import common
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train the fswap occlusion segmenter.")
+    parser.add_argument("--config", type=Path, help="JSON file whose keys set these options' defaults")
+    parser.add_argument("--data", nargs="+", help="data set folder(s) from `fswap data prepare`")
+    parser.add_argument("--output", type=Path, help="run folder: checkpoints, logs, final model")
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--base-channels", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="data loader processes")
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--validate-every", type=int, default=250)
+    parser.add_argument("--log-every", type=int, default=25)
+    parser.add_argument("--val-samples", type=int, default=128)
+    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    args, _ = parser.parse_known_args(argv)
+    if args.config:
+        parser.set_defaults(**{k.replace("-", "_"): v for k, v in json.loads(args.config.read_text()).items()})
+    args = parser.parse_args(argv)
+    if not args.data or not args.output:
+        parser.error("--data and --output are required (directly or in --config)")
+    return args
+
+
+def jitter(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator):
+    """Small similarity jitter and colour changes, so the segmenter tolerates imperfect alignment."""
+    size = image.shape[0]
+    angle, scale = rng.uniform(-12, 12), rng.uniform(0.9, 1.1)
+    matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    matrix[:, 2] += rng.uniform(-0.05, 0.05, 2) * size
+    image = cv2.warpAffine(image, matrix, (size, size), borderMode=cv2.BORDER_REFLECT_101)
+    landmarks = landmarks @ matrix[:, :2].T + matrix[:, 2]
+    gain = rng.uniform(0.75, 1.25, 3) * rng.uniform(0.8, 1.2)
+    image = np.clip(image * gain + rng.uniform(-20, 20), 0, 255).astype(np.uint8)
+    return image, landmarks
+
+
+def make_sampler(faces: AlignedFaces, augment: bool):
+    def make_sample(rng: np.random.Generator) -> dict:
+        face = faces[int(rng.integers(len(faces)))]
+        image, landmarks = face.image, face.landmarks
+        if augment:
+            image, landmarks = jitter(image, landmarks, rng)
+        occluded = occlude(image, landmarks, rng)
+        return {"image": common.to_tensor_image(occluded.image), "visible": common.to_tensor_mask(occluded.visible_mask)}
+
+    return make_sample
+
+
+def segmentation_loss(logits: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice: BCE for every pixel, Dice so thin occluders count."""
+    bce = F.binary_cross_entropy_with_logits(logits, visible)
+    probabilities = torch.sigmoid(logits)
+    intersection = (probabilities * visible).sum(dim=(1, 2, 3))
+    dice = 1 - (2 * intersection + 1) / (probabilities.sum(dim=(1, 2, 3)) + visible.sum(dim=(1, 2, 3)) + 1)
+    return bce + dice.mean()
+
+
+def iou(predicted: torch.Tensor, visible: torch.Tensor) -> float:
+    predicted, visible = predicted > 0.5, visible > 0.5
+    union = (predicted | visible).sum().item()
+    return (predicted & visible).sum().item() / max(union, 1)
+
+
+@torch.no_grad()
+def validate(model, samples: list[dict], device) -> tuple[float, np.ndarray]:
+    """IoU of the visible-face mask over the fixed validation samples, and a picture of the first few."""
+    model.eval()
+    images = torch.stack([s["image"] for s in samples]).to(device)
+    visible = torch.stack([s["visible"] for s in samples]).to(device)
+    predicted = torch.cat([model.predict_mask(chunk) for chunk in images.split(32)])
+    model.train()
+    tiles = []
+    for k in range(min(6, len(samples))):
+        rgb = ((images[k].permute(1, 2, 0).float().cpu().numpy() + 1) * 127.5).astype(np.uint8)
+        tiles.append([rgb, visible[k, 0].cpu().numpy(), predicted[k, 0].float().cpu().numpy()])
+    return iou(predicted, visible), common.image_grid(tiles)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    output = args.output
+    accelerator = common.make_accelerator(output, args.mixed_precision, args.gradient_accumulation_steps)
+    torch.manual_seed(args.seed)
+
+    config = segmenter_config(args.resolution, args.base_channels)
+    model = OcclusionSegmenter(**config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=1e-4)
+    scheduler = common.cosine_schedule(optimizer, warmup_steps=min(100, args.steps // 10 + 1), total_steps=args.steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    start = 0 if args.no_resume else common.resume(accelerator, output)
+
+    train = AlignedFaces(args.data, "train", args.resolution)
+    held_out = AlignedFaces(args.data, "val", args.resolution)
+    val_make = make_sampler(held_out, augment=False)
+    val_samples = [val_make(np.random.default_rng([10**9, i])) for i in range(args.val_samples)]
+    batches = common.step_batches(common.IndexedSamples(make_sampler(train, augment=True), args.seed),
+                                  accelerator, start, args.steps, args.batch_size, args.workers)
+    if accelerator.is_main_process:
+        accelerator.init_trackers("segmenter", config={k: str(v) for k, v in vars(args).items()})
+        common.write_json(output / "run_config.json", {**{k: str(v) for k, v in vars(args).items()}, "model": config})
+    accelerator.print(f"segmenter: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+                      f"{len(train)} train / {len(held_out)} val faces, steps {start} -> {args.steps}")
+
+    stop = common.StopSignal()
+    progress = common.Progress(args.steps, start, accelerator.is_local_main_process)
+    history_path = output / "history.jsonl"
+    step = start
+    try:
+        while step < args.steps and not stop.requested:
+            for _ in range(args.gradient_accumulation_steps):
+                batch = next(batches)
+                with accelerator.accumulate(model):
+                    loss = segmentation_loss(model(batch["image"]), batch["visible"])
+                    accelerator.backward(loss)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+            step += 1
+            metrics = {"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}
+            if step % args.validate_every == 0 or step == args.steps:
+                metrics["val_iou"], grid = validate(accelerator.unwrap_model(model), val_samples, accelerator.device)
+                common.log_images(accelerator, "val/image|label|prediction", grid, step)
+            if step % args.log_every == 0 or "val_iou" in metrics:
+                accelerator.log(metrics, step=step)
+                if accelerator.is_main_process:
+                    with history_path.open("a") as history:
+                        history.write(json.dumps({"step": step, **metrics}) + "\n")
+            progress.update(**{k: v for k, v in metrics.items() if k != "lr"})
+            if step % args.checkpoint_every == 0:
+                common.save_checkpoint(accelerator, output, step)
+    finally:
+        progress.close()
+        stop.restore()
+    common.save_checkpoint(accelerator, output, step)
+    final = output / "occlusion_segmenter"
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(final, safe_serialization=True)
+    accelerator.end_training()
+    accelerator.print(f"saved {final} at step {step}" + (" (stopped early; run again to resume)" if step < args.steps else ""))
+    return final
+
+
+if __name__ == "__main__":
+    main()
