@@ -68,5 +68,26 @@ class AlignedFaces:
             self._cache[index] = face
         return face
 
+    def yaw_proxies(self) -> np.ndarray:
+        """Per face, where the nose tip sits between the eyes: -1 (turned one way) .. 1 (the other).
+        Cheap, from the stored landmarks, good enough to pair faces of similar pose."""
+        values = []
+        for _, record in self.records:
+            landmarks = np.asarray(record["crop_landmarks"], dtype=np.float64)
+            values.append(yaw_proxy(landmarks))
+        return np.asarray(values)
+
     def identities(self) -> list[str | None]:
         return [record.get("identity") for _, record in self.records]
+
+
+def yaw_proxy(landmarks: np.ndarray) -> float:
+    """Nose-tip position between the eye centres along the eye line, in [-1, 1] (0 = frontal)."""
+    from fswap.faces.masks import LANDMARK_GROUPS
+
+    left = landmarks[list(LANDMARK_GROUPS["left_eye"])].mean(axis=0)
+    right = landmarks[list(LANDMARK_GROUPS["right_eye"])].mean(axis=0)
+    nose_tip = landmarks[86]
+    axis = right - left
+    t = float(np.dot(nose_tip - left, axis) / max(np.dot(axis, axis), 1e-6))
+    return float(np.clip(2 * t - 1, -1, 1))

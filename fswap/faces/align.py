@@ -32,7 +32,7 @@ def face_template(size: int, margin: float = 0.0) -> np.ndarray:
 def alignment_matrix(keypoints: np.ndarray, size: int, margin: float = 0.0) -> np.ndarray:
     """The 2x3 similarity transform taking image coordinates to crop coordinates."""
     keypoints = np.asarray(keypoints, dtype=np.float64).reshape(5, 2)
-    return _umeyama_similarity(keypoints, face_template(size, margin))
+    return similarity_transform(keypoints, face_template(size, margin))
 
 
 def invert_matrix(matrix: np.ndarray) -> np.ndarray:
@@ -121,7 +121,7 @@ def _crop_window(matrix: np.ndarray, size: int, shape: tuple[int, int]):
     return (x0, y0, x1, y1), local
 
 
-def _umeyama_similarity(source: np.ndarray, destination: np.ndarray) -> np.ndarray:
+def similarity_transform(source: np.ndarray, destination: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) source → destination."""
     source_mean, destination_mean = source.mean(axis=0), destination.mean(axis=0)
     source_centred, destination_centred = source - source_mean, destination - destination_mean

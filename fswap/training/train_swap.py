@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--same-fraction", type=float, default=0.5, help="share of same-image pairs (L_rec)")
+    parser.add_argument("--pose-candidates", type=int, default=8, help="pick the source of most similar pose among these")
     parser.add_argument("--rec-weight", type=float, default=10.0)
     parser.add_argument("--icl-weight", type=float, default=5.0)
     parser.add_argument("--mask-weight", type=float, default=0.01)
@@ -91,14 +92,25 @@ def appearance_change(image: np.ndarray, rng: np.random.Generator) -> np.ndarray
 
 
 def make_sampler(faces: AlignedFaces, args, same_fraction: float):
+    yaws = faces.yaw_proxies()
+
+    def similar_pose(target_index: int, rng: np.random.Generator) -> int:
+        """Of a few random faces, the one turned most like the target: a frontal face warped onto a
+        profile (or back) is garbage that neither the classic swap nor ours can fix."""
+        candidates = rng.integers(len(faces), size=args.pose_candidates)
+        return int(candidates[np.argmin(np.abs(yaws[candidates] - yaws[target_index]))])
+
     def make_sample(rng: np.random.Generator) -> dict:
-        target = faces[int(rng.integers(len(faces)))]
+        target_index = int(rng.integers(len(faces)))
+        target = faces[target_index]
         target_image, target_landmarks = target.image, target.landmarks
         same = rng.random() < same_fraction
         if same:
+            source_index = target_index
             source_image, source_landmarks = jitter(appearance_change(target_image, rng), target_landmarks, rng)
         else:
-            source = faces[int(rng.integers(len(faces)))]
+            source_index = similar_pose(target_index, rng)
+            source = faces[source_index]
             source_image, source_landmarks = source.image, source.landmarks
         occluded = occlude(target_image, target_landmarks, rng, p_none=0.5, max_occluders=2)
         face = region_mask(target_landmarks, target_image.shape[:2], "face")
@@ -115,6 +127,8 @@ def make_sampler(faces: AlignedFaces, args, same_fraction: float):
             "visible": common.to_tensor_mask(occluded.visible_mask),
             "face": common.to_tensor_mask(face),
             "same": torch.tensor(float(same)),
+            "source_index": torch.tensor(source_index),
+            "target_index": torch.tensor(target_index),
         }
 
     return make_sample
@@ -135,6 +149,28 @@ class SwapModels(torch.nn.Module):
 def embed(identity_encoder, images: torch.Tensor, margin: float) -> torch.Tensor:
     view, _ = identity_view(images, torch.ones_like(images[:, :1]), margin)
     return identity_encoder(view)
+
+
+@torch.no_grad()
+def identity_table(identity_encoder, faces: AlignedFaces, margin: float, cache: Path) -> torch.Tensor:
+    """[N, 512] embeddings of every clean crop, computed once and cached in the run folder.
+
+    The frozen encoder gives the same answer every step, so sources and targets are looked up
+    here; only the swap's own embedding is computed (and differentiated) in the loop.
+    """
+    files = [record["file"] for _, record in faces.records]
+    if cache.is_file():
+        stored = torch.load(cache, weights_only=True)
+        if stored["files"] == files:
+            return stored["embeddings"]
+    embeddings = []
+    for first in range(0, len(faces), 32):
+        crops = torch.stack([common.to_tensor_image(faces[i].image) for i in range(first, min(first + 32, len(faces)))])
+        embeddings.append(embed(identity_encoder, crops, margin))
+    table = torch.cat(embeddings)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"files": files, "embeddings": table}, cache)
+    return table
 
 
 def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
@@ -187,6 +223,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     train = AlignedFaces(args.data, "train", args.resolution)
     held_out = AlignedFaces(args.data, "val", args.resolution)
+    identities = identity_table(identity_encoder, train, margin, output / "train_identities.pt").to(accelerator.device)
     val_make = make_sampler(held_out, args, same_fraction=0.25)
     val_samples = [val_make(np.random.default_rng([10**9, i])) for i in range(16)]
     val_batch = {k: torch.stack([s[k] for s in val_samples]).to(accelerator.device) for k in val_samples[0]}
@@ -210,10 +247,12 @@ def main(argv: list[str] | None = None) -> Path:
             use_gan = step >= args.gan_start
             for _ in range(args.gradient_accumulation_steps):
                 batch = next(batches)
-                terms = generator_step(models, discriminator, identity_encoder, batch, args, margin, use_gan, accelerator, optimizer_g)
+                source_identity = identities[batch["source_index"]]
+                target_identity = identities[batch["target_index"]]
+                terms, swapped = generator_step(models, discriminator, identity_encoder, batch, source_identity,
+                                                target_identity, args, margin, use_gan, accelerator, optimizer_g)
                 if use_gan:
-                    terms["d_loss"] = discriminator_step(models, discriminator, identity_encoder, batch, margin,
-                                                         accelerator, optimizer_d)
+                    terms["d_loss"] = discriminator_step(discriminator, batch["target"], swapped, accelerator, optimizer_d)
             step += 1
             if step % args.validate_every == 0 or step == args.steps:
                 val_metrics, grid = validate(accelerator.unwrap_model(models), identity_encoder, val_batch, margin)
@@ -241,44 +280,44 @@ def main(argv: list[str] | None = None) -> Path:
     return final
 
 
-def generator_step(models, discriminator, identity_encoder, batch, args, margin, use_gan, accelerator, optimizer):
+def generator_step(models, discriminator, identity_encoder, batch, source_identity, target_identity, args, margin,
+                   use_gan, accelerator, optimizer):
+    """One generator update; returns the loss terms and the (detached) swaps for the discriminator."""
     with accelerator.accumulate(models):
-        source_identity = embed(identity_encoder, batch["source"], margin).detach()
-        target_identity = embed(identity_encoder, batch["target"], margin).detach()
         output = models(source_identity, batch["attribute_input"], batch["visible"])
         swapped = output.image
-        swapped_identity = embed(identity_encoder, swapped, margin)
         non_face = 1.0 - batch["face"]
-        cross = 1.0 - batch["same"]
+        cross = batch["same"] < 0.5
         terms = {
             "rec": losses.reconstruction_loss(swapped, batch["target"], weight=batch["same"]),
             "bg": losses.masked_l1(swapped, batch["target"], non_face),
-            "icl": (losses.identity_contrastive_loss(swapped_identity, source_identity, target_identity)
-                    if cross.sum() > 0 else swapped.new_zeros(())),
             "mask": losses.mask_loss(output.control_masks),
         }
+        if cross.any():  # identity only where source and target differ (same pairs have L_rec)
+            swapped_identity = embed(identity_encoder, swapped[cross], margin)
+            terms["icl"] = losses.identity_contrastive_loss(swapped_identity, source_identity[cross], target_identity[cross])
+        else:
+            terms["icl"] = swapped.new_zeros(())
         total = (args.rec_weight * terms["rec"] + args.background_weight * terms["bg"]
                  + args.icl_weight * terms["icl"] + args.mask_weight * terms["mask"])
         if use_gan:
+            discriminator.requires_grad_(False)  # the generator's loss must not leave gradients in D
             fake = discriminator(swapped)
             with torch.no_grad():
                 real = discriminator(batch["target"])
+            discriminator.requires_grad_(True)
             terms["gan"] = losses.generator_adversarial_loss([scale.logits for scale in fake])
             terms["fm"] = losses.feature_matching_loss([s.features for s in fake], [s.features for s in real], non_face)
             total = total + args.gan_weight * terms["gan"] + args.fm_weight * terms["fm"]
         accelerator.backward(total)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    return {"g_loss": total.item(), **{name: value.item() for name, value in terms.items()}}
+    return {"g_loss": total.item(), **{name: value.item() for name, value in terms.items()}}, swapped.detach()
 
 
-def discriminator_step(models, discriminator, identity_encoder, batch, margin, accelerator, optimizer) -> float:
+def discriminator_step(discriminator, target: torch.Tensor, swapped: torch.Tensor, accelerator, optimizer) -> float:
     with accelerator.accumulate(discriminator):
-        with torch.no_grad():
-            source_identity = embed(identity_encoder, batch["source"], margin)
-            swapped = models(source_identity, batch["attribute_input"], batch["visible"]).image
-        loss = losses.discriminator_loss([s.logits for s in discriminator(batch["target"])],
-                                         [s.logits for s in discriminator(swapped)])
+        loss = losses.discriminator_loss([s.logits for s in discriminator(target)], [s.logits for s in discriminator(swapped)])
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

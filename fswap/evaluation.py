@@ -1,0 +1,252 @@
+"""How good is a swap? Identity transfer, attribute and background preservation, speed.
+
+Identity is measured with a recogniser that training never sees (`eval_models/`, the
+faceplugin 512-D network), never with w600k_mbf, the one the generator was trained against.
+Pose and expression come from 2d106det landmarks re-detected on each result.
+
+    fswap eval --model checkpoints/fswap-default --data data/celeba --pairs 60 -o eval/
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fswap.errors import FswapError, ModelNotFoundError
+from fswap.faces import Face, FaceAnalyzer, alignment_matrix, region_mask, warp_face
+from fswap.faces.align import similarity_transform
+
+EVAL_RECOGNISER = Path(__file__).resolve().parent.parent / "eval_models" / "faceplugin_fr_feature.onnx"
+EVAL_RECOGNISER_NAME = "faceplugin fr_feature (npm faceplugin-face-recognition-js 0.0.1, MIT)"
+
+#: 106-landmark indices for head pose: nose tip, chin, outer eye corners, mouth corners.
+POSE_LANDMARKS = [86, 0, 35, 93, 52, 61]
+#: A generic head (mm, y up), from OpenCV's head-pose example, matching POSE_LANDMARKS.
+POSE_MODEL = np.array(
+    [[0.0, 0.0, 0.0], [0.0, -330.0, -65.0], [-225.0, 170.0, -135.0], [225.0, 170.0, -135.0],
+     [-150.0, -150.0, -125.0], [150.0, -150.0, -125.0]]
+)
+EXPRESSION_LANDMARKS = list(range(33, 72)) + list(range(87, 106))  # eyes, brows, mouth
+
+
+class EvaluationRecogniser:
+    """The independent face recogniser: 112-px ArcFace-aligned RGB, (x - 127) / 128 → 512-D."""
+
+    def __init__(self, path: str | Path = EVAL_RECOGNISER):
+        import onnxruntime
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelNotFoundError(f"evaluation recogniser not found at {path} (see eval_models/README.md)")
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def embed(self, image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        crop = warp_face(image, alignment_matrix(keypoints, 112), 112).astype(np.float32)
+        batch = ((crop - 127.0) / 128.0).transpose(2, 0, 1)[None]
+        embedding = self.session.run(None, {self.input_name: batch})[0][0].astype(np.float64)
+        return embedding / max(np.linalg.norm(embedding), 1e-12)
+
+
+def head_pose(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(yaw, pitch, roll) in degrees from 106 landmarks, by PnP against a generic head."""
+    height, width = shape[:2]
+    camera = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], dtype=np.float64)
+    image_points = np.asarray(landmarks, dtype=np.float64)[POSE_LANDMARKS]
+    model = POSE_MODEL * np.array([1.0, -1.0, 1.0])  # y down, as in images
+    ok, rotation_vector, _ = cv2.solvePnP(model, image_points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return np.full(3, np.nan)
+    rotation, _ = cv2.Rodrigues(rotation_vector)
+    pitch = np.degrees(np.arctan2(rotation[2, 1], rotation[2, 2]))
+    yaw = np.degrees(np.arcsin(np.clip(-rotation[2, 0], -1, 1)))
+    roll = np.degrees(np.arctan2(rotation[1, 0], rotation[0, 0]))
+    pitch = (pitch + 180) % 360 - 180
+    pitch = pitch - 180 if pitch > 90 else pitch + 180 if pitch < -90 else pitch
+    return np.array([yaw, pitch, roll])
+
+
+def pose_error(swap_landmarks: np.ndarray, target_landmarks: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Mean absolute difference of yaw, pitch and roll, degrees."""
+    return float(np.mean(np.abs(head_pose(swap_landmarks, shape) - head_pose(target_landmarks, shape))))
+
+
+def expression_error(swap_landmarks: np.ndarray, target_landmarks: np.ndarray) -> float:
+    """Eye, brow and mouth landmark distance after a similarity alignment of the whole face,
+    in units of the target's inter-ocular distance."""
+    matrix = similarity_transform(np.asarray(swap_landmarks, float), np.asarray(target_landmarks, float))
+    aligned = swap_landmarks @ matrix[:, :2].T + matrix[:, 2]
+    eyes = target_landmarks[33:43].mean(axis=0), target_landmarks[87:97].mean(axis=0)
+    interocular = max(np.linalg.norm(eyes[1] - eyes[0]), 1e-6)
+    distances = np.linalg.norm(aligned[EXPRESSION_LANDMARKS] - target_landmarks[EXPRESSION_LANDMARKS], axis=1)
+    return float(distances.mean() / interocular)
+
+
+def background_psnr(swap: np.ndarray, target: np.ndarray, target_face: Face, cap: float = 100.0) -> float:
+    """PSNR outside the target face (its landmark hull grown by 10 % of the face size), dB, capped."""
+    hull = region_mask(target_face.landmarks, target.shape, "face")
+    grow = int(0.1 * max(target_face.box[2] - target_face.box[0], target_face.box[3] - target_face.box[1])) * 2 + 1
+    outside = cv2.dilate(hull, np.ones((grow, grow), np.uint8)) == 0
+    mse = np.mean((swap[outside].astype(np.float64) - target[outside]) ** 2)
+    return cap if mse == 0 else float(min(cap, 10 * np.log10(255.0**2 / mse)))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = np.maximum(a[:2], b[:2])
+    x1, y1 = np.minimum(a[2:], b[2:])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / max(union, 1e-6))
+
+
+def face_at(analyzer: FaceAnalyzer, image: np.ndarray, where: Face) -> Face:
+    """The face of `image` at `where`'s place (re-detected), or `where` itself when none overlaps."""
+    faces = analyzer.detect(image)
+    best = max(faces, key=lambda f: box_iou(f.box, where.box), default=None)
+    return best if best is not None and box_iou(best.box, where.box) > 0.3 else where
+
+
+@dataclass
+class PairResult:
+    method: str
+    source: int
+    target: int
+    identity_similarity: float
+    retrieved: int
+    pose_error_deg: float
+    expression_error: float
+    background_psnr_db: float
+    seconds: float
+
+
+@dataclass
+class Evaluation:
+    """Every pair's scores per method, and the table over them."""
+
+    results: list[PairResult] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def rows(self) -> list[dict]:
+        table = []
+        for method in dict.fromkeys(r.method for r in self.results):
+            mine = [r for r in self.results if r.method == method]
+            table.append({
+                "method": method,
+                "identity_similarity": round(float(np.mean([r.identity_similarity for r in mine])), 4),
+                "identity_top1": round(float(np.mean([r.retrieved == r.source for r in mine])), 4),
+                "pose_error_deg": round(float(np.nanmean([r.pose_error_deg for r in mine])), 3),
+                "expression_error": round(float(np.mean([r.expression_error for r in mine])), 4),
+                "background_psnr_db": round(float(np.mean([r.background_psnr_db for r in mine])), 2),
+                "seconds_per_swap": round(float(np.median([r.seconds for r in mine])), 3),
+                "pairs": len(mine),
+                "failures": self.failures.get(method, 0),
+            })
+        return table
+
+
+SwapMethod = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def evaluate(
+    methods: dict[str, SwapMethod],
+    sources: list[np.ndarray],
+    targets: list[np.ndarray],
+    pairs: list[tuple[int, int]],
+    analyzer: FaceAnalyzer,
+    recogniser: EvaluationRecogniser,
+    progress: bool = True,
+    keep_images: int = 0,
+) -> tuple[Evaluation, dict[str, list[np.ndarray]]]:
+    """Run every method on every (source index, target index) pair and score the results.
+
+    Each method maps (source photo, target photo) to the swapped target photo (largest face).
+    Identity: cosine of the result's face to its source photo under the evaluation recogniser,
+    and top-1 retrieval among all source photos. Returns the evaluation and, per method, the
+    first `keep_images` results (for a contact sheet).
+    """
+    from tqdm.auto import tqdm
+
+    source_faces = [analyzer.largest_face(image, name=f"source {i}") for i, image in enumerate(sources)]
+    target_faces = [analyzer.largest_face(image, name=f"target {i}") for i, image in enumerate(targets)]
+    gallery = np.stack([recogniser.embed(image, face.keypoints) for image, face in zip(sources, source_faces, strict=True)])
+    evaluation = Evaluation()
+    kept: dict[str, list[np.ndarray]] = {name: [] for name in methods}
+    steps = tqdm(total=len(pairs) * len(methods), disable=not progress, desc="eval", unit="swap")
+    for source_index, target_index in pairs:
+        target, target_face = targets[target_index], target_faces[target_index]
+        for name, method in methods.items():
+            start = time.perf_counter()
+            try:
+                result = method(sources[source_index], target)
+            except FswapError:
+                evaluation.failures[name] = evaluation.failures.get(name, 0) + 1
+                steps.update(1)
+                continue
+            seconds = time.perf_counter() - start
+            face = face_at(analyzer, result, target_face)
+            embedding = recogniser.embed(result, face.keypoints)
+            similarities = gallery @ embedding
+            evaluation.results.append(PairResult(
+                method=name, source=source_index, target=target_index,
+                identity_similarity=float(similarities[source_index]), retrieved=int(np.argmax(similarities)),
+                pose_error_deg=pose_error(face.landmarks, target_face.landmarks, target.shape),
+                expression_error=expression_error(face.landmarks, target_face.landmarks),
+                background_psnr_db=background_psnr(result, target, target_face), seconds=seconds,
+            ))
+            if len(kept[name]) < keep_images:
+                kept[name].append(result)
+            steps.update(1)
+    steps.close()
+    return evaluation, kept
+
+
+def contact_sheet(sources: list[np.ndarray], targets: list[np.ndarray], pairs: list[tuple[int, int]],
+                  kept: dict[str, list[np.ndarray]], tile: int = 160) -> np.ndarray:
+    """Rows of source | target | each method's result, labelled, as one RGB image."""
+    def fit(image):
+        scale = tile / max(image.shape[:2])
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        canvas = np.full((tile, tile, 3), 255, np.uint8)
+        y, x = (tile - small.shape[0]) // 2, (tile - small.shape[1]) // 2
+        canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+        return canvas
+
+    names = list(kept)
+    count = min(len(v) for v in kept.values()) if kept else 0
+    header = [_label(text, tile) for text in ["source", "target", *names]]
+    rows = [np.concatenate(header, axis=1)]
+    for k in range(count):
+        source_index, target_index = pairs[k]
+        tiles = [fit(sources[source_index]), fit(targets[target_index])] + [fit(kept[name][k]) for name in names]
+        rows.append(np.concatenate(tiles, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def _label(text: str, width: int) -> np.ndarray:
+    canvas = np.full((28, width, 3), 255, np.uint8)
+    cv2.putText(canvas, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (20, 20, 20), 1, cv2.LINE_AA)
+    return canvas
+
+
+def write_report(folder: Path, evaluation: Evaluation, command: str, pairs: int, sheet: np.ndarray | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    report = {"command": command, "recogniser": EVAL_RECOGNISER_NAME, "pairs": pairs, "rows": evaluation.rows()}
+    path = folder / "eval.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    if sheet is not None:
+        cv2.imwrite(str(folder / "contact_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def markdown_table(rows: list[dict]) -> str:
+    columns = ["method", "identity_similarity", "identity_top1", "pose_error_deg", "expression_error",
+               "background_psnr_db", "seconds_per_swap", "pairs"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
