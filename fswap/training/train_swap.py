@@ -72,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--log-every", type=int, default=20)
+    parser.add_argument("--stop-after", type=int, help="leave after this many steps in this run, as if interrupted "
+                        "(checkpointed; run again to continue: how CPU training spreads over sessions)")
     parser.add_argument("--no-resume", action="store_true")
     args, _ = parser.parse_known_args(argv)
     if args.config:
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> Path:
     stopwatch = common.Stopwatch(_previous_wall_time(output))
     step = start
     try:
-        while step < args.steps and not stop.requested:
+        while step < args.steps and not stop.requested and (args.stop_after is None or step - start < args.stop_after):
             use_gan = step >= args.gan_start
             for _ in range(args.gradient_accumulation_steps):
                 batch = next(batches)
