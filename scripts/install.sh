@@ -11,4 +11,11 @@ $PIP --no-deps -r requirements-data.txt
 $PIP --no-deps -e .
 if [[ "${1:-}" == "--dev" ]]; then
   $PIP -r requirements-dev.txt
+  # The browser tests drive Debian's chromium with the playwright package (never `playwright install`,
+  # which downloads a browser). Without chromium they are skipped.
+  if [[ ! -x /usr/bin/chromium ]] && command -v apt-get >/dev/null; then
+    SUDO=""; [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+      || echo "install.sh: could not install chromium; the browser tests will be skipped" >&2
+  fi
 fi

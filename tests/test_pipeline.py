@@ -52,7 +52,7 @@ def test_every_mask_is_returned_with_its_shape(pipe, source_path, t1_image):
     assert [s.index for s in output.swapped] == [1, 3]
     for swapped in output.swapped:
         for mask in (swapped.blend_mask, swapped.occlusion_mask, swapped.face_mask):
-            assert mask.shape == (size, size) and 0 <= mask.min() and mask.max() <= 1
+            assert mask.shape == (size, size) and mask.min() >= 0 and mask.max() <= 1
         assert [m.shape[-1] for m in swapped.control_masks] == [8, 16, 32, 64]
         assert swapped.swapped_crop.shape == (size, size, 3)
     assert len(output.source_occlusion_masks) == 1

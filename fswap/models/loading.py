@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import logging as diffusers_logging
 
 from fswap.errors import CheckpointError, ModelNotFoundError
 
@@ -68,6 +69,9 @@ def load_component(cls: type[ModelT], folder: str | Path, subfolder: str | None 
             "(written by another fswap version?)"
         )
 
+    # diffusers logs what we turn into errors below, plus noise about fp32 modules: keep it quiet.
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
     try:
         model, info = cls.from_pretrained(
             str(folder), subfolder=subfolder, use_safetensors=True, output_loading_info=True, **kwargs
@@ -77,6 +81,8 @@ def load_component(cls: type[ModelT], folder: str | Path, subfolder: str | None 
     except (ValueError, RuntimeError) as err:
         # Wrong shapes, or a config that the constructor rejects.
         raise CheckpointError(f"{location} does not fit {cls.__name__}: {err}") from err
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
 
     problems = []
     if info["missing_keys"]:

@@ -1,0 +1,391 @@
+"""What the app's endpoints do: read the uploads safely, run the pipeline, and turn its output into
+pictures. The UI (`space/ui.py`) only wires these methods to components.
+
+Uploads. Gradio's own image preprocessing opens files with PIL before any of fswap's limits
+apply, and its error for a bad file is a stack-trace string. So the events that take photos run
+with `preprocess=False`: each photo arrives as gradio's file record, whose path must lie inside
+gradio's upload folder (checked here, whatever the client sent), and is decoded by
+`fswap.imageio.load_image`, which enforces the byte and pixel limits and says what is wrong.
+
+Every `fswap.FswapError` becomes a `gr.Error` with the library's message; anything else is a bug
+and reaches the log as one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import html
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from gradio.utils import get_upload_folder
+from PIL import Image
+
+from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundError, NoFaceError
+from fswap.faces import alignment_matrix, warp_face
+from fswap.imageio import load_image
+from fswap.pipeline import PIPELINE_SETTINGS, FaceSwapPipeline, SwapOutput
+from space import render
+from space.model import LazyPipeline
+
+#: At most this many target faces are swapped in one request (a crowd photo must be narrowed down).
+MAX_SWAP_FACES = 20
+#: At most this many source photos are averaged into one identity.
+MAX_SOURCE_PHOTOS = 8
+#: How the target faces are chosen (the `selection` argument of /swap and /masks).
+SELECTIONS = {
+    "largest": "The largest face",
+    "all": "Every face",
+    "chosen": "The faces ticked below (or clicked in the picture)",
+    "reference": "The face most like a reference photo",
+}
+DEFAULT_FEATHER = PIPELINE_SETTINGS["feather_fraction"]
+
+
+class TooManyFacesError(FswapError):
+    """More target faces were asked for than one request may swap."""
+
+
+_TITLES = {
+    NoFaceError: "No face found",
+    ImageError: "Cannot use this photo",
+    TooManyFacesError: "Too many faces",
+    ModelNotFoundError: "Model not available",
+    CheckpointError: "Model not usable",
+}
+
+
+def user_errors(function: Callable) -> Callable:
+    """Turn fswap's user-facing errors into `gr.Error` pop-ups (and API errors) with their message."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except FswapError as error:
+            title = next((text for kind, text in _TITLES.items() if isinstance(error, kind)), "Cannot swap")
+            message = str(error)
+            message = message[:1].upper() + message[1:]
+            raise gr.Error(html.escape(message), title=title, print_exception=False) from error
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------- reading requests
+def uploaded_path(payload, what: str) -> Path | None:
+    """The local path of an uploaded file record, or None when nothing was given.
+
+    Raises `ImageError` unless the file lies in gradio's upload folder: the path in a request is
+    user input, and nothing outside that folder may be read because a client named it.
+    """
+    if payload is None:
+        return None
+    path = payload.get("path") if isinstance(payload, dict) else None
+    if not isinstance(path, str) or not path:
+        raise ImageError(f"{what} did not arrive as an uploaded file; upload it again")
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(Path(get_upload_folder()).resolve()):
+        raise ImageError(f"{what} was not uploaded to this app; upload it again")
+    return resolved
+
+
+def read_photo(payload, what: str) -> np.ndarray | None:
+    path = uploaded_path(payload, what)
+    return None if path is None else load_image(path, name=what)
+
+
+def read_sources(payloads) -> list[np.ndarray]:
+    payloads = [] if payloads is None else [payloads] if isinstance(payloads, dict) else list(payloads)
+    if not payloads:
+        raise ImageError("upload at least one source photo: the person whose face is used")
+    if len(payloads) > MAX_SOURCE_PHOTOS:
+        raise ImageError(
+            f"{len(payloads)} source photos given; use at most {MAX_SOURCE_PHOTOS} of one person"
+        )
+    return [read_photo(payload, f"source photo {number}") for number, payload in enumerate(payloads, start=1)]
+
+
+def chosen_indices(chosen) -> list[int]:
+    """The ticked face indices as ints (a client may send strings), without repeats, in order."""
+    indices = []
+    for value in chosen or []:
+        try:
+            index = int(value)
+        except (TypeError, ValueError):
+            raise NoFaceError(f"face {value!r} is not a face number; faces are numbered 0, 1, 2, …") from None
+        if index not in indices:
+            indices.append(index)
+    return indices
+
+
+@dataclass
+class SwapRequest:
+    """One validated request of /swap or /masks."""
+
+    sources: list[np.ndarray]
+    target: np.ndarray
+    target_faces: str | list[int] | np.ndarray
+    appearance_matching: bool
+    occlusion_aware: bool
+    feather_fraction: float
+
+    def key(self) -> str:
+        """A digest of everything that determines the output (the pipeline is deterministic)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for image in (*self.sources, self.target):
+            digest.update(np.asarray(image.shape).tobytes() + image.tobytes())
+        selector = self.target_faces
+        digest.update(selector.tobytes() if isinstance(selector, np.ndarray) else repr(selector).encode())
+        digest.update(
+            repr((self.appearance_matching, self.occlusion_aware, round(self.feather_fraction, 4))).encode()
+        )
+        return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------- the app
+class FaceSwapApp:
+    """The app's behaviour behind its three endpoints, independent of the layout.
+
+    Args:
+        pipeline: the pipeline, or a `LazyPipeline` that loads it on first use.
+        gpu: decorator for the function that runs the networks (`spaces.GPU` on ZeroGPU).
+        recent: how many swap outputs to keep, so the Masks tab does not swap again.
+    """
+
+    def __init__(
+        self,
+        pipeline: FaceSwapPipeline | LazyPipeline,
+        *,
+        gpu: Callable = lambda function: function,
+        recent: int = 3,
+    ):
+        self.pipeline = pipeline if isinstance(pipeline, LazyPipeline) else LazyPipeline(pipeline)
+        # Only the network call is decorated: on ZeroGPU it runs in another process, so the cache
+        # of recent outputs must live outside it.
+        self._run_on_gpu = gpu(self._run_pipeline)
+        self._recent: OrderedDict[str, SwapOutput] = OrderedDict()
+        self._recent_size = recent
+        self._lock = threading.Lock()
+        self.results_folder = Path(tempfile.mkdtemp(prefix="fswap-results-"))
+
+    # ------------------------------------------------------------------ /detect
+    @user_errors
+    def detect(self, target) -> tuple[np.ndarray | None, dict | None]:
+        """The target photo with its faces boxed and numbered, and the faces as JSON."""
+        image = read_photo(target, "target photo")
+        if image is None:
+            return None, None
+        faces = self.pipeline.get().face_analyzer.detect(image, landmarks=False)
+        summary = {
+            "width": image.shape[1],
+            "height": image.shape[0],
+            "faces": [
+                {
+                    "index": index,
+                    "box": [round(float(value), 1) for value in face.box],
+                    "score": round(face.score, 3),
+                    "keypoints": [[round(float(x), 1), round(float(y), 1)] for x, y in face.keypoints],
+                }
+                for index, face in enumerate(faces)
+            ],
+        }
+        return render.faces_found(image, faces), summary
+
+    @user_errors
+    def preview_sources(self, sources) -> list[tuple[np.ndarray, str]]:
+        """Each source photo with the face that will be used (the largest) boxed."""
+        if not sources:
+            return []
+        pictures = []
+        analyzer = self.pipeline.get().face_analyzer
+        for number, image in enumerate(read_sources(sources), start=1):
+            face = analyzer.largest_face(image, name=f"source photo {number}")
+            pictures.append((render.face_thumbnail(image, face), f"photo {number}"))
+        return pictures
+
+    # ------------------------------------------------------------------ /swap and /masks
+    def read_request(
+        self, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+    ) -> SwapRequest:
+        source_images = read_sources(sources)
+        target_image = read_photo(target, "target photo")
+        if target_image is None:
+            raise ImageError("upload a target photo: the photo whose face is replaced")
+        selection = selection or "largest"
+        if selection not in SELECTIONS:
+            raise NoFaceError(f"selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
+        if selection == "chosen":
+            target_faces = chosen_indices(chosen)
+            if not target_faces:
+                raise NoFaceError("no face ticked: tick the faces to replace, or choose another selection")
+        elif selection == "reference":
+            target_faces = read_photo(reference, "reference photo")
+            if target_faces is None:
+                raise ImageError("upload a reference photo of the person to replace")
+        else:
+            target_faces = selection
+        if selection == "all":
+            found = len(self.pipeline.get().face_analyzer.detect(target_image, landmarks=False))
+            target_faces = list(range(found)) if found else "all"
+        if isinstance(target_faces, list) and len(target_faces) > MAX_SWAP_FACES:
+            raise TooManyFacesError(
+                f"{len(target_faces)} faces asked for; one swap replaces at most {MAX_SWAP_FACES}. "
+                "Tick the faces to replace instead."
+            )
+        feather = DEFAULT_FEATHER if feather is None else float(feather)
+        if not 0.0 <= feather <= 0.5:
+            raise ImageError(f"feathering must be between 0 and 0.5 of the face crop, not {feather}")
+        return SwapRequest(
+            source_images,
+            target_image,
+            target_faces,
+            bool(appearance_matching),
+            bool(occlusion_aware),
+            feather,
+        )
+
+    def _run_pipeline(self, request: SwapRequest) -> SwapOutput:
+        return self.pipeline.get()(
+            request.sources,
+            request.target,
+            target_faces=request.target_faces,
+            appearance_matching=request.appearance_matching,
+            occlusion_aware=request.occlusion_aware,
+            feather_fraction=request.feather_fraction,
+        )
+
+    def run(self, request: SwapRequest) -> SwapOutput:
+        """The pipeline's output for `request`, from the recent outputs when it was just computed."""
+        key = request.key()
+        with self._lock:
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return self._recent[key]
+        start = time.perf_counter()
+        output = self._run_on_gpu(request)
+        output.timings["total"] = time.perf_counter() - start
+        with self._lock:
+            self._recent[key] = output
+            while len(self._recent) > self._recent_size:
+                self._recent.popitem(last=False)
+        return output
+
+    @user_errors
+    def swap(
+        self,
+        sources,
+        target,
+        selection,
+        chosen,
+        reference,
+        appearance_matching,
+        occlusion_aware,
+        feather,
+        progress=gr.Progress(),
+    ):
+        """The swapped photo (full-resolution PNG), a before/after pair, the PNG again, and timings."""
+        progress(0.0, desc="Reading the photos")
+        request = self.read_request(
+            sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+        )
+        faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
+        progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
+        output = self.run(request)
+        progress(0.85, desc="Saving the full-resolution PNG")
+        path = self._save_result(output.image)
+        timings = {stage: round(seconds, 4) for stage, seconds in output.timings.items()}
+        comparison = tuple(
+            render.fit(image, render.DISPLAY_MAX_SIDE) for image in (request.target, output.image)
+        )
+        return str(path), comparison, str(path), timings
+
+    @user_errors
+    def masks(
+        self, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+    ):
+        """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
+        the control-mask grid."""
+        request = self.read_request(
+            sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+        )
+        output = self.run(request)
+        pipeline = self.pipeline.get()
+        size = pipeline.crop_size
+        source_crops = [
+            warp_face(image, alignment_matrix(face.keypoints, size, pipeline.crop_margin), size)
+            for image, face in zip(request.sources, output.source_faces, strict=True)
+        ]
+        folder = self._new_results_folder()
+        target_overlays = [
+            (str(_write_png(folder / f"target-{number}.png", picture)), caption)
+            for number, (picture, caption) in enumerate(
+                render.explain_target(output, request.target, occlusion_aware=request.occlusion_aware)
+            )
+        ]
+        grids = {
+            "sources.png": render.source_grid(
+                source_crops, output.source_occlusion_masks, occlusion_aware=request.occlusion_aware
+            ),
+            "blending.png": render.compositing_grid(output),
+            "control-masks.png": render.control_mask_grid(output),
+        }
+        return target_overlays, *(str(_write_png(folder / name, grid)) for name, grid in grids.items())
+
+    # ------------------------------------------------------------------ files
+    def _save_result(self, image: np.ndarray) -> Path:
+        """Write the result as PNG in its own folder (so the download is named fswap-result.png)."""
+        return _write_png(self._new_results_folder() / "fswap-result.png", image)
+
+    def _new_results_folder(self) -> Path:
+        self._forget_old_results()
+        return Path(tempfile.mkdtemp(dir=self.results_folder))
+
+    def _forget_old_results(self, age_seconds: float = 3600.0) -> None:
+        # Gradio copies each result into its own cache; ours only has to outlive the response.
+        cutoff = time.time() - age_seconds
+        for folder in self.results_folder.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # another request may have removed it
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_png(path: Path, image: np.ndarray) -> Path:
+    # Lossless either way; level 1 encodes about 4x faster than PIL's default for 10 % more bytes.
+    Image.fromarray(image).save(path, compress_level=1)
+    return path
+
+
+def face_choices(summary: dict | None) -> list[tuple[str, int]]:
+    """Checkbox choices for the faces of a /detect summary."""
+    faces = (summary or {}).get("faces", [])
+    return [(f"face {face['index']}", face["index"]) for face in faces]
+
+
+def face_at(summary: dict | None, x: float, y: float) -> int | None:
+    """The index of the smallest face whose box holds the display-picture point (x, y)."""
+    if not summary:
+        return None
+    scale = render.display_scale((summary["height"], summary["width"]))
+    x, y = x / scale, y / scale
+    hits = [
+        ((x1 - x0) * (y1 - y0), face["index"])
+        for face in summary["faces"]
+        for x0, y0, x1, y1 in [face["box"]]
+        if x0 <= x <= x1 and y0 <= y <= y1
+    ]
+    return min(hits)[1] if hits else None
+
+
+def toggle(chosen: Sequence[int] | None, index: int) -> list[int]:
+    chosen = list(chosen or [])
+    return [value for value in chosen if value != index] if index in chosen else sorted([*chosen, index])

