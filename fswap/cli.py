@@ -135,6 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pairs", type=int, default=40, help="number of source/target pairs (default 40)")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("-o", "--output", type=Path, required=True, help="folder for eval.json and the contact sheet")
+
+    push = commands.add_parser(
+        "push",
+        help="publish a checkpoint or the Space to the Hugging Face Hub",
+        description="Upload to the Hub. The token comes from `huggingface-cli login` or HF_TOKEN, never from "
+        "the command line. The model card (README.md) and LICENSE.md are rendered from the checkpoint's own "
+        "files (config, training_record.json, eval.json).",
+    )
+    push_commands = push.add_subparsers(dest="push_command", required=True, metavar="WHAT")
+    push_model = push_commands.add_parser("model", help="a checkpoint folder", description="Push a checkpoint folder.")
+    push_model.add_argument("folder", type=Path, help="checkpoint folder (model_index.json + components)")
+    push_model.add_argument("repo_id", help='Hub repo id, "org/name"')
+    push_model.add_argument("--private", action="store_true", help="create the repo private")
+    push_model.add_argument("--revision", help="branch to push to (created from main if missing)")
+    push_model.add_argument("--message", help="commit message")
+    push_space = push_commands.add_parser(
+        "space",
+        help="the Gradio app as a Space",
+        description="Push app.py, space/, the fswap package (without training code), requirements and the "
+        "Space card. The Space runs --model (a Hub id it downloads, or a folder uploaded with it).",
+    )
+    push_space.add_argument("repo_id", help='Space repo id, "org/name"')
+    push_space.add_argument("--model", help="checkpoint folder or Hub id for the Space (default: the shipped one)")
+    push_space.add_argument("--private", action="store_true", help="create the Space private")
+    push_space.add_argument("--message", help="commit message")
     return parser
 
 
@@ -154,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "push":
+            return _push(args)
     except FswapError as error:
         parser.exit(2, f"fswap: error: {error}\n")
     except KeyboardInterrupt:
@@ -264,6 +291,18 @@ def _eval(args) -> int:
     report = run_evaluation(args.model, args.data, args.pairs, args.output, args.seed, command=command)
     print(report["table"])
     print(f"written: {args.output / 'eval.json'}, {args.output / 'contact_sheet.png'}")
+    return 0
+
+
+def _push(args) -> int:
+    from fswap import hub
+
+    if args.push_command == "model":
+        info = hub.push_model(args.folder, args.repo_id, private=args.private, revision=args.revision,
+                              commit_message=args.message)
+    else:
+        info = hub.push_space(args.repo_id, model=args.model, private=args.private, commit_message=args.message)
+    print(f"pushed: {info.commit_url}")
     return 0
 
 
