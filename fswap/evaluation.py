@@ -21,17 +21,11 @@ import numpy as np
 from fswap.errors import FswapError, ModelNotFoundError
 from fswap.faces import Face, FaceAnalyzer, alignment_matrix, region_mask, warp_face
 from fswap.faces.align import similarity_transform
+from fswap.faces.pose import head_pose
 
 EVAL_RECOGNISER = Path(__file__).resolve().parent.parent / "eval_models" / "faceplugin_fr_feature.onnx"
 EVAL_RECOGNISER_NAME = "faceplugin fr_feature (npm faceplugin-face-recognition-js 0.0.1, MIT)"
 
-#: 106-landmark indices for head pose: nose tip, chin, outer eye corners, mouth corners.
-POSE_LANDMARKS = [86, 0, 35, 93, 52, 61]
-#: A generic head (mm, y up), from OpenCV's head-pose example, matching POSE_LANDMARKS.
-POSE_MODEL = np.array(
-    [[0.0, 0.0, 0.0], [0.0, -330.0, -65.0], [-225.0, 170.0, -135.0], [225.0, 170.0, -135.0],
-     [-150.0, -150.0, -125.0], [150.0, -150.0, -125.0]]
-)
 EXPRESSION_LANDMARKS = list(range(33, 72)) + list(range(87, 106))  # eyes, brows, mouth
 
 
@@ -52,24 +46,6 @@ class EvaluationRecogniser:
         batch = ((crop - 127.0) / 128.0).transpose(2, 0, 1)[None]
         embedding = self.session.run(None, {self.input_name: batch})[0][0].astype(np.float64)
         return embedding / max(np.linalg.norm(embedding), 1e-12)
-
-
-def head_pose(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(yaw, pitch, roll) in degrees from 106 landmarks, by PnP against a generic head."""
-    height, width = shape[:2]
-    camera = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], dtype=np.float64)
-    image_points = np.asarray(landmarks, dtype=np.float64)[POSE_LANDMARKS]
-    model = POSE_MODEL * np.array([1.0, -1.0, 1.0])  # y down, as in images
-    ok, rotation_vector, _ = cv2.solvePnP(model, image_points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
-    if not ok:
-        return np.full(3, np.nan)
-    rotation, _ = cv2.Rodrigues(rotation_vector)
-    pitch = np.degrees(np.arctan2(rotation[2, 1], rotation[2, 2]))
-    yaw = np.degrees(np.arcsin(np.clip(-rotation[2, 0], -1, 1)))
-    roll = np.degrees(np.arctan2(rotation[1, 0], rotation[0, 0]))
-    pitch = (pitch + 180) % 360 - 180
-    pitch = pitch - 180 if pitch > 90 else pitch + 180 if pitch < -90 else pitch
-    return np.array([yaw, pitch, roll])
 
 
 def pose_error(swap_landmarks: np.ndarray, target_landmarks: np.ndarray, shape: tuple[int, ...]) -> float:

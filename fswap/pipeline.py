@@ -37,6 +37,7 @@ from fswap.faces import (
     transform_points,
     warp_face,
 )
+from fswap.faces.pose import yaw_proxy
 from fswap.faces.warp import first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
@@ -235,8 +236,9 @@ class FaceSwapPipeline:
 
         Args:
             source_images: one photo (path, bytes, PIL image or RGB array) or several photos of
-                the same person; their identities are averaged (more photos, steadier identity).
-                The largest face of each is used.
+                the same person; their identities are averaged (more photos, steadier identity),
+                and a two-stage checkpoint takes each target's face texture from the photo whose
+                head is turned most like it. The largest face of each photo is used.
             target_image: the photo whose face(s) are replaced; the result has its size.
             target_faces: "largest", "all", an index or list of indices into the target's faces
                 (largest first), or a reference photo of the person to replace.
@@ -304,8 +306,10 @@ class FaceSwapPipeline:
         if self.attribute_input == "warped_source":
             with _timed(timings, "first stage"):
                 attribute_batch = self._first_stage(
-                    source_crops[0], transform_points(source_faces[0].landmarks, source_matrices[0]),
-                    target_crops, [transform_points(faces[i].landmarks, m) for i, m in zip(chosen, target_matrices, strict=True)],
+                    source_crops,
+                    [transform_points(face.landmarks, m) for face, m in zip(source_faces, source_matrices, strict=True)],
+                    target_crops,
+                    [transform_points(faces[i].landmarks, m) for i, m in zip(chosen, target_matrices, strict=True)],
                     target_visible,
                 )
         else:
@@ -341,13 +345,15 @@ class FaceSwapPipeline:
             source_occlusion_masks=list(source_visible.float().cpu().numpy()[:, 0]), timings=timings,
         )
 
-    def _first_stage(self, source_crop, source_landmarks, target_crops, target_landmarks, target_visible):
-        """Doc 003's first face image for each target: the source texture on the target's shape."""
+    def _first_stage(self, source_crops, source_landmarks, target_crops, target_landmarks, target_visible):
+        """Doc 003's first face image for each target: the texture of the source photo whose head
+        is turned most like the target's, warped onto the target's shape."""
         visible = target_visible.float().cpu().numpy()[:, 0]
-        composites = [
-            first_stage_composite(crop, landmarks, source_crop, source_landmarks, mask)[0]
-            for crop, landmarks, mask in zip(target_crops, target_landmarks, visible, strict=True)
-        ]
+        source_yaws = np.array([yaw_proxy(landmarks) for landmarks in source_landmarks])
+        composites = []
+        for crop, landmarks, mask in zip(target_crops, target_landmarks, visible, strict=True):
+            k = int(np.argmin(np.abs(source_yaws - yaw_proxy(landmarks))))
+            composites.append(first_stage_composite(crop, landmarks, source_crops[k], source_landmarks[k], mask)[0])
         return self._to_tensor(composites)
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:

@@ -195,3 +195,19 @@ def test_to_moves_networks_and_dtype(pipe, source_path, t1_image):
         assert output.image.dtype == np.uint8
     finally:
         pipe.to(dtype=torch.float32)
+
+
+def test_two_stage_pipeline_runs_and_keeps_its_setting(pipe, tmp_path, t1_image):
+    two_stage = FaceSwapPipeline(
+        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
+        attribute_input="warped_source",
+    )
+    sources = [example_image("yaoming.jpg"), load_image(example_image("players.jpg"))]
+    output = two_stage(sources, t1_image, target_faces=[0, 1], occlusion_aware=False)
+    assert "first stage" in output.timings and [s.index for s in output.swapped] == [0, 1]
+    loaded = FaceSwapPipeline.from_pretrained(two_stage.save_pretrained(tmp_path / "two-stage"))
+    assert loaded.attribute_input == "warped_source"
+    assert np.array_equal(loaded(sources, t1_image, target_faces=[0, 1], occlusion_aware=False).image, output.image)
+    with pytest.raises(CheckpointError, match="attribute_input"):
+        FaceSwapPipeline(pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator,
+                         pipe.occlusion_segmenter, attribute_input="pixels")

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from fswap.errors import FswapError
+from fswap.faces.pose import yaw_proxy
 from fswap.imageio import load_image
 
 
@@ -79,15 +80,3 @@ class AlignedFaces:
 
     def identities(self) -> list[str | None]:
         return [record.get("identity") for _, record in self.records]
-
-
-def yaw_proxy(landmarks: np.ndarray) -> float:
-    """Nose-tip position between the eye centres along the eye line, in [-1, 1] (0 = frontal)."""
-    from fswap.faces.masks import LANDMARK_GROUPS
-
-    left = landmarks[list(LANDMARK_GROUPS["left_eye"])].mean(axis=0)
-    right = landmarks[list(LANDMARK_GROUPS["right_eye"])].mean(axis=0)
-    nose_tip = landmarks[86]
-    axis = right - left
-    t = float(np.dot(nose_tip - left, axis) / max(np.dot(axis, axis), 1e-6))
-    return float(np.clip(2 * t - 1, -1, 1))

@@ -1,0 +1,44 @@
+"""Head pose from the 106 landmarks: a cheap yaw proxy for pairing faces, and a PnP estimate
+of yaw, pitch and roll for evaluation."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fswap.faces.masks import LANDMARK_GROUPS
+
+#: 106-landmark indices for head pose: nose tip, chin, outer eye corners, mouth corners.
+POSE_LANDMARKS = [86, 0, 35, 93, 52, 61]
+#: A generic head (mm, y up), from OpenCV's head-pose example, matching POSE_LANDMARKS.
+POSE_MODEL = np.array(
+    [[0.0, 0.0, 0.0], [0.0, -330.0, -65.0], [-225.0, 170.0, -135.0], [225.0, 170.0, -135.0],
+     [-150.0, -150.0, -125.0], [150.0, -150.0, -125.0]]
+)
+
+def head_pose(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(yaw, pitch, roll) in degrees from 106 landmarks, by PnP against a generic head."""
+    height, width = shape[:2]
+    camera = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], dtype=np.float64)
+    image_points = np.asarray(landmarks, dtype=np.float64)[POSE_LANDMARKS]
+    model = POSE_MODEL * np.array([1.0, -1.0, 1.0])  # y down, as in images
+    ok, rotation_vector, _ = cv2.solvePnP(model, image_points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return np.full(3, np.nan)
+    rotation, _ = cv2.Rodrigues(rotation_vector)
+    pitch = np.degrees(np.arctan2(rotation[2, 1], rotation[2, 2]))
+    yaw = np.degrees(np.arcsin(np.clip(-rotation[2, 0], -1, 1)))
+    roll = np.degrees(np.arctan2(rotation[1, 0], rotation[0, 0]))
+    pitch = (pitch + 180) % 360 - 180
+    pitch = pitch - 180 if pitch > 90 else pitch + 180 if pitch < -90 else pitch
+    return np.array([yaw, pitch, roll])
+
+
+def yaw_proxy(landmarks: np.ndarray) -> float:
+    """Nose-tip position between the eye centres along the eye line, in [-1, 1] (0 = frontal)."""
+    left = landmarks[list(LANDMARK_GROUPS["left_eye"])].mean(axis=0)
+    right = landmarks[list(LANDMARK_GROUPS["right_eye"])].mean(axis=0)
+    nose_tip = landmarks[86]
+    axis = right - left
+    t = float(np.dot(nose_tip - left, axis) / max(np.dot(axis, axis), 1e-6))
+    return float(np.clip(2 * t - 1, -1, 1))
