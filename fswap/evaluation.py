@@ -82,10 +82,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def face_at(analyzer: FaceAnalyzer, image: np.ndarray, where: Face) -> Face:
-    """The face of `image` at `where`'s place (re-detected), or `where` itself when none overlaps."""
+    """The face of `image` at `where`'s place (re-detected); else its largest face; else `where`."""
     faces = analyzer.detect(image)
     best = max(faces, key=lambda f: box_iou(f.box, where.box), default=None)
-    return best if best is not None and box_iou(best.box, where.box) > 0.3 else where
+    if best is not None and box_iou(best.box, where.box) > 0.3:
+        return best
+    return faces[0] if faces else where
 
 
 @dataclass
