@@ -15,7 +15,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from fswap.models.layers import ConvNormAct, DownStage, UpStage, validate_channels, validate_image_batch
+from fswap.models.layers import ConvNormAct, DownStage, UpStage, validate_image_batch, validate_unet
 
 
 @dataclass
@@ -79,14 +79,7 @@ class AttributeEncoder(ModelMixin, ConfigMixin):
             raise ValueError(
                 f"in_channels must be 4 (RGB + non-occlusion mask) or 3 (RGB), got {in_channels}"
             )
-        channels = validate_channels("block_out_channels", block_out_channels, norm_num_groups, min_len=2)
-        if not isinstance(layers_per_block, int) or layers_per_block < 1:
-            raise ValueError(f"layers_per_block must be a positive int, got {layers_per_block!r}")
-        if sample_size <= 0 or sample_size % 2 ** (len(channels) - 1):
-            raise ValueError(
-                f"sample_size={sample_size} must be a positive multiple of 2 ** (len(block_out_channels) - 1) "
-                f"= {2 ** (len(channels) - 1)}"
-            )
+        channels = validate_unet(block_out_channels, norm_num_groups, layers_per_block, sample_size)
         self.register_to_config(block_out_channels=channels)  # a tuple even when read from JSON
 
         self.conv_in = ConvNormAct(in_channels, channels[0], norm_num_groups=norm_num_groups)

@@ -156,6 +156,19 @@ def validate_channels(
     return channels
 
 
+def validate_unet(block_out_channels, norm_num_groups: int, layers_per_block: int, sample_size: int) -> tuple[int, ...]:
+    """Check a U-Net's schedule (the attribute encoder's and the segmenter's); return the channels as a tuple."""
+    channels = validate_channels("block_out_channels", block_out_channels, norm_num_groups, min_len=2)
+    if not isinstance(layers_per_block, int) or layers_per_block < 1:
+        raise ValueError(f"layers_per_block must be a positive int, got {layers_per_block!r}")
+    if sample_size <= 0 or sample_size % 2 ** (len(channels) - 1):
+        raise ValueError(
+            f"sample_size={sample_size} must be a positive multiple of 2 ** (len(block_out_channels) - 1) "
+            f"= {2 ** (len(channels) - 1)}"
+        )
+    return channels
+
+
 def validate_image_batch(images: torch.Tensor, name: str, channels: int) -> None:
     """ValueError unless `images` is a [B, channels, H, W] floating-point tensor."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != channels:

@@ -7,7 +7,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from fswap.models.layers import ConvNormAct, DownStage, UpStage, validate_channels, validate_image_batch
+from fswap.models.layers import ConvNormAct, DownStage, UpStage, validate_image_batch, validate_unet
 
 
 class OcclusionSegmenter(ModelMixin, ConfigMixin):
@@ -53,14 +53,7 @@ class OcclusionSegmenter(ModelMixin, ConfigMixin):
         super().__init__()
         if in_channels <= 0:
             raise ValueError(f"in_channels must be positive, got {in_channels}")
-        channels = validate_channels("block_out_channels", block_out_channels, norm_num_groups, min_len=2)
-        if not isinstance(layers_per_block, int) or layers_per_block < 1:
-            raise ValueError(f"layers_per_block must be a positive int, got {layers_per_block!r}")
-        if sample_size <= 0 or sample_size % 2 ** (len(channels) - 1):
-            raise ValueError(
-                f"sample_size={sample_size} must be a positive multiple of 2 ** (len(block_out_channels) - 1) "
-                f"= {2 ** (len(channels) - 1)}"
-            )
+        channels = validate_unet(block_out_channels, norm_num_groups, layers_per_block, sample_size)
         self.register_to_config(block_out_channels=channels)  # a tuple even when read from JSON
 
         self.conv_in = ConvNormAct(in_channels, channels[0], norm_num_groups=norm_num_groups)

@@ -8,6 +8,7 @@ resuming it gives the same weights as not killing it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -23,6 +24,42 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 STATE_FILE = "training_state.json"
+
+
+def training_parser(description: str, *, steps: int, batch_size: int, learning_rate: float, every: int,
+                    log_every: int, base_channels: int) -> argparse.ArgumentParser:
+    """The options both training scripts take; each adds its own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", type=Path, help="JSON file whose keys set these options' defaults")
+    parser.add_argument("--data", nargs="+", help="data set folder(s) from `fswap data prepare`")
+    parser.add_argument("--output", type=Path, help="run folder: checkpoints, logs, the final model")
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--base-channels", type=int, default=base_channels)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    parser.add_argument("--learning-rate", type=float, default=learning_rate)
+    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="data loader processes")
+    parser.add_argument("--checkpoint-every", type=int, default=every)
+    parser.add_argument("--validate-every", type=int, default=every)
+    parser.add_argument("--log-every", type=int, default=log_every)
+    parser.add_argument("--stop-after", type=int, help="leave after this many steps in this run, as if interrupted "
+                        "(checkpointed; run again to continue: how CPU training spreads over sessions)")
+    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    return parser
+
+
+def parse_with_config(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse `argv`; keys of a --config JSON file become defaults, so the command line still wins."""
+    args, _ = parser.parse_known_args(argv)
+    if args.config:
+        parser.set_defaults(**{k.replace("-", "_"): v for k, v in json.loads(args.config.read_text()).items()})
+    args = parser.parse_args(argv)
+    if not args.data or not args.output:
+        parser.error("--data and --output are required (directly or in --config)")
+    return args
 
 
 def make_accelerator(output_dir: Path, mixed_precision: str = "no", gradient_accumulation_steps: int = 1, log: bool = True):

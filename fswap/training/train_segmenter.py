@@ -30,33 +30,10 @@ from fswap.training import common
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train the fswap occlusion segmenter.")
-    parser.add_argument("--config", type=Path, help="JSON file whose keys set these options' defaults")
-    parser.add_argument("--data", nargs="+", help="data set folder(s) from `fswap data prepare`")
-    parser.add_argument("--output", type=Path, help="run folder: checkpoints, logs, final model")
-    parser.add_argument("--resolution", type=int, default=128)
-    parser.add_argument("--base-channels", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1, help="data loader processes")
-    parser.add_argument("--checkpoint-every", type=int, default=250)
-    parser.add_argument("--validate-every", type=int, default=250)
-    parser.add_argument("--log-every", type=int, default=25)
+    parser = common.training_parser("Train the fswap occlusion segmenter.", steps=3000, batch_size=16,
+                                    learning_rate=2e-3, every=250, log_every=25, base_channels=16)
     parser.add_argument("--val-samples", type=int, default=128)
-    parser.add_argument("--stop-after", type=int, help="leave after this many steps in this run, as if interrupted "
-                        "(checkpointed; run again to continue: how CPU training spreads over sessions)")
-    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
-    args, _ = parser.parse_known_args(argv)
-    if args.config:
-        parser.set_defaults(**{k.replace("-", "_"): v for k, v in json.loads(args.config.read_text()).items()})
-    args = parser.parse_args(argv)
-    if not args.data or not args.output:
-        parser.error("--data and --output are required (directly or in --config)")
-    return args
+    return common.parse_with_config(parser, argv)
 
 
 def jitter(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator):

@@ -45,18 +45,10 @@ from fswap.training.train_segmenter import jitter
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train the fswap attribute encoder and generator.")
-    parser.add_argument("--config", type=Path, help="JSON file whose keys set these options' defaults")
-    parser.add_argument("--data", nargs="+", help="data set folder(s) from `fswap data prepare`")
-    parser.add_argument("--output", type=Path, help="run folder: checkpoints, logs, the final pipeline")
+    parser = common.training_parser("Train the fswap attribute encoder and generator.", steps=4000, batch_size=8,
+                                    learning_rate=2e-4, every=200, log_every=20, base_channels=16)
     parser.add_argument("--segmenter", type=Path, help="trained OcclusionSegmenter folder for the final pipeline")
     parser.add_argument("--attribute-input", choices=["target", "warped_source"], default="warped_source")
-    parser.add_argument("--resolution", type=int, default=128)
-    parser.add_argument("--base-channels", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--same-fraction", type=float, default=0.5, help="share of same-image pairs (L_rec)")
     parser.add_argument("--pose-candidates", type=int, default=8, help="pick the source of most similar pose among these")
     parser.add_argument("--rec-weight", type=float, default=10.0)
@@ -66,22 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gan-weight", type=float, default=1.0)
     parser.add_argument("--background-weight", type=float, default=10.0)
     parser.add_argument("--gan-start", type=int, default=500, help="reconstruction warm-up: no GAN before this step")
-    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--checkpoint-every", type=int, default=200)
-    parser.add_argument("--validate-every", type=int, default=200)
-    parser.add_argument("--log-every", type=int, default=20)
-    parser.add_argument("--stop-after", type=int, help="leave after this many steps in this run, as if interrupted "
-                        "(checkpointed; run again to continue: how CPU training spreads over sessions)")
-    parser.add_argument("--no-resume", action="store_true")
-    args, _ = parser.parse_known_args(argv)
-    if args.config:
-        parser.set_defaults(**{k.replace("-", "_"): v for k, v in json.loads(args.config.read_text()).items()})
-    args = parser.parse_args(argv)
-    if not args.data or not args.output:
-        parser.error("--data and --output are required (directly or in --config)")
-    return args
+    return common.parse_with_config(parser, argv)
 
 
 def appearance_change(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,133 @@
+"""The pictures in the README, made from real runs and real photos.
+
+    python benchmarks/figures.py --model checkpoints/fswap-default --data data/celeba
+
+- docs/images/training_curves.png from the checkpoint's training histories;
+- docs/images/swap_grid.png: held-out sources and targets (never trained on), classic vs fswap;
+- docs/images/occlusion_masks.png: the trained segmenter on real photos with real occluders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fswap.baselines.classic import ClassicFaceSwapper  # noqa: E402
+from fswap.evaluation import held_out_photos  # noqa: E402
+from fswap.imageio import load_image, save_image  # noqa: E402
+from fswap.pipeline import FaceSwapPipeline  # noqa: E402
+
+IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+
+
+def read_history(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def training_curves(folder: Path) -> Path:
+    swap = read_history(folder / "training_history" / "swap.jsonl")
+    segmenter = read_history(folder / "training_history" / "segmenter.jsonl")
+    figure, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    for key, label in (("rec", "L_rec (same image)"), ("bg", "L1 outside the face"), ("icl", "L_ICL")):
+        rows = [r for r in swap if key in r]
+        axes[0].plot([r["step"] for r in rows], _smooth([r[key] for r in rows]), label=label)
+    axes[0].set_title("swap networks: loss terms")
+    validation = [r for r in swap if "val_id_to_source" in r]
+    steps = [r["step"] for r in validation]
+    axes[1].plot(steps, [r["val_id_to_source"] for r in validation], "o-", label="swap ↔ source")
+    axes[1].plot(steps, [r["val_id_to_target"] for r in validation], "o-", label="swap ↔ target")
+    axes[1].set_title("held-out identity cosine (training recogniser:\nprogress signal only, not the evaluation)")
+    rows = [r for r in segmenter if "val_iou" in r]
+    axes[2].plot([r["step"] for r in rows], [r["val_iou"] for r in rows], "o-", color="tab:green")
+    axes[2].set_title("occlusion segmenter: held-out IoU")
+    for axis in axes:
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend()
+    figure.tight_layout()
+    path = IMAGES / "training_curves.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def _smooth(values: list[float], window: int = 10) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if len(values) < window:
+        return values
+    return np.convolve(values, np.ones(window) / window, mode="same")
+
+
+def _fit(image: np.ndarray, height: int) -> np.ndarray:
+    return cv2.resize(image, (round(image.shape[1] * height / image.shape[0]), height), interpolation=cv2.INTER_AREA)
+
+
+def _label(text: str, width: int) -> np.ndarray:
+    canvas = np.full((26, width, 3), 255, np.uint8)
+    cv2.putText(canvas, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    return canvas
+
+
+def swap_grid(pipeline: FaceSwapPipeline, photos: list[np.ndarray], pairs: list[tuple[int, int]], height: int = 200) -> Path:
+    classic = ClassicFaceSwapper(pipeline.face_analyzer)
+    rows = []
+    for source_index, target_index in pairs:
+        source, target = photos[source_index], photos[target_index]
+        tiles = [source, target, classic(source, target).image, pipeline(source, target).image]
+        rows.append(np.concatenate([_fit(t, height) for t in tiles], axis=1))
+    width = rows[0].shape[1] // 4
+    header = np.concatenate([_label(t, width) for t in ("source", "target", "classic swap", "fswap")], axis=1)
+    grid = np.concatenate([header, *[r[:, : header.shape[1]] for r in rows]], axis=0)
+    return save_image(IMAGES / "swap_grid.png", grid)
+
+
+def occlusion_figure(pipeline: FaceSwapPipeline, photos: list[np.ndarray], height: int = 180) -> Path:
+    """Each photo's aligned face with the segmenter's mask: green = visible skin, red = occluder."""
+    tiles = []
+    for photo in photos:
+        face = pipeline.face_analyzer.largest_face(photo)
+        from fswap.faces import alignment_matrix, region_mask, transform_points, warp_face
+
+        size = pipeline.crop_size
+        matrix = alignment_matrix(face.keypoints, size, pipeline.crop_margin)
+        crop = warp_face(photo, matrix, size)
+        visible = pipeline.occlusion_segmenter.predict_mask(pipeline._to_tensor([crop]))[0, 0].float().numpy()
+        hull = region_mask(transform_points(face.landmarks, matrix), (size, size), "face")
+        overlay = crop.astype(float)
+        overlay[(visible > 0.5)] = 0.55 * overlay[(visible > 0.5)] + 0.45 * np.array([40, 220, 90])
+        occluded = (visible <= 0.5) & (hull > 0)
+        overlay[occluded] = 0.45 * overlay[occluded] + 0.55 * np.array([235, 40, 40])
+        pair = np.concatenate([crop, overlay.astype(np.uint8)], axis=1)
+        tiles.append(cv2.resize(pair, (2 * height, height), interpolation=cv2.INTER_AREA))
+    return save_image(IMAGES / "occlusion_masks.png", np.concatenate(tiles, axis=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Path("checkpoints/fswap-default"))
+    parser.add_argument("--data", type=Path, default=Path("data/celeba"))
+    parser.add_argument("--occluded", nargs="*", type=Path, default=[], help="real photos with real occluders")
+    args = parser.parse_args()
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    print(training_curves(args.model))
+    pipeline = FaceSwapPipeline.from_pretrained(args.model)
+    photos = [load_image(p) for p in held_out_photos(args.data, 12, seed=1)]
+    occluded = [load_image(p) for p in args.occluded]
+    photos += occluded
+    pairs = [(0, 6), (1, 7), (2, 8), (3, 9)] + [(4 + k % 2, 12 + k) for k in range(len(occluded))]
+    print(swap_grid(pipeline, photos, pairs))
+    if occluded:
+        print(occlusion_figure(pipeline, occluded))
+
+
+if __name__ == "__main__":
+    main()
