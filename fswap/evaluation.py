@@ -21,7 +21,7 @@ import numpy as np
 from fswap.errors import FswapError, ModelNotFoundError
 from fswap.faces import Face, FaceAnalyzer, alignment_matrix, region_mask, warp_face
 from fswap.faces.align import similarity_transform
-from fswap.faces.pose import head_pose
+from fswap.faces.pose import head_pose, wrap_degrees
 
 EVAL_RECOGNISER = Path(__file__).resolve().parent.parent / "eval_models" / "faceplugin_fr_feature.onnx"
 EVAL_RECOGNISER_NAME = "faceplugin fr_feature (npm faceplugin-face-recognition-js 0.0.1, MIT)"
@@ -50,7 +50,8 @@ class EvaluationRecogniser:
 
 def pose_error(swap_landmarks: np.ndarray, target_landmarks: np.ndarray, shape: tuple[int, ...]) -> float:
     """Mean absolute difference of yaw, pitch and roll, degrees."""
-    return float(np.mean(np.abs(head_pose(swap_landmarks, shape) - head_pose(target_landmarks, shape))))
+    difference = wrap_degrees(head_pose(swap_landmarks, shape) - head_pose(target_landmarks, shape))
+    return float(np.mean(np.abs(difference)))
 
 
 def expression_error(swap_landmarks: np.ndarray, target_landmarks: np.ndarray) -> float:

@@ -43,6 +43,7 @@ def test_pose_follows_a_mirrored_face(analyzer, photos):
     yaw, _, roll = head_pose(face.landmarks, image.shape)
     mirrored_yaw, _, mirrored_roll = head_pose(mirrored_face.landmarks, mirrored.shape)
     assert abs(yaw + mirrored_yaw) < 6 and abs(roll + mirrored_roll) < 6  # a mirror flips yaw and roll
+    assert abs(roll) < 20  # CelebA photos are upright (this once read as ±180 and made 40° "errors")
     assert expression_error(face.landmarks, face.landmarks) < 1e-9
     opened = face.landmarks.copy()
     opened[52:72, 1] += np.where(opened[52:72, 1] > opened[52:72, 1].mean(), 6.0, -2.0)  # the mouth opens

@@ -29,9 +29,14 @@ def head_pose(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     pitch = np.degrees(np.arctan2(rotation[2, 1], rotation[2, 2]))
     yaw = np.degrees(np.arcsin(np.clip(-rotation[2, 0], -1, 1)))
     roll = np.degrees(np.arctan2(rotation[1, 0], rotation[0, 0]))
-    pitch = (pitch + 180) % 360 - 180
-    pitch = pitch - 180 if pitch > 90 else pitch + 180 if pitch < -90 else pitch
-    return np.array([yaw, pitch, roll])
+    # The model's y axis is flipped to image coordinates, which reads as a half turn about the
+    # camera axis: an upright face comes out at roll ±180. Wrap every angle into [-180, 180).
+    return wrap_degrees(np.array([yaw, pitch, roll + 180.0]))
+
+
+def wrap_degrees(angles: np.ndarray) -> np.ndarray:
+    """Angles in degrees mapped into [-180, 180)."""
+    return (np.asarray(angles, dtype=np.float64) + 180.0) % 360.0 - 180.0
 
 
 def yaw_proxy(landmarks: np.ndarray) -> float:

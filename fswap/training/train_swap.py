@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gan-weight", type=float, default=1.0)
     parser.add_argument("--background-weight", type=float, default=10.0)
     parser.add_argument("--gan-start", type=int, default=500, help="reconstruction warm-up: no GAN before this step")
+    parser.add_argument("--export-to", type=Path, help="write the pipeline of the run's newest checkpoint to this "
+                        "folder and exit (safe while the run goes on)")
     return common.parse_with_config(parser, argv)
 
 
@@ -183,8 +185,27 @@ def validate(models, identity_encoder, batch: dict, margin: float) -> tuple[dict
     return metrics, common.image_grid(rows)
 
 
+def export_checkpoint(args) -> Path:
+    """The pipeline of the newest checkpoint of `args.output`, without touching the run."""
+    from safetensors.torch import load_file
+
+    checkpoint = common.latest_checkpoint(args.output)
+    if checkpoint is None:
+        raise SystemExit(f"{args.output} has no checkpoint to export yet")
+    attribute_config, generator_config = swap_network_configs(args.resolution, args.base_channels)
+    models = SwapModels(AttributeEncoder(**attribute_config), Generator(**generator_config))
+    models.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=True)
+    state = json.loads((checkpoint / common.STATE_FILE).read_text())
+    train_faces = len(AlignedFaces(args.data, "train", args.resolution, cache=False))
+    save_pipeline(models, args, args.export_to, state["step"], state.get("wall_s", 0.0), train_faces)
+    print(f"exported step {state['step']} of {args.output} to {args.export_to}")
+    return args.export_to
+
+
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
+    if args.export_to:
+        return export_checkpoint(args)
     output = args.output
     accelerator = common.make_accelerator(output, args.mixed_precision, args.gradient_accumulation_steps)
     torch.manual_seed(args.seed)
