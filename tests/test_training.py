@@ -133,3 +133,30 @@ def test_training_never_imports_the_evaluation_recogniser():
         for forbidden in ("fswap.evaluation", "from fswap import evaluation", "eval_models", "fr_feature",
                           "EvaluationRecogniser"):
             assert forbidden not in text, f"{path.name} mentions {forbidden}"
+
+
+def test_stopping_the_process_group_saves_and_exits_cleanly(tiny_dataset, tmp_path):
+    """A job cancel or Ctrl-C signals every process of the run, data workers included; the run
+    must still checkpoint and leave its model (it once crashed on the killed workers)."""
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "fswap.training.train_segmenter", "--data", str(tiny_dataset), "--output", str(run),
+               "--steps", "100000", "--resolution", "64", "--base-channels", "8", "--batch-size", "4",
+               "--workers", "1", "--checkpoint-every", "1000", "--validate-every", "1000", "--log-every", "1",
+               "--val-samples", "4"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    process = subprocess.Popen(command, cwd=REPO, env=environment, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    history = run / "history.jsonl"
+    while time.time() < deadline and not (history.is_file() and history.read_text().count("\n") >= 2):
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGTERM)  # the whole group: main process and data worker
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output[-3000:]
+    assert "stopped early" in output
+    assert (run / "occlusion_segmenter" / "diffusion_pytorch_model.safetensors").is_file()
+    checkpoints = list((run / "checkpoints").glob("step_*"))
+    assert checkpoints and all((c / "training_state.json").is_file() for c in checkpoints)

@@ -110,9 +110,18 @@ def step_batches(dataset: IndexedSamples, accelerator, start_step: int, total_st
     sampler = SampleIndices(start_step, total_steps, batch_size, accelerator.gradient_accumulation_steps,
                             accelerator.process_index, accelerator.num_processes)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+                        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+                        worker_init_fn=_ignore_stop_signals if workers > 0 else None)
     for batch in loader:
         yield {key: value.to(accelerator.device) if torch.is_tensor(value) else value for key, value in batch.items()}
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Data workers leave stopping to the main process: a SIGTERM or Ctrl-C sent to the whole
+    process group (a cluster's job cancel, a terminal) would otherwise kill them first, and the
+    main loop would crash instead of saving a checkpoint and exiting cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def to_tensor_image(image: np.ndarray) -> torch.Tensor:
