@@ -1,12 +1,19 @@
 """The app in a real browser: Debian's Chromium driven by the `playwright` package.
 
 Uploads a source and a target photo, swaps, opens the Masks tab, checks that the result and the
-overlays rendered, and saves the screenshots the README shows (docs/screenshots/).
+overlays rendered, and saves screenshots. The README's (docs/screenshots/) are taken with the
+shipped checkpoint by
+
+    FSWAP_SCREENSHOTS=docs/screenshots FSWAP_BROWSER_MODEL=checkpoints/fswap-default \
+        python -m pytest tests/test_browser.py
+
+otherwise the test drives a small untrained pipeline and keeps its screenshots in a temporary folder.
 Chromium comes from apt (`scripts/install.sh --dev`); `playwright install` is never needed.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +27,13 @@ from fswap.imageio import load_image
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("FSWAP_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +42,8 @@ def page(tiny_checkpoint):  # noqa: F811
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
-    with launched_app(tiny_checkpoint) as (url, _), sync_playwright() as playwright:
+    checkpoint = Path(os.environ.get("FSWAP_BROWSER_MODEL") or tiny_checkpoint)
+    with launched_app(checkpoint) as (url, _), sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -68,15 +82,14 @@ def picture(page, selector: str) -> np.ndarray:
     return load_image(page.request.get(source).body())
 
 
-def test_upload_swap_and_masks_in_a_browser(page, t1_image, analyzer):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_upload_swap_and_masks_in_a_browser(page, screenshots, t1_image, analyzer):
     page.locator("#sources input[type=file]").set_input_files([str(example_image("yaoming.jpg"))])
     page.locator("#target input[type=file]").set_input_files(str(example_image("t1.jpg")))
     wait_for_pictures(page, "#faces-found")
     wait_for_pictures(page, "#source-faces")
     page.locator("#chosen label").nth(5).wait_for()
     assert page.locator("#chosen label").count() == 6  # a checkbox per face found
-    page.screenshot(path=SCREENSHOTS / "upload.png", full_page=True)
+    page.screenshot(path=screenshots / "upload.png", full_page=True)
 
     # Clicking a face in the picture ticks it and switches to "the faces ticked".
     faces = page.locator("#faces-found img").first
@@ -102,7 +115,7 @@ def test_upload_swap_and_masks_in_a_browser(page, t1_image, analyzer):
     assert result.shape == t1_image.shape  # the full-resolution PNG
     hull = region_mask(analyzer.detect(t1_image)[0].landmarks, t1_image.shape, "face") > 0
     assert np.abs(result[hull].astype(int) - t1_image[hull]).mean() > 3
-    page.screenshot(path=SCREENSHOTS / "swap.png", full_page=True)
+    page.screenshot(path=screenshots / "swap.png", full_page=True)
 
     page.get_by_role("tab", name="3 · Masks").click()
     wait_until_done(page, "#target-overlays", "#source-overlays", "#compositing", "#control-masks")
@@ -114,7 +127,7 @@ def test_upload_swap_and_masks_in_a_browser(page, t1_image, analyzer):
     assert (
         control.shape[1] > control.shape[0] and control.std() > 10
     )  # one face: a row of six cells, not blank
-    page.screenshot(path=SCREENSHOTS / "masks.png", full_page=True)
+    page.screenshot(path=screenshots / "masks.png", full_page=True)
 
     # An example swaps in one click: it fills the inputs, swaps and opens the Swap tab.
     page.get_by_role("tab", name="1 · Upload").click()
