@@ -69,6 +69,29 @@ def tiny_checkpoint(folder: Path) -> Path:
     )
 
 
+def classic_reference(repeats: int) -> dict[int, float]:
+    """The classic swap on the same photos and faces, timed in this process: the baseline of the run."""
+    from fswap.assets import example_image
+    from fswap.baselines.classic import ClassicFaceSwapper
+    from fswap.imageio import load_image
+
+    swapper = ClassicFaceSwapper()
+    source, target = load_image(example_image("yaoming.jpg")), load_image(example_image("t1.jpg"))
+    swapper(source, target)  # warm-up
+    return {
+        count: statistics.median(
+            _timed(lambda c=count: swapper(source, target, target_faces=list(range(c)))) for _ in range(repeats)
+        )
+        for count in (1, 4)
+    }
+
+
+def _timed(function) -> float:
+    began = time.perf_counter()
+    function()
+    return time.perf_counter() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     model = parser.add_mutually_exclusive_group()
@@ -129,6 +152,7 @@ def main() -> None:
                 for count in (1, 4)
             }
             peak = peak_rss_mib(process.pid)
+            classic = classic_reference(args.repeats)  # in this process, while the app idles
         except Exception:
             log.flush()
             print((Path(scratch) / "app.log").read_text(errors="replace")[-3000:], file=sys.stderr)
@@ -144,6 +168,8 @@ def main() -> None:
         {"measure": "peak memory of the app process (RSS)", "value": f"{peak:,.0f} MiB"},
         {"measure": "/swap median, 1 face of t1.jpg (1280x886)", "value": f"{latency[1]:.2f} s"},
         {"measure": "/swap median, 4 faces of t1.jpg (1280x886)", "value": f"{latency[4]:.2f} s"},
+        {"measure": "reference: classic swap in-process, 1 face (no app, no upload)", "value": f"{classic[1]:.2f} s"},
+        {"measure": "reference: classic swap in-process, 4 faces (no app, no upload)", "value": f"{classic[4]:.2f} s"},
     ]
     path = write_result(
         "app_latency",
@@ -154,6 +180,7 @@ def main() -> None:
             "cold_start_first_swap_seconds": round(first_response, 3),
             "peak_rss_mib": round(peak, 1),
             "swap_median_seconds": {"1_face": round(latency[1], 4), "4_faces": round(latency[4], 4)},
+            "classic_in_process_median_seconds": {"1_face": round(classic[1], 4), "4_faces": round(classic[4], 4)},
         },
     )
     print(
