@@ -29,7 +29,14 @@ IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
 def read_history(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    """One record per step: a resumed run repeats the steps after its last checkpoint; the later wins."""
+    if not path.is_file():
+        return []
+    by_step = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        by_step[record["step"]] = {**by_step.get(record["step"], {}), **record}
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def training_curves(folder: Path) -> Path:
