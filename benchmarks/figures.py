@@ -45,7 +45,8 @@ def training_curves(folder: Path) -> Path:
     figure, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for key, label in (("rec", "L_rec (same image)"), ("bg", "L1 outside the face"), ("icl", "L_ICL")):
         rows = [r for r in swap if key in r]
-        axes[0].plot([r["step"] for r in rows], _smooth([r[key] for r in rows]), label=label)
+        steps, values = _smooth([r["step"] for r in rows], [r[key] for r in rows])
+        axes[0].plot(steps, values, label=label)
     axes[0].set_title("swap networks: loss terms")
     validation = [r for r in swap if "val_id_to_source" in r]
     steps = [r["step"] for r in validation]
@@ -67,11 +68,12 @@ def training_curves(folder: Path) -> Path:
     return path
 
 
-def _smooth(values: list[float], window: int = 10) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
+def _smooth(steps: list[int], values: list[float], window: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Moving average over `window` logged points (only where the window is full)."""
+    steps, values = np.asarray(steps), np.asarray(values, dtype=float)
     if len(values) < window:
-        return values
-    return np.convolve(values, np.ones(window) / window, mode="same")
+        return steps, values
+    return steps[window - 1 :], np.convolve(values, np.ones(window) / window, mode="valid")
 
 
 def _fit(image: np.ndarray, height: int) -> np.ndarray:
