@@ -18,10 +18,11 @@ import torch
 from common import large_photo, markdown_table, write_result
 from torch.utils.flop_counter import FlopCounterMode
 
-from fswap.assets import example_image
+from fswap.assets import DEFAULT_CHECKPOINT, example_image
 from fswap.baselines.classic import ClassicFaceSwapper
 from fswap.building import build_untrained_pipeline
 from fswap.imageio import load_image
+from fswap.pipeline import FaceSwapPipeline
 
 
 def flops(module, *inputs) -> float:
@@ -76,15 +77,18 @@ def main() -> None:
                              "ratio to classic": "1.00", "stages (s)": _stages(stages)})
         raw[f"classic_{faces}"] = {"seconds": seconds, "stages": stages}
         classic_seconds = seconds
-        for size in (128, 256):
-            pipeline = build_untrained_pipeline(size, base_channels=16 if size == 128 else 32)
-            if faces == 1:
+        candidates = [(f"untrained {size}", size, build_untrained_pipeline(size, base_channels=16 if size == 128 else 32))
+                      for size in (128, 256)]
+        if (DEFAULT_CHECKPOINT / "model_index.json").is_file():
+            candidates.append(("shipped checkpoint (two-stage)", 128, FaceSwapPipeline.from_pretrained(DEFAULT_CHECKPOINT)))
+        for label, size, pipeline in candidates:
+            if faces == 1 and label.startswith("untrained"):
                 network_rows += network_table(pipeline, size)
             seconds, stages = timed_runs(lambda p=pipeline, s=selector: p(source, photo, target_faces=s).timings,
                                          args.repeats)
-            latency_rows.append({"method": "fswap", "crop": size, "faces": faces, "end to end (s)": f"{seconds:.2f}",
+            latency_rows.append({"method": f"fswap, {label}", "crop": size, "faces": faces, "end to end (s)": f"{seconds:.2f}",
                                  "ratio to classic": f"{seconds / classic_seconds:.2f}", "stages (s)": _stages(stages)})
-            raw[f"fswap_{size}_{faces}"] = {"seconds": seconds, "stages": stages}
+            raw[f"fswap_{label}_{faces}"] = {"seconds": seconds, "stages": stages}
 
     shape = f"{photo.shape[1]}x{photo.shape[0]}"
     path = write_result("networks", {"photo": shape, "repeats": args.repeats, "networks": network_rows, "latency": raw})

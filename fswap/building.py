@@ -17,7 +17,7 @@ BOTTLENECK_SIZE = 8
 
 
 def swap_network_configs(
-    crop_size: int = 256, base_channels: int = 32, max_channels: int = 512, identity_dim: int = 512
+    crop_size: int = 256, base_channels: int = 32, max_channels: int = 256, identity_dim: int = 512
 ) -> tuple[dict, dict]:
     """Matching `AttributeEncoder` and `Generator` configs for `crop_size` (a power of two ≥ 16).
 
