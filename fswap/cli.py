@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"fswap: error: {error}\n")
     except KeyboardInterrupt:
         parser.exit(130, "fswap: interrupted\n")
+    except BrokenPipeError:  # `fswap detect x.jpg | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
     raise AssertionError(f"unhandled command {args.command}")
 
 

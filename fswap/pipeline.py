@@ -153,8 +153,18 @@ class FaceSwapPipeline:
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> FaceSwapPipeline:
         """Move every network to `device` and/or `dtype` (the ONNX face models stay on onnxruntime)."""
-        for name in NETWORKS:
-            getattr(self, name).to(device=device, dtype=dtype)
+        if device is None and dtype is None:
+            return self
+        from diffusers.utils import logging as diffusers_logging
+
+        # diffusers warns about "modules to keep in float32" even when there are none: keep the log clean.
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()
+        try:
+            for name in NETWORKS:
+                getattr(self, name).to(device=device, dtype=dtype)
+        finally:
+            diffusers_logging.set_verbosity(verbosity)
         return self
 
     # ------------------------------------------------------------------ saving and loading
