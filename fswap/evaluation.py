@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -215,7 +215,10 @@ def _label(text: str, width: int) -> np.ndarray:
 
 def write_report(folder: Path, evaluation: Evaluation, command: str, pairs: int, sheet: np.ndarray | None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    report = {"command": command, "recogniser": EVAL_RECOGNISER_NAME, "pairs": pairs, "rows": evaluation.rows()}
+    report = {
+        "command": command, "recogniser": EVAL_RECOGNISER_NAME, "pairs": pairs, "rows": evaluation.rows(),
+        "results": [asdict(result) for result in evaluation.results],  # every pair, for re-analysis
+    }
     path = folder / "eval.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     if sheet is not None:
