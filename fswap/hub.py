@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fswap import __version__
+from fswap.assets import is_hub_repo_id
 from fswap.errors import CheckpointError, FswapError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -431,10 +432,6 @@ def _front_matter(text: str, where: str) -> tuple[dict, str]:
     return data, text[match.end():]
 
 
-def _is_hub_id(model: str) -> bool:
-    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", model)) and not Path(model).exists()
-
-
 def _space_checkpoint(root: Path, model: str | Path | None) -> Path | None:
     """The checkpoint folder to embed in the Space, or None when the Space loads a Hub model."""
     if model is None:
@@ -447,7 +444,7 @@ def _space_checkpoint(root: Path, model: str | Path | None) -> Path | None:
         return default
     if Path(model).is_dir():
         return Path(model)
-    if _is_hub_id(str(model)):
+    if is_hub_repo_id(str(model)):
         return None
     raise ModelNotFoundError(f"model {model} is neither a checkpoint folder nor a Hub repo id 'org/name'")
 

@@ -12,9 +12,7 @@ ONNX files. Only safetensors and ONNX are ever read, and loading is strict.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from fswap import __version__
+from fswap.assets import is_hub_repo_id
 from fswap.errors import CheckpointError, ModelNotFoundError
 from fswap.faces import (
     Face,
@@ -42,6 +41,7 @@ from fswap.faces.warp import first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
+from fswap.timing import timed
 
 MODEL_INDEX = "model_index.json"
 
@@ -271,12 +271,12 @@ class FaceSwapPipeline:
         sources = [source_images] if _is_single_image(source_images) else list(source_images)
         if not sources:
             raise ValueError("give at least one source photo")
-        with _timed(timings, "load"):
+        with timed(timings, "load"):
             source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}")) for i, image in enumerate(sources)]
             target = load_image(target_image, name=_name(target_image, "target photo"))
             reference = None if _is_selector(target_faces) else load_image(target_faces, name="reference photo")
 
-        with _timed(timings, "detect"):
+        with timed(timings, "detect"):
             source_faces = [
                 self.face_analyzer.largest_face(image, name=_name(raw, f"source photo {i + 1}"))
                 for i, (image, raw) in enumerate(zip(source_arrays, sources, strict=True))
@@ -288,7 +288,7 @@ class FaceSwapPipeline:
             chosen = select_faces(faces, selector, name=_name(target_image, "target photo"))
 
         size, margin = self.crop_size, self.crop_margin
-        with _timed(timings, "align"):
+        with timed(timings, "align"):
             source_matrices = [alignment_matrix(face.keypoints, size, margin) for face in source_faces]
             source_crops = [warp_face(image, m, size) for image, m in zip(source_arrays, source_matrices, strict=True)]
             target_matrices = [alignment_matrix(faces[i].keypoints, size, margin) for i in chosen]
@@ -298,7 +298,7 @@ class FaceSwapPipeline:
                 for i, m in zip(chosen, target_matrices, strict=True)
             ]
 
-        with _timed(timings, "occlusion"):
+        with timed(timings, "occlusion"):
             source_batch = self._to_tensor(source_crops)
             target_batch = self._to_tensor(target_crops)
             if occlusion_aware:
@@ -308,13 +308,13 @@ class FaceSwapPipeline:
                 source_visible = source_batch.new_ones(len(source_crops), 1, size, size)
                 target_visible = target_batch.new_ones(len(target_crops), 1, size, size)
 
-        with _timed(timings, "identity"):
+        with timed(timings, "identity"):
             source_view, visible_view = identity_view(source_batch, source_visible, margin)
             identity_embedding = mean_identity(self.identity_encoder.encode(source_view, visible_view))
             identity_embedding = identity_embedding.expand(len(chosen), -1)
 
         if self.attribute_input == "warped_source":
-            with _timed(timings, "first stage"):
+            with timed(timings, "first stage"):
                 attribute_batch = self._first_stage(
                     source_crops,
                     [transform_points(face.landmarks, m) for face, m in zip(source_faces, source_matrices, strict=True)],
@@ -324,13 +324,13 @@ class FaceSwapPipeline:
                 )
         else:
             attribute_batch = target_batch
-        with _timed(timings, "generate"):
+        with timed(timings, "generate"):
             attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
             generated = self.generator(identity_embedding, attribute_features)
             swapped_crops = self._to_uint8(generated.image)
             control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
 
-        with _timed(timings, "blend"):
+        with timed(timings, "blend"):
             fraction = self.feather_fraction if feather_fraction is None else feather_fraction
             visible = target_visible.float().cpu().numpy()[:, 0]
             image = target
@@ -396,7 +396,7 @@ def _resolve_checkpoint(folder_or_repo_id: str | Path, revision: str | None, cac
     if local.is_dir():
         return local
     text = str(folder_or_repo_id)
-    if local.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+    if not is_hub_repo_id(text):
         raise ModelNotFoundError(f"checkpoint folder {text} does not exist (and it is not a Hub repo id 'org/name')")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
@@ -463,12 +463,3 @@ def _is_selector(value) -> bool:
 
 def _name(image, fallback: str) -> str:
     return Path(image).name if isinstance(image, (str, Path)) else fallback
-
-
-@contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start

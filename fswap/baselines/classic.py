@@ -17,8 +17,6 @@ Example:
 from __future__ import annotations
 
 import os
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from fswap.faces import Face, FaceAnalyzer, feather, match_appearance, region_ma
 from fswap.faces.analyzer import FaceSelector
 from fswap.faces.warp import face_points, triangulate, warp_triangles
 from fswap.imageio import ImageInput, load_image
+from fswap.timing import timed
 
 #: Feather radius of the final composite, as a fraction of the face size.
 FEATHER_FRACTION = 0.04
@@ -113,7 +112,7 @@ def classic_swap(
             )
     timings: dict[str, float] = {}
 
-    with _timed(timings, "triangulate"):
+    with timed(timings, "triangulate"):
         source_points = face_points(source_face.landmarks)
         target_points = face_points(target_face.landmarks)
         x0, y0, x1, y1 = face_rectangle(target_points, target_image.shape)
@@ -124,7 +123,7 @@ def classic_swap(
         return ClassicSwapResult(target_image.copy(), blend_mask, timings)
 
     target_patch = target_image[y0:y1, x0:x1]
-    with _timed(timings, "warp"):
+    with timed(timings, "warp"):
         warped_face, coverage = warp_triangles(
             source_image, source_points, target_points - origin, triangles, target_patch.shape[:2]
         )
@@ -132,13 +131,13 @@ def classic_swap(
     face_size = float(max(np.ptp(target_face.landmarks, axis=0)))
 
     if color_correction:
-        with _timed(timings, "color_correction"):
+        with timed(timings, "color_correction"):
             warped_face = match_appearance(warped_face, target_patch, face_mask)
     if poisson:
-        with _timed(timings, "poisson_blend"):
+        with timed(timings, "poisson_blend"):
             padding = max(4, round(0.1 * face_size))
             warped_face = poisson_blend(warped_face, target_patch, face_mask, padding)
-    with _timed(timings, "composite"):
+    with timed(timings, "composite"):
         patch_mask = feather(face_mask, max(1.0, FEATHER_FRACTION * face_size))
         swapped_image = target_image.copy()
         swapped_image[y0:y1, x0:x1] = composite(target_patch, warped_face, patch_mask)
@@ -196,7 +195,7 @@ class ClassicFaceSwapper:
         source_image = load_image(source_image, name=source_name)
         target_image = load_image(target_image, name=target_name)
         timings: dict[str, float] = {}
-        with _timed(timings, "detect"):
+        with timed(timings, "detect"):
             source_face = self.analyzer.largest_face(source_image, name=source_name)
             faces = self.analyzer.detect(target_image, embeddings=isinstance(target_faces, np.ndarray))
             chosen = [faces[index] for index in select_faces(faces, target_faces, name=target_name)]
@@ -224,10 +223,3 @@ class ClassicFaceSwapper:
 def _image_name(image: ImageInput, role: str) -> str:
     """What to call an image in error messages: its file name when it has one."""
     return Path(image).name if isinstance(image, (str, os.PathLike)) else role
-
-
-@contextmanager
-def _timed(timings: dict[str, float], stage: str):
-    start = time.perf_counter()
-    yield
-    timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start

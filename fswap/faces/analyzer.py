@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fswap.assets import INSIGHTFACE_LICENCE, vectron_model_dir
+from fswap.assets import INSIGHTFACE_LICENCE, is_hub_repo_id, vectron_model_dir
 from fswap.errors import ModelNotFoundError, NoFaceError
 from fswap.faces.align import alignment_matrix, warp_face
 
@@ -118,7 +118,7 @@ class FaceAnalyzer:
         if local.is_dir():
             folder = local / subfolder if subfolder and (local / subfolder).is_dir() else local
             return cls(folder, _read_config(folder), threads)
-        if local.exists() or _looks_like_path(str(folder_or_repo_id)):
+        if not is_hub_repo_id(str(folder_or_repo_id)):
             raise ModelNotFoundError(f"face analyzer folder {local} does not exist or is not a folder")
         return cls(*_download(str(folder_or_repo_id), subfolder, revision), threads)
 
@@ -288,7 +288,3 @@ def _download(repo_id: str, subfolder: str | None, revision: str | None) -> tupl
         config = FaceAnalyzerConfig()
     paths = [fetch(getattr(config, role)) for role in DEFAULT_FILES]
     return paths[0].parent, config
-
-
-def _looks_like_path(text: str) -> bool:
-    return text.startswith((".", "/", "~")) or text.count("/") != 1
