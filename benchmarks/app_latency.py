@@ -133,6 +133,7 @@ def main() -> None:
                 calls += 1
                 began = time.perf_counter()
                 client.predict(
+                    consent=True,
                     sources=[handle_file(str(example_image("yaoming.jpg")))],
                     target=handle_file(str(example_image("t1.jpg"))),
                     selection="chosen",

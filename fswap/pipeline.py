@@ -240,6 +240,7 @@ class FaceSwapPipeline:
         *,
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
+        refine: bool = True,
         feather_fraction: float | None = None,
     ) -> SwapOutput:
         """Swap the identity of the person in `source_images` onto faces of `target_image`.
@@ -256,6 +257,9 @@ class FaceSwapPipeline:
                 statistics before blending (doc 003).
             occlusion_aware: keep the target's occluders (hands, glasses, hair): the
                 segmenter's non-occlusion masks feed the encoders and cut the blend mask.
+            refine: run the networks. False (two-stage checkpoints only) blends doc 003's first
+                stage, the source texture warped onto the target, as it is: the ablation that
+                shows what the networks add.
             feather_fraction: blend-mask feathering as a fraction of the crop size
                 (default: the checkpoint's setting).
 
@@ -271,6 +275,8 @@ class FaceSwapPipeline:
         sources = [source_images] if _is_single_image(source_images) else list(source_images)
         if not sources:
             raise ValueError("give at least one source photo")
+        if not refine and self.attribute_input != "warped_source":
+            raise ValueError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
         with timed(timings, "load"):
             source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}")) for i, image in enumerate(sources)]
             target = load_image(target_image, name=_name(target_image, "target photo"))
@@ -327,7 +333,7 @@ class FaceSwapPipeline:
         with timed(timings, "generate"):
             attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
             generated = self.generator(identity_embedding, attribute_features)
-            swapped_crops = self._to_uint8(generated.image)
+            swapped_crops = self._to_uint8(generated.image if refine else attribute_batch)
             control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
 
         with timed(timings, "blend"):

@@ -56,10 +56,22 @@ class TooManyFacesError(FswapError):
     """More target faces were asked for than one request may swap."""
 
 
+class ConsentError(FswapError):
+    """A swap was asked for before the user confirmed they have the consent of the people shown."""
+
+
+#: What the user confirms before the first swap (the Upload tab's checkbox, `consent` in the API).
+CONSENT_TEXT = (
+    "I have the consent of the people in these photos to swap their faces, and I will not use the "
+    "result to deceive, harass, defame or impersonate anyone"
+)
+
+
 _TITLES = {
     NoFaceError: "No face found",
     ImageError: "Cannot use this photo",
     TooManyFacesError: "Too many faces",
+    ConsentError: "Consent needed",
     ModelNotFoundError: "Model not available",
     CheckpointError: "Model not usable",
 }
@@ -215,8 +227,12 @@ class FaceSwapApp:
 
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
-        self, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+        self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
     ) -> SwapRequest:
+        if consent is not True:
+            raise ConsentError(
+                "tick the consent box on the Upload tab first: swap only faces of people who agreed to it"
+            )
         source_images = read_sources(sources)
         target_image = read_photo(target, "target photo")
         if target_image is None:
@@ -283,6 +299,7 @@ class FaceSwapApp:
     @user_errors
     def swap(
         self,
+        consent,
         sources,
         target,
         selection,
@@ -296,7 +313,7 @@ class FaceSwapApp:
         """The swapped photo (full-resolution PNG), a before/after pair, the PNG again, and timings."""
         progress(0.0, desc="Reading the photos")
         request = self.read_request(
-            sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+            consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
         )
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
@@ -311,12 +328,12 @@ class FaceSwapApp:
 
     @user_errors
     def masks(
-        self, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+        self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""
         request = self.read_request(
-            sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+            consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
         )
         output = self.run(request)
         pipeline = self.pipeline.get()

@@ -1,7 +1,7 @@
 """The fswap demo: Upload, Swap and Masks tabs wired to `FaceSwapApp`, with three API endpoints.
 
     /detect (target)                                      -> faces picture, faces JSON
-    /swap   (sources, target, selection, chosen, reference,
+    /swap   (consent, sources, target, selection, chosen, reference,
              appearance_matching, occlusion_aware, feather) -> result PNG, before/after, PNG, timings
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
@@ -22,6 +22,7 @@ from fswap.imageio import MAX_FILE_BYTES
 from fswap.pipeline import FaceSwapPipeline
 from space import render
 from space.handlers import (
+    CONSENT_TEXT,
     DEFAULT_FEATHER,
     MAX_SWAP_FACES,
     SELECTIONS,
@@ -173,6 +174,13 @@ def build_demo(
                             visible=False,
                             elem_id="reference",
                         )
+                        consent = gr.Checkbox(
+                            value=False,
+                            label=CONSENT_TEXT,
+                            info="Needed before the first swap. Every result says it was made by fswap: "
+                            "Content Credentials in the file and an invisible watermark in the faces.",
+                            elem_id="consent",
+                        )
                         swap_button = gr.Button(
                             "Swap faces", variant="primary", size="lg", elem_id="swap-button"
                         )
@@ -310,7 +318,7 @@ def build_demo(
         )
 
         # ---------------------------------------------------------------- swap and masks
-        swap_inputs = [sources, target, selection, chosen, reference, appearance, occlusion, feather]
+        swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather]
 
         def chain_swap(started, public: bool) -> None:
             """/swap, then its timings and /masks, after `started`; named endpoints only once."""

@@ -114,6 +114,7 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
     # The segmenter is untrained here, so its occlusion masks are noise around 0.5 that would cut
     # most of the face out of the blend mask: judge the swap itself with occlusion-aware off.
     return {
+        "consent": True,
         "sources": [photo(name) if isinstance(name, str) else name for name in sources],
         "target": photo(target) if isinstance(target, str) else target,
         "selection": selection,
@@ -131,6 +132,7 @@ def test_the_three_endpoints_are_named(client):
     assert {"/detect", "/swap", "/masks"} <= set(endpoints)
     parameters = [parameter["parameter_name"] for parameter in endpoints["/swap"]["parameters"]]
     assert parameters == [
+        "consent",
         "sources",
         "target",
         "selection",
@@ -238,6 +240,12 @@ def test_unreadable_and_oversized_photos_are_clear_errors(client, tmp_path):
     Image.new("L", (side, side)).save(huge)  # a small file that decodes to too many pixels
     error = error_of(client, "/detect", target=handle_file(str(huge)))
     assert "megapixels" in error.message and "limit" in error.message
+
+
+def test_no_swap_and_no_masks_before_consent(client):
+    for api_name in ("/swap", "/masks"):
+        error = error_of(client, api_name, **(swap_arguments(["yaoming.jpg"], "t1.jpg") | {"consent": False}))
+        assert error.title == "Consent needed" and "consent box" in error.message
 
 
 def test_too_many_faces_is_a_clear_error(client):

@@ -106,6 +106,7 @@ def test_upload_swap_and_masks_in_a_browser(page, screenshots, t1_image, analyze
     page.get_by_role("tab", name="2 · Swap").click()
     page.locator("#occlusion-aware input[type=checkbox]").uncheck()
     page.get_by_role("tab", name="1 · Upload").click()
+    page.locator("#consent input[type=checkbox]").check()  # the consent gate before the first swap
     page.click("#swap-button")  # swaps and opens the Swap tab
     wait_for_pictures(page, "#result")
     wait_for_pictures(page, "#comparison", count=2)

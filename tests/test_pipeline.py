@@ -211,3 +211,19 @@ def test_two_stage_pipeline_runs_and_keeps_its_setting(pipe, tmp_path, t1_image)
     with pytest.raises(CheckpointError, match="attribute_input"):
         FaceSwapPipeline(pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator,
                          pipe.occlusion_segmenter, attribute_input="pixels")
+
+
+def test_refine_off_blends_the_first_stage_as_it_is(pipe, source_path, t1_image):
+    two_stage = FaceSwapPipeline(
+        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
+        attribute_input="warped_source",
+    )
+    refined = two_stage(source_path, t1_image, occlusion_aware=False, appearance_matching=False).swapped[0]
+    first = two_stage(source_path, t1_image, occlusion_aware=False, appearance_matching=False, refine=False).swapped[0]
+    # The untrained generator's output is noise; the first stage keeps the target outside the face
+    # and the source's texture inside it.
+    outside = first.face_mask < 0.5
+    assert np.array_equal(first.swapped_crop[outside], first.target_crop[outside])
+    assert np.abs(refined.swapped_crop.astype(int) - first.target_crop.astype(int))[outside].mean() > 10
+    with pytest.raises(ValueError, match="two-stage"):
+        pipe(source_path, t1_image, refine=False)

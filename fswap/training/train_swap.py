@@ -31,6 +31,8 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from fswap import losses
 from fswap.building import identity_encoder_from_registry, swap_network_configs
@@ -140,17 +142,20 @@ def identity_table(identity_encoder, faces: AlignedFaces, margin: float, cache: 
     here; only the swap's own embedding is computed (and differentiated) in the loop.
     """
     files = [record["file"] for _, record in faces.records]
+    # safetensors, not torch.save: nothing fswap reads back is a pickle. The file list rides in the
+    # metadata, so a cache made from another data set is recomputed, never reused.
+    files_key = json.dumps(files)
     if cache.is_file():
-        stored = torch.load(cache, weights_only=True)
-        if stored["files"] == files:
-            return stored["embeddings"]
+        with safe_open(cache, framework="pt") as stored:
+            if stored.metadata().get("files") == files_key:
+                return stored.get_tensor("embeddings")
     embeddings = []
     for first in range(0, len(faces), 32):
         crops = torch.stack([common.to_tensor_image(faces[i].image) for i in range(first, min(first + 32, len(faces)))])
         embeddings.append(embed(identity_encoder, crops, margin))
     table = torch.cat(embeddings)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"files": files, "embeddings": table}, cache)
+    save_file({"embeddings": table.contiguous()}, cache, metadata={"files": files_key})
     return table
 
 
@@ -187,7 +192,6 @@ def validate(models, identity_encoder, batch: dict, margin: float) -> tuple[dict
 
 def export_checkpoint(args) -> Path:
     """The pipeline of the newest checkpoint of `args.output`, without touching the run."""
-    from safetensors.torch import load_file
 
     checkpoint = common.latest_checkpoint(args.output)
     if checkpoint is None:
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     train = AlignedFaces(args.data, "train", args.resolution)
     held_out = AlignedFaces(args.data, "val", args.resolution)
-    identities = identity_table(identity_encoder, train, margin, output / "train_identities.pt").to(accelerator.device)
+    identities = identity_table(identity_encoder, train, margin, output / "train_identities.safetensors").to(accelerator.device)
     val_make = make_sampler(held_out, args, same_fraction=0.25)
     val_samples = [val_make(np.random.default_rng([10**9, i])) for i in range(16)]
     val_batch = {k: torch.stack([s[k] for s in val_samples]).to(accelerator.device) for k in val_samples[0]}
