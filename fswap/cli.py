@@ -1,4 +1,4 @@
-"""The `fswap` command line: detect, swap, data prepare (and, as they land, train, eval, push).
+"""The `fswap` command line: detect, swap, verify, detect-swap, data prepare, convert, train, eval, push.
 
 Every user mistake ends in one line on stderr ("fswap: error: no face found in x.jpg") and
 exit status 2, never a traceback.
@@ -77,6 +77,44 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
     swap.add_argument("--no-color-correction", action="store_true", help="classic: skip colour correction")
     swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
+    provenance = swap.add_argument_group(
+        "provenance",
+        "Every result carries an invisible watermark in each swapped face and Content Credentials (a signed "
+        "C2PA manifest: a composite made with trained algorithmic media, by fswap, with this checkpoint). "
+        "Without --c2pa-cert/--c2pa-key the manifest is signed with a local test certificate generated on "
+        "first use in $FSWAP_C2PA_DIR or ~/.cache/fswap/c2pa (it proves integrity, not identity).",
+    )
+    provenance.add_argument("--c2pa-cert", type=Path, help="PEM certificate chain of your signing certificate")
+    provenance.add_argument("--c2pa-key", type=Path, help="PEM private key of that certificate")
+    provenance.add_argument("--c2pa-algorithm", default="es256", help="signing algorithm of the key (default es256)")
+    provenance.add_argument(
+        "--no-provenance", action="store_true",
+        help="write neither watermark nor Content Credentials (for research on unmarked swaps only)",
+    )
+
+    verify = commands.add_parser(
+        "verify",
+        help="read an image's Content Credentials and fswap watermark",
+        description="Report the C2PA manifest of IMAGE (valid, tampered or absent; who signed it, what made it) "
+        "and fswap's invisible face watermark (found with its bit accuracy and false-alarm bound, or absent). "
+        "Offline: nothing is fetched. Exit status 0 either way; use --json for scripts.",
+    )
+    verify.add_argument("image", type=Path, help="image to check")
+    verify.add_argument("--trust", type=Path, help="PEM root certificate(s) whose signers count as trusted")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    detect_swap = commands.add_parser(
+        "detect-swap",
+        help="estimate, per face, whether it was swapped",
+        description="Run fswap's swap detector (a classifier trained on fswap's and the classic swap's outputs) "
+        "on every face of IMAGE: the probability that it was swapped and a heat map of where it was pasted. "
+        "It knows only the methods it was trained on; a low score is not proof that a face is real.",
+    )
+    detect_swap.add_argument("image", type=Path, help="image to check")
+    detect_swap.add_argument("--detector", type=Path, help="SwapDetector folder (default: checkpoints/fswap-detector)")
+    detect_swap.add_argument("-o", "--output", type=Path, help="PNG with the heat maps and probabilities drawn")
+    detect_swap.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    detect_swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
 
     data = commands.add_parser("data", help="prepare data sets", description="Data set tools.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -171,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             return _detect(args)
         if args.command == "swap":
             return _swap(args)
+        if args.command == "verify":
+            return _verify(args)
+        if args.command == "detect-swap":
+            return _detect_swap(args)
         if args.command == "data":
             return _data_prepare(args)
         if args.command == "convert":
@@ -225,6 +267,7 @@ def _detect(args) -> int:
 def _swap(args) -> int:
     from fswap.imageio import load_image, save_image
 
+    credentials = _c2pa_credentials(args)
     if args.method == "classic":
         from fswap.baselines.classic import ClassicFaceSwapper
 
@@ -238,7 +281,14 @@ def _swap(args) -> int:
             args.source[0], args.target, target_faces=selector, color_correction=not args.no_color_correction,
             source_name=args.source[0].name, target_name=args.target.name,
         )
-        image, timings = result.image, result.timings
+        image, timings = result.image, dict(result.timings)
+        checkpoint = "classic landmark swap"
+        if not args.no_provenance:
+            from fswap.provenance import embed_watermark
+
+            faces = analyzer.detect(image)
+            swapped = [face for face in faces if _pasted_over(face, result.blend_mask)]
+            image = embed_watermark(image, swapped, checkpoint=checkpoint, analyzer=analyzer)
     else:
         from fswap.assets import default_model
         from fswap.pipeline import FaceSwapPipeline
@@ -247,11 +297,89 @@ def _swap(args) -> int:
         output = pipeline(
             list(args.source), args.target, target_faces=args.faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
+            watermark=not args.no_provenance,
         )
-        image, timings = output.image, output.timings
-    path = save_image(args.output, image)
+        image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
+    if args.no_provenance:
+        path = save_image(args.output, image)
+    else:
+        from fswap.provenance.output import write_signed_image
+
+        path = write_signed_image(args.output, image, checkpoint=checkpoint, parent=args.target,
+                                  credentials=credentials)
     stages = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in timings.items())
     print(f"wrote {path} ({stages})")
+    return 0
+
+
+def _c2pa_credentials(args):
+    """The user's signing credentials from --c2pa-cert/--c2pa-key, or None for the local test certificate."""
+    if args.no_provenance or (args.c2pa_cert is None and args.c2pa_key is None):
+        return None
+    if args.c2pa_cert is None or args.c2pa_key is None:
+        raise FswapError("give both --c2pa-cert and --c2pa-key, or neither (then a local test certificate signs)")
+    from fswap.provenance import C2paCredentials
+
+    return C2paCredentials.from_files(args.c2pa_cert, args.c2pa_key, algorithm=args.c2pa_algorithm)
+
+
+def _pasted_over(face, blend_mask) -> bool:
+    """Whether the classic swap pasted over this face (its keypoints' centre lies in the blend mask)."""
+    x, y = face.keypoints.mean(axis=0).round().astype(int)
+    height, width = blend_mask.shape
+    return 0 <= x < width and 0 <= y < height and blend_mask[y, x] > 0.5
+
+
+def _verify(args) -> int:
+    from fswap.provenance import verify
+
+    trust = args.trust.read_bytes() if args.trust else None
+    report = verify(args.image, trust_anchors=trust)
+    if args.json:
+        print(json.dumps(_verify_json(args.image, report), indent=2))
+    else:
+        print(f"{args.image}:")
+        print(report.summary())
+    return 0
+
+
+def _verify_json(image: Path, report) -> dict:
+    from dataclasses import asdict
+
+    manifest = {key: value for key, value in asdict(report.manifest).items() if key != "manifest"}
+    watermark = report.watermark
+    faces = [
+        {"box": mark.box.round(1).tolist(), "log10_p": round(float(mark.log10_p), 2),
+         "bit_accuracy": round(float(mark.bit_accuracy), 4), "bits_read": int(mark.bits_read),
+         "tag": None if mark.tag is None else f"{mark.tag:04x}"}
+        for mark in watermark.faces
+    ]
+    log10_p = None if watermark.log10_p is None else round(float(watermark.log10_p), 2)
+    return {"image": str(image), "manifest": manifest,
+            "watermark": {"found": bool(watermark.found), "log10_p": log10_p, "faces": faces}}
+
+
+def _detect_swap(args) -> int:
+    from fswap.detection import detect_swaps, draw_verdicts, load_detector
+    from fswap.imageio import load_image, save_image
+
+    image = load_image(args.image)
+    verdicts = detect_swaps(image, load_detector(args.detector), _analyzer(args.face_models))
+    if args.output:
+        save_image(args.output, draw_verdicts(image, verdicts))
+    if args.json:
+        rows = [{"index": i, "box": v.face.box.round(1).tolist(), "swap_probability": round(v.probability, 4)}
+                for i, v in enumerate(verdicts)]
+        print(json.dumps({"image": str(args.image), "faces": rows,
+                          "heatmaps": str(args.output) if args.output else None}, indent=2))
+        return 0
+    print(f"{len(verdicts)} face(s) in {args.image.name}, largest first (probability that the face was swapped):")
+    for index, verdict in enumerate(verdicts):
+        x0, y0, x1, y1 = verdict.face.box
+        call = "likely swapped" if verdict.probability >= 0.5 else "no swap found"
+        print(f"  {index:>3}  box ({x0:.0f}, {y0:.0f}) - ({x1:.0f}, {y1:.0f})  {verdict.probability:6.1%}  {call}")
+    if args.output:
+        print(f"heat maps: {args.output}")
     return 0
 
 

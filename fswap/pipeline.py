@@ -41,6 +41,7 @@ from fswap.faces.warp import first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
+from fswap.provenance import embed_watermark
 from fswap.timing import timed
 
 MODEL_INDEX = "model_index.json"
@@ -141,6 +142,9 @@ class FaceSwapPipeline:
         self.crop_size = size
         self.crop_margin = float(crop_margin)
         self.feather_fraction = float(feather_fraction)
+        #: What this checkpoint is called in provenance (watermark tag, C2PA claim): the Hub id or
+        #: the folder's name when loaded by `from_pretrained`.
+        self.checkpoint_name: str | None = None
 
     # ------------------------------------------------------------------ device and dtype
     @property
@@ -228,7 +232,9 @@ class FaceSwapPipeline:
         components = {"face_analyzer": FaceAnalyzer.from_pretrained(folder / "face_analyzer")}
         for name in NETWORKS:
             components[name] = load_component(COMPONENTS[name], folder / name)
-        return cls(**components, **settings).to(device, dtype)
+        pipeline = cls(**components, **settings).to(device, dtype)
+        pipeline.checkpoint_name = str(folder_or_repo_id) if folder != Path(folder_or_repo_id) else folder.resolve().name
+        return pipeline
 
     # ------------------------------------------------------------------ the swap
     @torch.no_grad()
@@ -242,6 +248,7 @@ class FaceSwapPipeline:
         occlusion_aware: bool = True,
         refine: bool = True,
         feather_fraction: float | None = None,
+        watermark: bool = True,
     ) -> SwapOutput:
         """Swap the identity of the person in `source_images` onto faces of `target_image`.
 
@@ -262,6 +269,10 @@ class FaceSwapPipeline:
                 shows what the networks add.
             feather_fraction: blend-mask feathering as a fraction of the crop size
                 (default: the checkpoint's setting).
+            watermark: write fswap's invisible watermark into each swapped face
+                (`fswap.provenance`). It changes the face and a margin around it by a few grey
+                levels, and survives JPEG, resizing, cropping and colour edits; `fswap verify`
+                reads it back. False leaves every pixel outside the blend mask bit-identical.
 
         Returns:
             `SwapOutput` with the image, the target's faces, and per swapped face its crops,
@@ -356,6 +367,11 @@ class FaceSwapPipeline:
                         control_masks=[masks[k] for masks in control_masks],
                     )
                 )
+        if watermark:
+            with timed(timings, "watermark"):
+                # Re-found in the result, so the mark is aligned the way `fswap verify` will read it.
+                image = embed_watermark(image, [faces[i] for i in chosen], checkpoint=self.checkpoint_name,
+                                        analyzer=self.face_analyzer)
         return SwapOutput(
             image=image, faces=faces, swapped=results, source_faces=source_faces,
             source_occlusion_masks=list(source_visible.float().cpu().numpy()[:, 0]), timings=timings,

@@ -36,7 +36,7 @@ from fswap.faces import alignment_matrix, warp_face
 from fswap.imageio import load_image
 from fswap.pipeline import PIPELINE_SETTINGS, FaceSwapPipeline, SwapOutput
 from space import render
-from space.model import LazyPipeline
+from space.model import LazyPipeline, load_default_detector, signing_credentials
 
 #: At most this many target faces are swapped in one request (a crowd photo must be narrowed down).
 MAX_SWAP_FACES = 20
@@ -146,6 +146,7 @@ class SwapRequest:
 
     sources: list[np.ndarray]
     target: np.ndarray
+    target_path: Path  # the uploaded file: the parent ingredient of the result's Content Credentials
     target_faces: str | list[int] | np.ndarray
     appearance_matching: bool
     occlusion_aware: bool
@@ -172,6 +173,8 @@ class FaceSwapApp:
         pipeline: the pipeline, or a `LazyPipeline` that loads it on first use.
         gpu: decorator for the function that runs the networks (`spaces.GPU` on ZeroGPU).
         recent: how many swap outputs to keep, so the Masks tab does not swap again.
+        detector: loads the Check tab's `SwapDetector` on first use (None: there is none).
+        credentials: loads the C2PA signer of the results (None: the local test certificate).
     """
 
     def __init__(
@@ -180,8 +183,12 @@ class FaceSwapApp:
         *,
         gpu: Callable = lambda function: function,
         recent: int = 3,
+        detector: Callable = load_default_detector,
+        credentials: Callable = signing_credentials,
     ):
         self.pipeline = pipeline if isinstance(pipeline, LazyPipeline) else LazyPipeline(pipeline)
+        self._detector = LazyPipeline(detector)
+        self._credentials = LazyPipeline(credentials)
         # Only the network call is decorated: on ZeroGPU it runs in another process, so the cache
         # of recent outputs must live outside it.
         self._run_on_gpu = gpu(self._run_pipeline)
@@ -234,9 +241,10 @@ class FaceSwapApp:
                 "tick the consent box on the Upload tab first: swap only faces of people who agreed to it"
             )
         source_images = read_sources(sources)
-        target_image = read_photo(target, "target photo")
-        if target_image is None:
+        target_path = uploaded_path(target, "target photo")
+        if target_path is None:
             raise ImageError("upload a target photo: the photo whose face is replaced")
+        target_image = load_image(target_path, name="target photo")
         selection = selection or "largest"
         if selection not in SELECTIONS:
             raise NoFaceError(f"selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
@@ -264,6 +272,7 @@ class FaceSwapApp:
         return SwapRequest(
             source_images,
             target_image,
+            target_path,
             target_faces,
             bool(appearance_matching),
             bool(occlusion_aware),
@@ -318,8 +327,8 @@ class FaceSwapApp:
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
         output = self.run(request)
-        progress(0.85, desc="Saving the full-resolution PNG")
-        path = self._save_result(output.image)
+        progress(0.85, desc="Saving the full-resolution PNG with its Content Credentials")
+        path = self._save_result(output.image, request.target_path)
         timings = {stage: round(seconds, 4) for stage, seconds in output.timings.items()}
         comparison = tuple(
             render.fit(image, render.DISPLAY_MAX_SIDE) for image in (request.target, output.image)
@@ -358,10 +367,50 @@ class FaceSwapApp:
         }
         return target_overlays, *(str(_write_png(folder / name, grid)) for name, grid in grids.items())
 
+    # ------------------------------------------------------------------ /check
+    @user_errors
+    def check(self, upload) -> tuple[str, np.ndarray, dict]:
+        """Content Credentials, fswap watermark and swap detector on an uploaded image: the verdict
+        as HTML, the photo with each face's swap probability and heat map, and the same as JSON."""
+        from fswap.detection import detect_swaps, draw_verdicts
+        from fswap.provenance import verify
+
+        path = uploaded_path(upload, "image to check")
+        if path is None:
+            raise ImageError("upload an image to check")
+        image = load_image(path, name="image to check")  # the limits and clear errors first
+        analyzer = self.pipeline.get().face_analyzer
+        report = verify(path, analyzer=analyzer)
+        detector = self._detector.get()
+        verdicts = None if detector is None else detect_swaps(image, detector, analyzer, max_faces=MAX_SWAP_FACES)
+        picture = render.fit(draw_verdicts(image, verdicts or []), render.DISPLAY_MAX_SIDE)
+        manifest = report.manifest
+        summary = {
+            "manifest": {"status": manifest.status, "signer": manifest.signer, "trusted": manifest.trusted,
+                         "software_agent": manifest.software_agent, "checkpoint": manifest.checkpoint,
+                         "failures": list(manifest.failures)},
+            "watermark": {"found": bool(report.watermark.found),
+                          "bit_accuracy": None if report.watermark.best is None
+                          else round(float(report.watermark.best.bit_accuracy), 4)},
+            "faces": None if verdicts is None else [
+                {"index": index, "box": [round(float(v), 1) for v in verdict.face.box],
+                 "swap_probability": round(verdict.probability, 4)}
+                for index, verdict in enumerate(verdicts)
+            ],
+        }
+        return render.check_html(report, verdicts), picture, summary
+
     # ------------------------------------------------------------------ files
-    def _save_result(self, image: np.ndarray) -> Path:
-        """Write the result as PNG in its own folder (so the download is named fswap-result.png)."""
-        return _write_png(self._new_results_folder() / "fswap-result.png", image)
+    def _save_result(self, image: np.ndarray, target_path: Path) -> Path:
+        """Write the result as a signed PNG in its own folder (so the download is named fswap-result.png)."""
+        from fswap.provenance.output import write_signed_image
+
+        pipeline = self.pipeline.get()
+        return write_signed_image(
+            self._new_results_folder() / "fswap-result.png", image,
+            checkpoint=pipeline.checkpoint_name or "unnamed checkpoint", parent=target_path,
+            credentials=self._credentials.get(),
+        )
 
     def _new_results_folder(self) -> Path:
         self._forget_old_results()

@@ -15,6 +15,34 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def load_default_detector():
+    """The swap detector named by `$FSWAP_DETECTOR` (a folder), else the one shipped in checkpoints/.
+    None when there is none: the Check tab then reports the provenance signals only."""
+    import os
+
+    from fswap.detection import DEFAULT_DETECTOR, load_detector
+    from fswap.errors import FswapError
+
+    folder = os.environ.get("FSWAP_DETECTOR") or DEFAULT_DETECTOR
+    try:
+        return load_detector(folder).to(default_device())
+    except (FswapError, OSError):
+        return None
+
+
+def signing_credentials():
+    """The Space owner's C2PA signer from `$FSWAP_C2PA_CERT` and `$FSWAP_C2PA_KEY` (PEM files; on a
+    Space, secrets), else None: results are then signed with the local test certificate."""
+    import os
+
+    from fswap.provenance import C2paCredentials
+
+    certificate, key = os.environ.get("FSWAP_C2PA_CERT"), os.environ.get("FSWAP_C2PA_KEY")
+    if not certificate or not key:
+        return None
+    return C2paCredentials.from_files(certificate, key, algorithm=os.environ.get("FSWAP_C2PA_ALGORITHM", "es256"))
+
+
 def load_default_pipeline() -> FaceSwapPipeline:
     """The checkpoint named by `$FSWAP_MODEL` (a folder or Hub id), else the embedded default."""
     return FaceSwapPipeline.from_pretrained(default_model(), device=default_device())

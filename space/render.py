@@ -413,3 +413,53 @@ def timings_html(timings: dict[str, float]) -> str:
         for stage, seconds in stages.items()
     )
     return f'<div class="fs-timings"><div class="fs-total">{total:.2f} s in total</div>{rows}</div>'
+
+
+# ---------------------------------------------------------------------- check
+_BADGES = {"good": "#16a34a", "bad": "#dc2626", "unknown": "#6b7280"}
+
+
+def _badge(kind: str, text: str) -> str:
+    return f'<span class="fs-badge" style="background:{_BADGES[kind]}">{html.escape(text)}</span>'
+
+
+def check_html(report, verdicts: list | None) -> str:
+    """The Check tab's verdict: Content Credentials, watermark and the swap detector, one row each.
+
+    `report` is a `fswap.provenance.VerifyReport`; `verdicts` the detector's `FaceVerdict`s, or None
+    when no detector is loaded.
+    """
+    manifest, watermark = report.manifest, report.watermark
+    kind = {"valid": "bad", "tampered": "bad", "absent": "unknown"}[manifest.status]
+    manifest_text = {
+        "valid": "made or edited by fswap, untouched since" if (manifest.software_agent or "").startswith("fswap")
+        else "signed, untouched since",
+        "tampered": "a manifest is there, but the image changed after it was signed",
+        "absent": "no Content Credentials in the file (stripped, or never there)",
+    }[manifest.status]
+    rows = [("Content Credentials", _badge(kind, manifest.status.upper()), manifest_text, manifest.summary())]
+    if watermark.found:
+        best = watermark.best
+        rows.append(("fswap watermark", _badge("bad", "FOUND"),
+                     f"{best.bit_accuracy:.0%} of {best.bits_read} bits match: made by fswap", watermark.summary()))
+    else:
+        rows.append(("fswap watermark", _badge("unknown", "ABSENT"),
+                     "no fswap watermark in any face (other tools leave none)", watermark.summary()))
+    if verdicts is None:
+        rows.append(("Swap detector", _badge("unknown", "UNAVAILABLE"), "no detector checkpoint is loaded", ""))
+    elif not verdicts:
+        rows.append(("Swap detector", _badge("unknown", "NO FACE"), "no face to judge", ""))
+    else:
+        worst = max(verdict.probability for verdict in verdicts)
+        swapped = sum(verdict.probability >= 0.5 for verdict in verdicts)
+        kind = "bad" if swapped else "good"
+        text = (f"{swapped} of {len(verdicts)} face(s) look swapped (highest {worst:.0%})" if swapped
+                else f"no face looks swapped (highest {worst:.0%}); the detector knows only fswap and the classic swap")
+        rows.append(("Swap detector", _badge(kind, f"{worst:.0%}"), text, ""))
+    body = "".join(
+        f'<div class="fs-check-row"><span class="fs-name">{html.escape(name)}</span>{badge}'
+        f'<span>{html.escape(text)}</span></div>'
+        + (f'<pre class="fs-check-detail">{html.escape(detail)}</pre>' if detail else "")
+        for name, badge, text, detail in rows
+    )
+    return f'<div class="fs-check">{body}</div>'

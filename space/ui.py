@@ -1,8 +1,9 @@
-"""The fswap demo: Upload, Swap and Masks tabs wired to `FaceSwapApp`, with three API endpoints.
+"""The fswap demo: Upload, Swap, Masks and Check tabs wired to `FaceSwapApp`, with four API endpoints.
 
     /detect (target)                                      -> faces picture, faces JSON
     /swap   (consent, sources, target, selection, chosen, reference,
              appearance_matching, occlusion_aware, feather) -> result PNG, before/after, PNG, timings
+    /check  (image)                                       -> verdict HTML, picture, verdict JSON
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
 
@@ -56,6 +57,9 @@ CSS = """
 .fs-bar span { display: block; height: 100%; background: var(--color-accent); border-radius: 4px; }
 .fs-ms { text-align: right; font-variant-numeric: tabular-nums; }
 .fs-help { font-size: 0.92rem; }
+.fs-check-row { display: grid; grid-template-columns: 11rem 7rem 1fr; align-items: center; gap: 10px; margin: 8px 0 2px; }
+.fs-badge { color: white; border-radius: 6px; padding: 2px 8px; font-weight: 600; text-align: center; font-size: 0.85rem; }
+.fs-check-detail { font-size: 0.8rem; margin: 0 0 6px 11rem; white-space: pre-wrap; color: var(--body-text-color-subdued); }
 """
 
 HEADER = """
@@ -80,6 +84,18 @@ which stay in front of the new face; the <b>face region</b>, the hull of the 106
 leak into it. <b>Control masks</b>, per face and per generator scale (8x8 is coarsest): how much of
 each pixel kept the target's attribute features (pose, light, hair, background) instead of being drawn
 from the source identity.
+</div>
+"""
+
+CHECK_HELP = """
+<div class="fs-help">
+Was this image made by fswap, or swapped at all? Three independent signals:
+<b>Content Credentials</b>, a signed C2PA manifest in the file, which fswap writes into every result
+(valid while the pixels are untouched; stripped by most social networks);
+the <b>fswap watermark</b>, an invisible mark in each swapped face, which survives JPEG, resizing,
+cropping and colour edits; and the <b>swap detector</b>, a classifier trained on fswap's and the
+classic swap's results, which also catches swaps whose marks were removed, but only swaps like
+those it was trained on. None of them proves a face is real.
 </div>
 """
 
@@ -279,6 +295,29 @@ def build_demo(
                     elem_id="control-masks",
                 )
 
+            with gr.Tab("4 · Check", id="check"):
+                gr.HTML(CHECK_HELP)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2):
+                        check_upload = gr.File(
+                            label="Image to check (the file as it was shared: its metadata matters)",
+                            file_types=["image"],
+                            height=130,
+                            elem_id="check-upload",
+                        )
+                        check_verdict = gr.HTML(elem_id="check-verdict")
+                        with gr.Accordion("Verdict as JSON (what /check returns)", open=False):
+                            check_json = gr.JSON(label="verdict", elem_id="check-json")
+                    with gr.Column(scale=3):
+                        check_picture = gr.Image(
+                            label="Swap detector: probability per face, heat map where it was pasted",
+                            interactive=False,
+                            format="jpeg",
+                            height=440,
+                            buttons=["fullscreen"],
+                            elem_id="check-picture",
+                        )
+
         # ---------------------------------------------------------------- upload tab
         detected = target.change(
             app.detect, target, [faces_image, faces_json], api_name="detect", preprocess=False
@@ -363,6 +402,17 @@ def build_demo(
         chain_swap(
             examples.load_input_event.then(show_swap_tab, None, tabs, queue=False, api_visibility="private"),
             public=False,
+        )
+
+        # ---------------------------------------------------------------- check
+        check_upload.change(
+            app.check,
+            check_upload,
+            [check_verdict, check_picture, check_json],
+            api_name="check",
+            preprocess=False,
+            concurrency_id="swap",
+            concurrency_limit=SWAP_CONCURRENCY,
         )
 
     demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)

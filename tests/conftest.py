@@ -13,6 +13,15 @@ from fswap.assets import example_image  # noqa: E402
 from fswap.imageio import load_image  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def c2pa_test_credentials(tmp_path_factory):
+    """Signed outputs use a local test certificate made on first use: keep it out of ~/.cache."""
+    folder = tmp_path_factory.mktemp("c2pa")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FSWAP_C2PA_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def analyzer():
     from fswap.faces import FaceAnalyzer

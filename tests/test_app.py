@@ -74,11 +74,12 @@ def outbound_connections_refused():
 
 
 @contextlib.contextmanager
-def launched_app(checkpoint: Path):
+def launched_app(checkpoint: Path, c2pa_folder: Path):
     """`app.py`'s demo with `FSWAP_MODEL=checkpoint`, served on a free local port; yields its URL and
     the outbound connections attempted meanwhile."""
     with pytest.MonkeyPatch.context() as patch, outbound_connections_refused() as attempts:
         patch.setenv("FSWAP_MODEL", str(checkpoint))
+        patch.setenv("FSWAP_C2PA_DIR", str(c2pa_folder))  # the local test certificate, not in ~/.cache
         sys.modules.pop("app", None)
         app = importlib.import_module("app")
         from space.ui import launch_options
@@ -96,8 +97,8 @@ def launched_app(checkpoint: Path):
 
 
 @pytest.fixture(scope="module")
-def served(tiny_checkpoint):
-    with launched_app(tiny_checkpoint) as (url, attempts):
+def served(tiny_checkpoint, tmp_path_factory):
+    with launched_app(tiny_checkpoint, tmp_path_factory.mktemp("c2pa")) as (url, attempts):
         yield url, attempts
 
 
@@ -127,9 +128,9 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
 
 
 # ---------------------------------------------------------------------- the API
-def test_the_three_endpoints_are_named(client):
+def test_the_four_endpoints_are_named(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/detect", "/swap", "/masks"} <= set(endpoints)
+    assert {"/detect", "/swap", "/masks", "/check"} <= set(endpoints)
     parameters = [parameter["parameter_name"] for parameter in endpoints["/swap"]["parameters"]]
     assert parameters == [
         "consent",
@@ -240,6 +241,28 @@ def test_unreadable_and_oversized_photos_are_clear_errors(client, tmp_path):
     Image.new("L", (side, side)).save(huge)  # a small file that decodes to too many pixels
     error = error_of(client, "/detect", target=handle_file(str(huge)))
     assert "megapixels" in error.message and "limit" in error.message
+
+
+def test_check_reads_the_credentials_and_watermark_of_a_result_and_finds_none_on_a_photo(client):
+    result, *_ = client.predict(**swap_arguments(["yaoming.jpg"], "t1.jpg"), api_name="/swap")
+    verdict, picture, summary = client.predict(handle_file(result), api_name="/check")
+    assert summary["manifest"]["status"] == "valid" and summary["manifest"]["software_agent"].startswith("fswap")
+    assert summary["manifest"]["checkpoint"] == "fswap-tiny"
+    assert summary["watermark"]["found"] and summary["watermark"]["bit_accuracy"] > 0.9
+    assert "VALID" in verdict and "FOUND" in verdict
+    verdict, picture, summary = client.predict(photo("t1.jpg"), api_name="/check")
+    assert summary["manifest"]["status"] == "absent" and not summary["watermark"]["found"]
+    assert load_image(picture).shape[:2] == (886, 1280)
+    if summary["faces"] is not None:  # the shipped detector judges every face
+        assert len(summary["faces"]) == 6
+        assert all(0.0 <= face["swap_probability"] <= 1.0 for face in summary["faces"])
+
+
+def test_check_refuses_what_is_not_an_image(client, tmp_path):
+    text = tmp_path / "note.png"
+    text.write_text("not a photo")
+    error = error_of(client, "/check", upload=handle_file(str(text)))
+    assert error.title == "Cannot use this photo"
 
 
 def test_no_swap_and_no_masks_before_consent(client):

@@ -37,13 +37,14 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(tiny_checkpoint):  # noqa: F811
+def page(tiny_checkpoint, tmp_path_factory):  # noqa: F811
     if not CHROMIUM.is_file():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
     checkpoint = Path(os.environ.get("FSWAP_BROWSER_MODEL") or tiny_checkpoint)
-    with launched_app(checkpoint) as (url, _), sync_playwright() as playwright:
+    c2pa_folder = tmp_path_factory.mktemp("c2pa")
+    with launched_app(checkpoint, c2pa_folder) as (url, _), sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],

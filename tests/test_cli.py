@@ -9,7 +9,7 @@ from fswap.cli import build_parser, main
 from fswap.imageio import load_image
 
 
-@pytest.mark.parametrize("command", [[], ["detect"], ["swap"], ["data", "prepare"], ["convert", "insightface"],
+@pytest.mark.parametrize("command", [[], ["detect"], ["swap"], ["verify"], ["detect-swap"], ["data", "prepare"], ["convert", "insightface"],
                                      ["eval"], ["push", "model"], ["push", "space"]])
 def test_every_help_is_complete(command, capsys):
     with pytest.raises(SystemExit) as raised:
@@ -30,6 +30,36 @@ def test_classic_swap_writes_a_full_size_result(tmp_path):
     assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(output),
                  "--method", "classic", "--faces", "0,2"]) == 0
     assert load_image(output).shape == (886, 1280, 3)
+
+
+def test_every_swap_is_signed_and_watermarked_and_verify_says_so(tmp_path, capsys):
+    output = tmp_path / "classic.jpg"
+    assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(output),
+                 "--method", "classic", "--faces", "0,2"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(output), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["manifest"]["status"] == "valid" and report["manifest"]["checkpoint"] == "classic landmark swap"
+    assert report["manifest"]["actions"] == ["c2pa.opened", "c2pa.edited"]  # the target is the parent
+    marked = [face for face in report["watermark"]["faces"] if face["log10_p"] < -6]
+    assert report["watermark"]["found"] and len(marked) == 2  # the two swapped faces, not the other four
+    assert main(["verify", str(example_image("t1.jpg"))]) == 0
+    text = capsys.readouterr().out
+    assert "Content Credentials: none" in text and "Watermark: absent" in text
+
+    plain = tmp_path / "plain.png"
+    assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(plain),
+                 "--method", "classic", "--no-provenance"]) == 0
+    assert main(["verify", str(plain), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the "wrote" line
+    assert report["manifest"]["status"] == "absent" and not report["watermark"]["found"]
+
+
+def test_half_given_signing_credentials_are_one_line_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(tmp_path / "x.png"),
+              "--method", "classic", "--c2pa-cert", str(tmp_path / "chain.pem")])
+    assert raised.value.code == 2 and "--c2pa-key" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model_index.json").is_file(), reason="no default checkpoint")
@@ -60,3 +90,23 @@ def test_face_selector_parsing():
     assert parser.parse_args(["swap", "a", "b", "-o", "c", "--faces", "all"]).faces == "all"
     assert parser.parse_args(["swap", "a", "b", "-o", "c", "--faces", "3"]).faces == 3
     assert parser.parse_args(["swap", "a", "b", "-o", "c", "--faces", "0,2"]).faces == [0, 2]
+
+
+@pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model_index.json").is_file(), reason="no default checkpoint")
+def test_detect_swap_scores_every_face_and_draws_heat_maps(tmp_path, capsys):
+    from fswap.detection import DEFAULT_DETECTOR
+
+    if not (DEFAULT_DETECTOR / "config.json").is_file():
+        pytest.skip("no shipped swap detector")
+    swapped = tmp_path / "swapped.png"
+    assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(swapped),
+                 "--faces", "0"]) == 0
+    capsys.readouterr()
+    heat = tmp_path / "heat.png"
+    assert main(["detect-swap", str(swapped), "-o", str(heat), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    probabilities = [face["swap_probability"] for face in report["faces"]]
+    assert len(probabilities) == 6 and all(0 <= p <= 1 for p in probabilities)
+    assert load_image(heat).shape == (886, 1280, 3)
+    assert main(["detect-swap", str(swapped)]) == 0
+    assert "face(s) in swapped.png" in capsys.readouterr().out

@@ -32,7 +32,8 @@ def source_path():
 
 def test_output_has_the_target_size_and_only_the_face_changes(pipe, source_path, t1_image):
     # The segmenter here is untrained, so its masks are arbitrary: judge the face region alone.
-    output = pipe(source_path, t1_image, occlusion_aware=False)
+    # Without the watermark, which also touches a margin around the face (tested below).
+    output = pipe(source_path, t1_image, occlusion_aware=False, watermark=False)
     assert output.image.shape == t1_image.shape and output.image.dtype == np.uint8
     assert len(output.faces) == 6 and [s.index for s in output.swapped] == [0]
     blend = output.blend_mask()
@@ -57,6 +58,28 @@ def test_every_mask_is_returned_with_its_shape(pipe, source_path, t1_image):
         assert swapped.swapped_crop.shape == (size, size, 3)
     assert len(output.source_occlusion_masks) == 1
     assert set(output.timings) >= {"detect", "align", "occlusion", "identity", "generate", "blend"}
+
+
+def test_every_swapped_face_carries_the_watermark_and_nothing_far_from_it_changes(pipe, source_path, t1_image):
+    import cv2
+
+    from fswap.provenance import detect_watermark
+
+    output = pipe(source_path, t1_image, target_faces=[0, 2], occlusion_aware=False)
+    assert "watermark" in output.timings
+    report = detect_watermark(output.image, analyzer=pipe.face_analyzer)
+    marked = [mark for mark in report.faces if mark.log10_p < np.log10(report.threshold)]
+    assert report.found and len(marked) == 2
+    assert not detect_watermark(t1_image, analyzer=pipe.face_analyzer).found
+    half = cv2.resize(output.image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    jpeg = cv2.imdecode(cv2.imencode(".jpg", half[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 75])[1], 1)[..., ::-1]
+    assert detect_watermark(np.ascontiguousarray(jpeg), analyzer=pipe.face_analyzer).found
+    near = np.zeros(t1_image.shape[:2], bool)
+    for index in (0, 2):
+        x0, y0, x1, y1 = output.faces[index].box
+        pad_x, pad_y = 0.6 * (x1 - x0), 0.6 * (y1 - y0)
+        near[max(int(y0 - pad_y), 0) : int(y1 + pad_y), max(int(x0 - pad_x), 0) : int(x1 + pad_x)] = True
+    assert np.array_equal(output.image[~near], t1_image[~near])
 
 
 def test_all_swaps_every_face_of_t1(pipe, source_path, t1_image):
@@ -114,7 +137,9 @@ def test_clear_errors_for_user_mistakes(pipe, source_path, t1_image, tmp_path):
 
 def test_save_then_load_gives_identical_outputs(pipe, saved_pipeline, source_path, t1_image):
     loaded = FaceSwapPipeline.from_pretrained(saved_pipeline)
-    a, b = pipe(source_path, t1_image), loaded(source_path, t1_image)
+    # The watermark's tag names the checkpoint ("fswap-tiny" once loaded, none before): compare unmarked.
+    assert loaded.checkpoint_name == "fswap-tiny" and pipe.checkpoint_name is None
+    a, b = pipe(source_path, t1_image, watermark=False), loaded(source_path, t1_image, watermark=False)
     assert np.array_equal(a.image, b.image)
     for name in ("identity_encoder", "attribute_encoder", "generator", "occlusion_segmenter"):
         assert (saved_pipeline / name / "config.json").is_file()
@@ -182,7 +207,9 @@ def test_loads_by_hub_id_from_an_offline_cache(saved_pipeline, tmp_path, monkeyp
     (repo / "refs" / "main").write_text(commit)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     loaded = FaceSwapPipeline.from_pretrained("fswap/tiny", cache_dir=cache)
-    assert np.array_equal(loaded(source_path, t1_image).image, pipe(source_path, t1_image).image)
+    assert loaded.checkpoint_name == "fswap/tiny"  # the watermark's tag and the C2PA claim name the Hub id
+    unmarked = {"watermark": False}
+    assert np.array_equal(loaded(source_path, t1_image, **unmarked).image, pipe(source_path, t1_image, **unmarked).image)
     with pytest.raises(ModelNotFoundError, match="fswap/other"):
         FaceSwapPipeline.from_pretrained("fswap/other", cache_dir=cache)
 
@@ -203,11 +230,12 @@ def test_two_stage_pipeline_runs_and_keeps_its_setting(pipe, tmp_path, t1_image)
         attribute_input="warped_source",
     )
     sources = [example_image("yaoming.jpg"), load_image(example_image("players.jpg"))]
-    output = two_stage(sources, t1_image, target_faces=[0, 1], occlusion_aware=False)
+    output = two_stage(sources, t1_image, target_faces=[0, 1], occlusion_aware=False, watermark=False)
     assert "first stage" in output.timings and [s.index for s in output.swapped] == [0, 1]
     loaded = FaceSwapPipeline.from_pretrained(two_stage.save_pretrained(tmp_path / "two-stage"))
     assert loaded.attribute_input == "warped_source"
-    assert np.array_equal(loaded(sources, t1_image, target_faces=[0, 1], occlusion_aware=False).image, output.image)
+    again = loaded(sources, t1_image, target_faces=[0, 1], occlusion_aware=False, watermark=False)
+    assert np.array_equal(again.image, output.image)
     with pytest.raises(CheckpointError, match="attribute_input"):
         FaceSwapPipeline(pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator,
                          pipe.occlusion_segmenter, attribute_input="pixels")

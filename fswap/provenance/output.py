@@ -1,0 +1,63 @@
+"""Writing a swap result with its Content Credentials: what the CLI and the app do with every output."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from fswap.errors import ImageError
+from fswap.provenance.c2pa_manifest import C2paCredentials, sign_image
+
+#: File suffixes a signed result may have, and the format each is encoded in.
+SIGNED_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
+
+
+def write_signed_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    checkpoint: str,
+    parent: bytes | str | os.PathLike | None = None,
+    credentials: C2paCredentials | None = None,
+    credentials_folder: str | os.PathLike | None = None,
+) -> Path:
+    """Encode `image` by `path`'s suffix (PNG when it has none), sign it, and write it atomically.
+
+    Args:
+        path: where to write; the suffix picks PNG, JPEG, WebP or TIFF.
+        image: the RGB uint8 result (already watermarked by the pipeline).
+        checkpoint: the model that made it (Hub id, folder name, or "classic"), recorded in the claim.
+        parent: the target photo's file; given, the manifest records it as the edited ingredient.
+        credentials: the signer; None uses the local test certificate (`local_test_credentials`).
+        credentials_folder: where the local test certificate lives (default `~/.cache/fswap/c2pa`).
+
+    Raises:
+        fswap.ImageError: the suffix is not a format Content Credentials can be written to.
+        fswap.provenance.ProvenanceError: signing failed (bad credentials).
+    """
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    format = SIGNED_FORMATS.get(path.suffix.lower())
+    if format is None:
+        raise ImageError(
+            f"cannot write Content Credentials into a {path.suffix} file; use one of {', '.join(SIGNED_FORMATS)}"
+        )
+    data = sign_image(
+        image, checkpoint=checkpoint, format=format, parent=parent, credentials=credentials,
+        credentials_folder=credentials_folder,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A file that is either the old one or the complete signed one, never half written.
+    # (open() rather than a NamedTemporaryFile, so the file gets the user's usual permissions).
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    try:
+        with open(partial, "wb") as file:
+            file.write(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
