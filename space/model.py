@@ -49,7 +49,8 @@ def load_default_pipeline() -> FaceSwapPipeline:
 
 
 class LazyPipeline:
-    """Loads the pipeline the first time it is asked for, once, however many requests ask at once.
+    """Loads the pipeline (or any object: the app also loads its detector this way) the first time it
+    is asked for, once, however many requests ask at once; a loader that answers None is not retried.
 
     Example:
         >>> pipeline = LazyPipeline(load_default_pipeline)
@@ -59,18 +60,20 @@ class LazyPipeline:
 
     def __init__(self, loader: Callable[[], FaceSwapPipeline] | FaceSwapPipeline):
         if isinstance(loader, FaceSwapPipeline):
-            self._pipeline, self._loader = loader, None
+            self._pipeline, self._loader, self._loaded = loader, None, True
         else:
-            self._pipeline, self._loader = None, loader
+            self._pipeline, self._loader, self._loaded = None, loader, False
         self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
-        return self._pipeline is not None
+        return self._loaded
 
     def get(self) -> FaceSwapPipeline:
-        if self._pipeline is None:
+        # A flag, not `is None`: a loader may answer None (no detector shipped), and that answer is kept too.
+        if not self._loaded:
             with self._lock:
-                if self._pipeline is None:
+                if not self._loaded:
                     self._pipeline = self._loader()
+                    self._loaded = True
         return self._pipeline

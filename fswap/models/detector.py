@@ -20,7 +20,14 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from fswap.models.layers import ConvNormAct, DownStage, UpStage, validate_image_batch, validate_unet
+from fswap.models.layers import (
+    ConvNormAct,
+    DownStage,
+    UpStage,
+    validate_image_batch,
+    validate_unet,
+    validate_unet_input,
+)
 
 
 @dataclass
@@ -129,12 +136,9 @@ class SwapDetector(ModelMixin, ConfigMixin):
     def forward(self, images: torch.Tensor) -> DetectorOutput:
         """Swap logits [B] and blend-mask logits [B, 1, h, w] (or None) for RGB face crops in [-1, 1]."""
         validate_image_batch(images, "images", self.config.in_channels)
-        factor = 2 ** (len(self.config.block_out_channels) - 1)
-        if images.shape[-2] % factor or images.shape[-1] % factor:
-            raise ValueError(
-                f"images are {tuple(images.shape[-2:])} px; SwapDetector needs sides divisible by {factor} "
-                f"(it was trained on {self.config.sample_size} px crops: cut them with fswap.detection.align_faces)"
-            )
+        validate_unet_input(images, "SwapDetector", len(self.config.block_out_channels),
+                            f"it was trained on {self.config.sample_size} px crops: cut them with "
+                            "fswap.detection.align_faces")
         x = self.conv_in(images)
         for layer in self.full_resolution:
             x = layer(x)

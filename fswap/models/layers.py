@@ -178,3 +178,10 @@ def validate_image_batch(images: torch.Tensor, name: str, channels: int) -> None
         raise ValueError(
             f"{name} must be a floating-point tensor in [-1, 1] (or [0, 1] for masks), got {images.dtype}"
         )
+
+
+def validate_unet_input(images: torch.Tensor, model: str, stages: int, hint: str) -> None:
+    """ValueError unless the sides of `images` survive `stages` halvings (a U-Net's downsampling)."""
+    factor = 2 ** (stages - 1)
+    if images.shape[-2] % factor or images.shape[-1] % factor:
+        raise ValueError(f"images are {tuple(images.shape[-2:])} px; {model} needs sides divisible by {factor} ({hint})")

@@ -7,7 +7,14 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from fswap.models.layers import ConvNormAct, DownStage, UpStage, validate_image_batch, validate_unet
+from fswap.models.layers import (
+    ConvNormAct,
+    DownStage,
+    UpStage,
+    validate_image_batch,
+    validate_unet,
+    validate_unet_input,
+)
 
 
 class OcclusionSegmenter(ModelMixin, ConfigMixin):
@@ -70,12 +77,8 @@ class OcclusionSegmenter(ModelMixin, ConfigMixin):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Non-occlusion logits [B, 1, H, W] for RGB face crops in [-1, 1] ([B, 3, H, W])."""
         validate_image_batch(images, "images", self.config.in_channels)
-        factor = 2 ** (len(self.config.block_out_channels) - 1)
-        if images.shape[-2] % factor or images.shape[-1] % factor:
-            raise ValueError(
-                f"images are {tuple(images.shape[-2:])} px; OcclusionSegmenter needs sides divisible by {factor} "
-                f"(it was configured for {self.config.sample_size} px crops)"
-            )
+        validate_unet_input(images, "OcclusionSegmenter", len(self.config.block_out_channels),
+                            f"it was configured for {self.config.sample_size} px crops")
         skips = [self.conv_in(images)]
         for stage in self.down_stages:
             skips.append(stage(skips[-1]))

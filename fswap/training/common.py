@@ -172,6 +172,29 @@ def resume(accelerator, output_dir: Path) -> int:
     return step
 
 
+def previous_wall_time(output_dir: Path) -> float:
+    """Seconds of training the newest checkpoint of `output_dir` records (0 for a new run)."""
+    checkpoint = latest_checkpoint(output_dir)
+    if checkpoint is None:
+        return 0.0
+    return json.loads((checkpoint / STATE_FILE).read_text()).get("wall_s", 0.0)
+
+
+def start_run(accelerator, output_dir: Path, name: str, args, **model_configs) -> None:
+    """On the main process: open the trackers and write `run_config.json` (the options and model configs)."""
+    if not accelerator.is_main_process:
+        return
+    options = {key: str(value) for key, value in vars(args).items()}
+    accelerator.init_trackers(name, config=options)
+    write_json(output_dir / "run_config.json", {**options, **model_configs})
+
+
+def keep_training(step: int, start_step: int, args, stop: StopSignal) -> bool:
+    """Whether the loop takes another step: steps left, no stop signal, and `--stop-after` not reached."""
+    return (step < args.steps and not stop.requested
+            and (args.stop_after is None or step - start_step < args.stop_after))
+
+
 class StopSignal:
     """Turns SIGTERM / SIGINT into a flag checked once per step, so the loop can save and exit cleanly."""
 

@@ -164,19 +164,17 @@ def main(argv: list[str] | None = None) -> Path:
     sampler = make_sampler(train, methods, accelerator.unwrap_model(model).mask_size, args.real_fraction)
     batches = common.step_batches(common.IndexedSamples(sampler, args.seed), accelerator, start, args.steps,
                                   args.batch_size, args.workers)
-    if accelerator.is_main_process:
-        accelerator.init_trackers("detector", config={k: str(v) for k, v in vars(args).items()})
-        common.write_json(output / "run_config.json", {**{k: str(v) for k, v in vars(args).items()}, "model": config})
+    common.start_run(accelerator, output, "detector", args, model=config)
     accelerator.print(f"detector: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; trained on "
                       f"{', '.join(methods)}: {len(train)} train / {len(held_out)} val crops; steps {start} -> {args.steps}")
 
     stop = common.StopSignal()
     progress = common.Progress(args.steps, start, accelerator.is_local_main_process)
     history_path = output / "history.jsonl"
-    stopwatch = common.Stopwatch(_previous_wall_time(output))
+    stopwatch = common.Stopwatch(common.previous_wall_time(output))
     step = start
     try:
-        while step < args.steps and not stop.requested and (args.stop_after is None or step - start < args.stop_after):
+        while common.keep_training(step, start, args, stop):
             for _ in range(args.gradient_accumulation_steps):
                 batch = next(batches)
                 with accelerator.accumulate(model):
@@ -210,13 +208,6 @@ def main(argv: list[str] | None = None) -> Path:
     accelerator.end_training()
     accelerator.print(f"saved {final} at step {step}" + (" (stopped early; run again to resume)" if step < args.steps else ""))
     return final
-
-
-def _previous_wall_time(output: Path) -> float:
-    checkpoint = common.latest_checkpoint(output)
-    if checkpoint is None:
-        return 0.0
-    return json.loads((checkpoint / common.STATE_FILE).read_text()).get("wall_s", 0.0)
 
 
 def write_training_record(folder: Path, args, methods: list[str], step: int, wall_seconds: float, train: SwapCrops) -> None:

@@ -110,9 +110,7 @@ def main(argv: list[str] | None = None) -> Path:
     val_samples = [val_make(np.random.default_rng([10**9, i])) for i in range(args.val_samples)]
     batches = common.step_batches(common.IndexedSamples(make_sampler(train, augment=True), args.seed),
                                   accelerator, start, args.steps, args.batch_size, args.workers)
-    if accelerator.is_main_process:
-        accelerator.init_trackers("segmenter", config={k: str(v) for k, v in vars(args).items()})
-        common.write_json(output / "run_config.json", {**{k: str(v) for k, v in vars(args).items()}, "model": config})
+    common.start_run(accelerator, output, "segmenter", args, model=config)
     accelerator.print(f"segmenter: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
                       f"{len(train)} train / {len(held_out)} val faces, steps {start} -> {args.steps}")
 
@@ -121,7 +119,7 @@ def main(argv: list[str] | None = None) -> Path:
     history_path = output / "history.jsonl"
     step = start
     try:
-        while step < args.steps and not stop.requested and (args.stop_after is None or step - start < args.stop_after):
+        while common.keep_training(step, start, args, stop):
             for _ in range(args.gradient_accumulation_steps):
                 batch = next(batches)
                 with accelerator.accumulate(model):

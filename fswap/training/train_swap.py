@@ -233,10 +233,7 @@ def main(argv: list[str] | None = None) -> Path:
     val_batch = {k: torch.stack([s[k] for s in val_samples]).to(accelerator.device) for k in val_samples[0]}
     batches = common.step_batches(common.IndexedSamples(make_sampler(train, args, args.same_fraction), args.seed),
                                   accelerator, start, args.steps, args.batch_size, args.workers)
-    if accelerator.is_main_process:
-        accelerator.init_trackers("swap", config={k: str(v) for k, v in vars(args).items()})
-        common.write_json(output / "run_config.json", {**{k: str(v) for k, v in vars(args).items()},
-                                                        "attribute_encoder": attribute_config, "generator": generator_config})
+    common.start_run(accelerator, output, "swap", args, attribute_encoder=attribute_config, generator=generator_config)
     count = sum(p.numel() for p in models.parameters())
     accelerator.print(f"swap networks: {count / 1e6:.2f} M parameters; {len(train)} train / {len(held_out)} val faces; "
                       f"attribute input {args.attribute_input}; steps {start} -> {args.steps}")
@@ -244,10 +241,10 @@ def main(argv: list[str] | None = None) -> Path:
     stop = common.StopSignal()
     progress = common.Progress(args.steps, start, accelerator.is_local_main_process)
     history_path = output / "history.jsonl"
-    stopwatch = common.Stopwatch(_previous_wall_time(output))
+    stopwatch = common.Stopwatch(common.previous_wall_time(output))
     step = start
     try:
-        while step < args.steps and not stop.requested and (args.stop_after is None or step - start < args.stop_after):
+        while common.keep_training(step, start, args, stop):
             use_gan = step >= args.gan_start
             for _ in range(args.gradient_accumulation_steps):
                 batch = next(batches)
@@ -326,13 +323,6 @@ def discriminator_step(discriminator, target: torch.Tensor, swapped: torch.Tenso
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     return loss.item()
-
-
-def _previous_wall_time(output: Path) -> float:
-    checkpoint = common.latest_checkpoint(output)
-    if checkpoint is None:
-        return 0.0
-    return json.loads((checkpoint / common.STATE_FILE).read_text()).get("wall_s", 0.0)
 
 
 def save_pipeline(models: SwapModels, args, folder: Path, step: int, wall_seconds: float, train_faces: int) -> None:
