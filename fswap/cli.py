@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--model", help="checkpoint folder or Hub id (default: the shipped checkpoint)")
     evaluate.add_argument("--data", type=Path, required=True, help="data set folder from `fswap data prepare`")
-    evaluate.add_argument("--pairs", type=int, default=40, help="number of source/target pairs (default 40)")
+    evaluate.add_argument("--pairs", type=int, default=40, help="number of source/target pairs (default 40); more than half the held-out photos pair "
+                          "every source with several targets")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("-o", "--output", type=Path, required=True, help="folder for eval.json and the contact sheet")
 

@@ -234,30 +234,47 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def held_out_photos(data: Path, count: int, seed: int = 0) -> list[Path]:
-    """`count` distinct original photos of the validation split of a prepared data set (one face
-    each, never trained on), in a seeded random order."""
+def held_out_photos(data: Path, count: int | None = None, seed: int = 0) -> list[Path]:
+    """`count` (default: all) distinct original photos of the validation split of a prepared data
+    set (one face each, never trained on), in a seeded random order; the first `count` of a
+    larger request are the same photos."""
     photos = []
     for line in (Path(data) / "manifest.jsonl").read_text().splitlines():
         record = json.loads(line)
         if record.get("split") == "val" and record.get("file") and record.get("origin"):
             photos.append(Path(record["origin"]))
     photos = sorted(dict.fromkeys(p for p in photos if p.is_file()))
+    count = len(photos) if count is None else count
     if len(photos) < count:
         raise FswapError(f"{data} has {len(photos)} held-out photos; {count} are needed (lower --pairs)")
     order = np.random.default_rng(seed).permutation(len(photos))[:count]
     return [photos[i] for i in order]
 
 
+def pair_schedule(people: int, pairs: int) -> list[tuple[int, int]]:
+    """`pairs` distinct (source, target) index pairs over `people` sources and `people` targets:
+    round r swaps source k onto target (k + r) mod `people`, so every source and every target
+    is used equally often. The first round is (0, 0), (1, 1), ..."""
+    if people < 1 or not 1 <= pairs <= people * people:
+        raise FswapError(f"{people} sources and targets make 1 to {people * people} pairs, not {pairs}")
+    return [(k % people, (k % people + k // people) % people) for k in range(pairs)]
+
+
 def run_evaluation(model: str | None, data: Path, pairs: int, output: Path, seed: int = 0, command: str = "") -> dict:
-    """`fswap eval`: fswap, the classic swap and "no swap" on the same held-out pairs."""
+    """`fswap eval`: fswap, the classic swap and "no swap" on the same held-out pairs.
+
+    Up to half the held-out photos are sources and as many others are targets; more pairs than
+    that pair every source with several targets (`pair_schedule`)."""
     from fswap.assets import default_model
     from fswap.baselines.classic import ClassicFaceSwapper
     from fswap.imageio import load_image
     from fswap.pipeline import FaceSwapPipeline
 
-    photos = [load_image(path) for path in held_out_photos(data, 2 * pairs, seed)]
-    sources, targets = photos[:pairs], photos[pairs:]
+    available = held_out_photos(data, seed=seed)
+    people = min(pairs, len(available) // 2)
+    photos = [load_image(path) for path in available[: 2 * people]]
+    sources, targets = photos[:people], photos[people:]
+    index_pairs = pair_schedule(people, pairs)
     pipeline = FaceSwapPipeline.from_pretrained(model or default_model())
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     methods = {
@@ -265,7 +282,6 @@ def run_evaluation(model: str | None, data: Path, pairs: int, output: Path, seed
         "classic": lambda source, target: classic(source, target).image,
         "no swap": lambda source, target: target,
     }
-    index_pairs = [(k, k) for k in range(pairs)]
     evaluation, kept = evaluate(methods, sources, targets, index_pairs, pipeline.face_analyzer,
                                 EvaluationRecogniser(), keep_images=8)
     sheet = contact_sheet(sources, targets, index_pairs, kept)

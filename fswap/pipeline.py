@@ -36,6 +36,8 @@ from fswap.faces import (
     transform_points,
     warp_face,
 )
+from fswap.faces.full_resolution import composite_full_resolution, network_correction
+from fswap.faces.masks import visible_skin
 from fswap.faces.pose import yaw_proxy
 from fswap.faces.warp import first_stage_composite
 from fswap.imageio import ImageInput, load_image
@@ -57,6 +59,9 @@ COMPONENTS: dict[str, type] = {
 }
 NETWORKS = ("identity_encoder", "attribute_encoder", "generator", "occlusion_segmenter")
 PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04, "attribute_input": "target"}
+#: Occluded regions thinner than this band along the face's outline (a fraction of the crop
+#: size, 3 px at 128) are the segmenter's guess of the outline, not occluders (`visible_skin`).
+OUTLINE_BAND = 0.025
 #: What the attribute encoder sees: the target crop (doc 004) or the target with the source face's
 #: texture warped onto it (doc 003's first stage). Fixed by how the checkpoint was trained.
 ATTRIBUTE_INPUTS = ("target", "warped_source")
@@ -247,6 +252,7 @@ class FaceSwapPipeline:
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
         refine: bool = True,
+        full_resolution: bool = True,
         feather_fraction: float | None = None,
         watermark: bool = True,
     ) -> SwapOutput:
@@ -267,6 +273,12 @@ class FaceSwapPipeline:
             refine: run the networks. False (two-stage checkpoints only) blends doc 003's first
                 stage, the source texture warped onto the target, as it is: the ablation that
                 shows what the networks add.
+            full_resolution: (two-stage checkpoints) finish the swap at the target photo's own
+                resolution: the source face is warped straight onto the target's landmarks in
+                the photo and the network's correction (the smooth part of what it changed in
+                the crop: light, colour, seams) is added to it (`fswap.faces.full_resolution`).
+                False pastes the network's crop, upsampled, as it is. One-stage checkpoints
+                always paste their crop.
             feather_fraction: blend-mask feathering as a fraction of the crop size
                 (default: the checkpoint's setting).
             watermark: write fswap's invisible watermark into each swapped face
@@ -330,9 +342,11 @@ class FaceSwapPipeline:
             identity_embedding = mean_identity(self.identity_encoder.encode(source_view, visible_view))
             identity_embedding = identity_embedding.expand(len(chosen), -1)
 
-        if self.attribute_input == "warped_source":
+        two_stage = self.attribute_input == "warped_source"
+        texture_sources = [0] * len(chosen)
+        if two_stage:
             with timed(timings, "first stage"):
-                attribute_batch = self._first_stage(
+                attribute_batch, texture_sources = self._first_stage(
                     source_crops,
                     [transform_points(face.landmarks, m) for face, m in zip(source_faces, source_matrices, strict=True)],
                     target_crops,
@@ -345,6 +359,7 @@ class FaceSwapPipeline:
             attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
             generated = self.generator(identity_embedding, attribute_features)
             swapped_crops = self._to_uint8(generated.image if refine else attribute_batch)
+            first_stage_crops = self._to_uint8(attribute_batch) if two_stage else None
             control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
 
         with timed(timings, "blend"):
@@ -355,11 +370,19 @@ class FaceSwapPipeline:
             for k, index in enumerate(chosen):
                 swapped = swapped_crops[k]
                 # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
-                skin = face_masks[k] * ((visible[k] > 0.5) if occlusion_aware else 1.0)
-                if appearance_matching:
-                    swapped = match_appearance(swapped, target_crops[k], skin)
+                skin = visible_skin(face_masks[k], visible[k], OUTLINE_BAND * size) if occlusion_aware else face_masks[k]
                 blend = feather(skin, fraction * size)
-                image = paste_back(image, swapped, target_matrices[k], blend)
+                if two_stage and full_resolution:
+                    s = texture_sources[k]
+                    correction = network_correction(swapped, first_stage_crops[k]) if refine else None
+                    image, swapped = composite_full_resolution(
+                        image, faces[index].landmarks, source_arrays[s], source_faces[s].landmarks,
+                        target_matrices[k], skin, blend, correction, appearance_matching,
+                    )
+                else:
+                    if appearance_matching:
+                        swapped = match_appearance(swapped, target_crops[k], skin)
+                    image = paste_back(image, swapped, target_matrices[k], blend)
                 results.append(
                     SwappedFace(
                         index=index, face=faces[index], matrix=target_matrices[k], target_crop=target_crops[k],
@@ -379,14 +402,16 @@ class FaceSwapPipeline:
 
     def _first_stage(self, source_crops, source_landmarks, target_crops, target_landmarks, target_visible):
         """Doc 003's first face image for each target: the texture of the source photo whose head
-        is turned most like the target's, warped onto the target's shape."""
+        is turned most like the target's, warped onto the target's shape. Returns the batch and,
+        per target, the index of the source photo used."""
         visible = target_visible.float().cpu().numpy()[:, 0]
         source_yaws = np.array([yaw_proxy(landmarks) for landmarks in source_landmarks])
-        composites = []
+        composites, chosen = [], []
         for crop, landmarks, mask in zip(target_crops, target_landmarks, visible, strict=True):
             k = int(np.argmin(np.abs(source_yaws - yaw_proxy(landmarks))))
             composites.append(first_stage_composite(crop, landmarks, source_crops[k], source_landmarks[k], mask)[0])
-        return self._to_tensor(composites)
+            chosen.append(k)
+        return self._to_tensor(composites), chosen
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)

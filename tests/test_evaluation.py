@@ -48,3 +48,32 @@ def test_pose_follows_a_mirrored_face(analyzer, photos):
     opened = face.landmarks.copy()
     opened[52:72, 1] += np.where(opened[52:72, 1] > opened[52:72, 1].mean(), 6.0, -2.0)  # the mouth opens
     assert expression_error(opened, face.landmarks) > 0.02
+
+
+def test_pair_schedule_uses_everyone_equally_and_never_repeats():
+    from fswap.errors import FswapError
+    from fswap.evaluation import pair_schedule
+
+    assert pair_schedule(4, 3) == [(0, 0), (1, 1), (2, 2)]
+    pairs = pair_schedule(4, 12)
+    assert len(set(pairs)) == 12
+    assert np.bincount([s for s, _ in pairs]).tolist() == [3, 3, 3, 3]
+    assert np.bincount([t for _, t in pairs]).tolist() == [3, 3, 3, 3]
+    assert all(s != t for s, t in pairs[4:])  # later rounds pair different people
+    with pytest.raises(FswapError, match="1 to 16 pairs"):
+        pair_schedule(4, 17)
+
+
+def test_held_out_photos_are_a_stable_prefix(tmp_path):
+    import json
+
+    from fswap.evaluation import held_out_photos
+
+    records = []
+    for k in range(6):
+        (tmp_path / f"{k}.jpg").write_bytes(b"x")
+        records.append({"split": "val", "file": f"crops/{k}.png", "origin": str(tmp_path / f"{k}.jpg")})
+    records.append({"split": "train", "file": "crops/t.png", "origin": str(tmp_path / "0.jpg")})
+    (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    everything = held_out_photos(tmp_path, seed=3)
+    assert len(everything) == 6 and held_out_photos(tmp_path, 4, seed=3) == everything[:4]

@@ -210,3 +210,18 @@ def test_annotation_draws_on_a_copy(analyzer, t1_image):
     drawn = annotate_faces(t1_image, faces)
     assert drawn.shape == t1_image.shape and not np.array_equal(drawn, t1_image)
     assert t1_image.flags.writeable and np.any(drawn != t1_image)
+
+
+def test_visible_skin_drops_outline_slivers_and_keeps_real_occluders_whole():
+    from fswap.faces.masks import visible_skin
+
+    face = np.zeros((64, 64), np.float32)
+    face[8:56, 8:56] = 1.0
+    visible = face.copy()
+    visible[8:10, 8:56] = 0.0  # a 2-px sliver along the top edge: the segmenter's guess of the outline
+    visible[30:56, 40:48] = 0.0  # a hand from the bottom edge, reaching deep into the face
+    skin = visible_skin(face, visible, band=3)
+    assert skin[8:10, 8:56].all()  # the sliver is face again
+    assert not skin[30:56, 40:48].any()  # the hand is cut, including where it crosses the band
+    assert skin[20:30, 20:30].all() and not skin[:8].any()  # the face stays the face, outside stays out
+    assert np.array_equal(visible_skin(face, face, band=3), face)

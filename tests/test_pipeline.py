@@ -246,8 +246,9 @@ def test_refine_off_blends_the_first_stage_as_it_is(pipe, source_path, t1_image)
         pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
         attribute_input="warped_source",
     )
-    refined = two_stage(source_path, t1_image, occlusion_aware=False, appearance_matching=False).swapped[0]
-    first = two_stage(source_path, t1_image, occlusion_aware=False, appearance_matching=False, refine=False).swapped[0]
+    options = {"occlusion_aware": False, "appearance_matching": False, "full_resolution": False}
+    refined = two_stage(source_path, t1_image, **options).swapped[0]
+    first = two_stage(source_path, t1_image, refine=False, **options).swapped[0]
     # The untrained generator's output is noise; the first stage keeps the target outside the face
     # and the source's texture inside it.
     outside = first.face_mask < 0.5

@@ -65,3 +65,24 @@ def _forehead(landmarks: np.ndarray) -> np.ndarray:
 def _fill_hull(mask: np.ndarray, points: np.ndarray) -> None:
     hull = cv2.convexHull(np.round(points).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 1, lineType=cv2.LINE_8)
+
+
+def visible_skin(face_mask: np.ndarray, visible: np.ndarray, band: float) -> np.ndarray:
+    """The face region minus its occluders: float32 [H, W], 1 where the swap may be pasted.
+
+    `face_mask` is the landmark face region, `visible` the segmenter's probability of visible
+    face skin. The segmenter was trained to find the face's outline as well as its occluders,
+    and along the outline, which the landmarks already give, its guess lands a pixel or two off
+    and would cut thin slivers (a seam of the target's skin along the forehead and jaw). So an
+    occluded region counts only when it reaches more than `band` pixels inside the face; one
+    that does is cut whole, up to the face's edge.
+    """
+    face = np.asarray(face_mask) > 0.5
+    occluded = (face & (np.asarray(visible) <= 0.5)).astype(np.uint8)
+    if not occluded.any():
+        return face.astype(np.float32)
+    width = 2 * int(round(band)) + 1
+    core = cv2.erode(face.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width)))
+    _, labels = cv2.connectedComponents(occluded, connectivity=8)
+    deep = np.unique(labels[(core > 0) & (occluded > 0)])
+    return (face & ~np.isin(labels, deep[deep > 0])).astype(np.float32)

@@ -1,0 +1,97 @@
+"""Doc 003's two stages finished at the target photo's own resolution.
+
+The networks work on small aligned crops (128 px for the default checkpoint). Pasting their face
+back upsamples it, and the source's texture has been resampled three times on the way (photo →
+crop → warp → photo): the swap comes out softer than the source photo, and softness costs
+identity. Here the first stage is redone in the photo itself: the source photo's face is warped
+straight onto the target's landmarks inside the target face's rectangle (one resampling, as in
+the classic swap), and the network's correction, i.e. the smooth part of what it changed in the
+crop's first stage (light, colour, seams), is carried up and added. Detail comes from the source's
+pixels, appearance from the network.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fswap.faces.align import crop_window
+from fswap.faces.color import match_appearance
+from fswap.faces.warp import warp_face_onto
+
+#: The correction's low-pass: Gaussian sigma as a fraction of the crop size (2 px at 128 px).
+#: What the network changes above that frequency is mostly its own softness, which is exactly
+#: what the source's pixels replace.
+CORRECTION_BLUR = 1.0 / 64.0
+
+
+def network_correction(generated: np.ndarray, first_stage: np.ndarray, blur: float = CORRECTION_BLUR) -> np.ndarray:
+    """The smooth part of what the network changed in the first stage: float32 [S, S, 3] in grey
+    levels, from the generated crop and its first-stage input (both uint8 [S, S, 3])."""
+    if generated.shape != first_stage.shape:
+        raise ValueError(f"generated {generated.shape} and first stage {first_stage.shape} must have one shape")
+    difference = generated.astype(np.float32) - first_stage.astype(np.float32)
+    sigma = blur * generated.shape[0]
+    return cv2.GaussianBlur(difference, (0, 0), sigma) if sigma > 0 else difference
+
+
+def composite_full_resolution(
+    target_image: np.ndarray,
+    target_landmarks: np.ndarray,
+    source_image: np.ndarray,
+    source_landmarks: np.ndarray,
+    matrix: np.ndarray,
+    skin: np.ndarray,
+    blend: np.ndarray,
+    correction: np.ndarray | None = None,
+    appearance_matching: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Swap one face at the target's resolution.
+
+    Args:
+        target_image, source_image: RGB uint8 photos.
+        target_landmarks, source_landmarks: [106, 2] landmarks in their photo's coordinates.
+        matrix: 2x3 target photo → aligned crop transform; `skin`, `blend` and `correction` live in that crop.
+        skin: [S, S] visible face skin (> 0.5), where colours are measured.
+        blend: [S, S] feathered blend mask in [0, 1], what is pasted.
+        correction: [S, S, 3] float grey levels added to the warped source (`network_correction`),
+            or None for the first stage alone.
+        appearance_matching: recolour the corrected face to the target's skin statistics.
+
+    Returns:
+        The swapped photo (pixels where the blend mask is 0 are the target's, bit for bit) and
+        the pasted face seen through `matrix` (uint8 [S, S, 3]), for display.
+    """
+    size = skin.shape[0]
+    result = target_image.copy()
+    window = crop_window(matrix, size, target_image.shape[:2])
+    if window is None:  # the face lies outside the photo
+        return result, np.zeros((size, size, 3), np.uint8)
+    (x0, y0, x1, y1), local = window
+    region = (x1 - x0, y1 - y0)
+    patch = target_image[y0:y1, x0:x1]
+
+    def to_patch(array: np.ndarray) -> np.ndarray:
+        return cv2.warpAffine(array.astype(np.float32), local, region, flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+    texture, coverage = warp_face_onto(
+        source_image, source_landmarks, np.asarray(target_landmarks, np.float64) - (x0, y0), patch.shape[:2]
+    )
+    skin_patch = (to_patch(skin) > 0.5) & coverage
+    # The first stage's recolouring, then the network's correction on top of it.
+    face = match_appearance(texture, patch, skin_patch).astype(np.float32)
+    if correction is not None:
+        face = face + to_patch(correction)
+    face = np.clip(face.round(), 0, 255).astype(np.uint8)
+    if appearance_matching:
+        face = match_appearance(face, patch, skin_patch)
+
+    alpha = (to_patch(blend) * coverage)[..., None]
+    blended = np.clip((patch * (1.0 - alpha) + face * alpha).round(), 0, 255)
+    result[y0:y1, x0:x1] = np.where(alpha > 0, blended, patch).astype(np.uint8)
+
+    patch_to_crop = np.asarray(matrix, np.float64).copy()
+    patch_to_crop[:, 2] += patch_to_crop[:, :2] @ (x0, y0)
+    face_crop = cv2.warpAffine(face, patch_to_crop, (size, size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+    return result, face_crop
