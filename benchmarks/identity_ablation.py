@@ -1,11 +1,12 @@
 """Where identity is won and lost: fswap's stages switched off one at a time, next to the classic
 swap with and without its Poisson blend, on the same held-out pairs as `fswap eval`.
 
-    python benchmarks/identity_ablation.py                      # the default checkpoint, 40 pairs
+    python benchmarks/identity_ablation.py --pairs 141          # the default checkpoint, 47 people x 3
     python benchmarks/identity_ablation.py --model runs/swap/pipeline --pairs 40
 
 Rows (all scored by the evaluation recogniser, which never enters training):
 - fswap: the checkpoint as shipped;
+- fswap, crop resolution: the network's 128-px face pasted back as it is (no full-resolution finish);
 - fswap, occlusion off: occluders are not kept, the swapped face is pasted over them;
 - first stage only: doc 003's first face image (source texture warped onto the target), no network;
 - first stage only, occlusion off;
@@ -24,7 +25,7 @@ from common import markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
-from fswap.evaluation import EvaluationRecogniser, evaluate, held_out_photos
+from fswap.evaluation import EvaluationRecogniser, evaluate, held_out_photos, pair_schedule
 from fswap.imageio import load_image
 from fswap.pipeline import FaceSwapPipeline
 
@@ -36,12 +37,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint folder or Hub id (default: the embedded default)")
     parser.add_argument("--data", type=Path, default=Path("data/celeba"), help="prepared data set (fswap data prepare)")
-    parser.add_argument("--pairs", type=int, default=40)
+    parser.add_argument("--pairs", type=int, default=141, help="pairs; beyond half the held-out photos, several targets per source")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    photos = [load_image(path) for path in held_out_photos(args.data, 2 * args.pairs, args.seed)]
-    sources, targets = photos[: args.pairs], photos[args.pairs :]
+    available = held_out_photos(args.data, seed=args.seed)
+    people = min(args.pairs, len(available) // 2)
+    photos = [load_image(path) for path in available[: 2 * people]]
+    sources, targets = photos[:people], photos[people:]
+    pairs = pair_schedule(people, args.pairs)
     pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model())
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
 
@@ -50,6 +54,7 @@ def main() -> None:
 
     methods = {
         "fswap": fswap(),
+        "fswap, crop resolution": fswap(full_resolution=False),
         "fswap, occlusion off": fswap(occlusion_aware=False),
         "first stage only": fswap(refine=False),
         "first stage only, occlusion off": fswap(refine=False, occlusion_aware=False),
@@ -57,11 +62,12 @@ def main() -> None:
         "classic without Poisson": lambda source, target: classic(source, target, poisson=False).image,
         "no swap": lambda source, target: target,
     }
-    evaluation, _ = evaluate(methods, sources, targets, [(k, k) for k in range(args.pairs)],
+    evaluation, _ = evaluate(methods, sources, targets, pairs,
                              pipeline.face_analyzer, EvaluationRecogniser())
     rows = evaluation.rows()
     path = write_result("identity_ablation", {"model": args.model or str(default_model()), "data": str(args.data),
-                                               "seed": args.seed, "rows": rows})
+                                               "seed": args.seed, "people": people, "rows": rows,
+                                               "results": [vars(r) for r in evaluation.results]})
     print(markdown_table(rows, COLUMNS))
     print(f"wrote {path}")
 

@@ -4,6 +4,10 @@
     target photo ─── detect ─ align ─ occlusion mask ─ attribute encoder ─ generator
         ─ appearance matching ─ blend mask (face ∧ visible, feathered) ─ paste-back ─ SwapOutput
 
+Two-stage checkpoints (doc 003) give the attribute encoder the source face warped onto the
+target, and finish at the photo's resolution: the source face warped straight into the photo
+plus the smooth part of the network's correction (`fswap.faces.full_resolution`).
+
 A checkpoint is a folder (or a Hub repo with the same files): `model_index.json` and one
 sub-folder per component, each `config.json` + safetensors, and `face_analyzer/` with the
 ONNX files. Only safetensors and ONNX are ever read, and loading is strict.
@@ -75,7 +79,7 @@ class SwappedFace:
     face: Face
     matrix: np.ndarray  # 2x3, image -> crop
     target_crop: np.ndarray  # [S, S, 3] uint8
-    swapped_crop: np.ndarray  # [S, S, 3] uint8, after appearance matching
+    swapped_crop: np.ndarray  # [S, S, 3] uint8, the pasted face (after appearance matching) seen in the crop
     occlusion_mask: np.ndarray  # [S, S] float32, 1 = visible face skin of the target
     face_mask: np.ndarray  # [S, S] float32, the face region from the landmarks
     blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible, feathered

@@ -15,9 +15,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fswap.faces.align import crop_window
+from fswap.faces.align import invert_matrix
 from fswap.faces.color import match_appearance
-from fswap.faces.warp import warp_face_onto
+from fswap.faces.warp import face_points, warp_face_onto
 
 #: The correction's low-pass: Gaussian sigma as a fraction of the crop size (2 px at 128 px).
 #: What the network changes above that frequency is mostly its own softness, which is exactly
@@ -64,11 +64,17 @@ def composite_full_resolution(
     """
     size = skin.shape[0]
     result = target_image.copy()
-    window = crop_window(matrix, size, target_image.shape[:2])
-    if window is None:  # the face lies outside the photo
+    # Only the face's rectangle is worked on (the warp's outer ring bounds the blend mask), so a
+    # big photo costs little more than the face itself.
+    points = face_points(target_landmarks)
+    height, width = target_image.shape[:2]
+    x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(points.max(axis=0)).astype(int) + 3, (width, height))
+    if x1 <= x0 or y1 <= y0:  # the face lies outside the photo
         return result, np.zeros((size, size, 3), np.uint8)
-    (x0, y0, x1, y1), local = window
-    region = (x1 - x0, y1 - y0)
+    local = invert_matrix(matrix)
+    local[:, 2] -= (x0, y0)
+    region = (int(x1 - x0), int(y1 - y0))
     patch = target_image[y0:y1, x0:x1]
 
     def to_patch(array: np.ndarray) -> np.ndarray:
