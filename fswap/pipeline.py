@@ -377,10 +377,10 @@ class FaceSwapPipeline:
                 skin = visible_skin(face_masks[k], visible[k], OUTLINE_BAND * size) if occlusion_aware else face_masks[k]
                 blend = feather(skin, fraction * size)
                 if two_stage and full_resolution:
-                    s = texture_sources[k]
+                    source = texture_sources[k]
                     correction = network_correction(swapped, first_stage_crops[k]) if refine else None
                     image, swapped = composite_full_resolution(
-                        image, faces[index].landmarks, source_arrays[s], source_faces[s].landmarks,
+                        image, faces[index].landmarks, source_arrays[source], source_faces[source].landmarks,
                         target_matrices[k], skin, blend, correction, appearance_matching,
                     )
                 else:

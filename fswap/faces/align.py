@@ -76,7 +76,7 @@ def paste_back(
     a small one, and pixels where the mask is 0 are returned unchanged.
     """
     result = image.copy()
-    window = crop_window(matrix, crop.shape[0], image.shape[:2])
+    window = _crop_window(matrix, crop.shape[0], image.shape[:2])
     if window is None:
         return result
     (x0, y0, x1, y1), local = window
@@ -97,7 +97,7 @@ def paste_back(
 def mask_to_image(mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A crop-space [size, size] mask warped into a zero [H, W] float32 image of `shape`."""
     full = np.zeros(shape[:2], np.float32)
-    window = crop_window(matrix, mask.shape[0], shape[:2])
+    window = _crop_window(matrix, mask.shape[0], shape[:2])
     if window is not None:
         (x0, y0, x1, y1), local = window
         full[y0:y1, x0:x1] = cv2.warpAffine(
@@ -106,9 +106,8 @@ def mask_to_image(mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...]) 
     return full
 
 
-def crop_window(matrix: np.ndarray, size: int, shape: tuple[int, int]):
-    """The image rectangle (x0, y0, x1, y1) covered by a `size` crop and the 2x3 crop → rectangle
-    transform, or None when the crop lies outside an image of `shape` (height, width)."""
+def _crop_window(matrix: np.ndarray, size: int, shape: tuple[int, int]):
+    """The image rectangle covered by a `size` crop and the crop → rectangle transform, or None."""
     inverse = invert_matrix(matrix)
     corners = transform_points(np.array([[0, 0], [size, 0], [0, size], [size, size]]), inverse)
     height, width = shape
