@@ -19,8 +19,7 @@ from common import markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.detection import detect_swaps, load_detector, roc_auc
-from fswap.evaluation import held_out_photos, pair_schedule
-from fswap.imageio import load_image
+from fswap.evaluation import held_out_pairs
 from fswap.pipeline import FaceSwapPipeline
 
 
@@ -32,18 +31,16 @@ def main() -> None:
 
     pipeline = FaceSwapPipeline.from_pretrained(default_model())
     detector = load_detector(args.detector)
-    photos = [load_image(path) for path in held_out_photos(args.data)]
-    people = len(photos) // 2
+    sources, targets, pairs = held_out_pairs(args.data, pairs=94)  # 47 people x 2 targets
 
     def score(image: np.ndarray) -> float:
         verdicts = detect_swaps(image, detector, pipeline.face_analyzer)
         return max((v.probability for v in verdicts), default=0.0)
 
-    real = [score(photo) for photo in photos]
+    real = [score(photo) for photo in sources + targets]
     rows = []
     for name, options in (("full resolution (default)", {}), ("crop pasted back", {"full_resolution": False})):
-        swapped = [score(pipeline(photos[s], photos[people + t], watermark=False, **options).image)
-                   for s, t in pair_schedule(people, 2 * people)]
+        swapped = [score(pipeline(sources[s], targets[t], watermark=False, **options).image) for s, t in pairs]
         rows.append({"fswap output": name, "auc": round(roc_auc([0] * len(real) + [1] * len(swapped), real + swapped), 3),
                      "mean p(swap), swaps": round(float(np.mean(swapped)), 3),
                      "mean p(swap), real": round(float(np.mean(real)), 3), "real": len(real), "swaps": len(swapped)})

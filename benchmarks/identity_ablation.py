@@ -25,8 +25,7 @@ from common import markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
-from fswap.evaluation import EvaluationRecogniser, evaluate, held_out_photos, pair_schedule
-from fswap.imageio import load_image
+from fswap.evaluation import EvaluationRecogniser, evaluate, held_out_pairs
 from fswap.pipeline import FaceSwapPipeline
 
 COLUMNS = ["method", "identity_similarity", "identity_top1", "pose_error_deg", "expression_error",
@@ -41,11 +40,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    available = held_out_photos(args.data, seed=args.seed)
-    people = min(args.pairs, len(available) // 2)
-    photos = [load_image(path) for path in available[: 2 * people]]
-    sources, targets = photos[:people], photos[people:]
-    pairs = pair_schedule(people, args.pairs)
+    sources, targets, pairs = held_out_pairs(args.data, args.pairs, args.seed)
     pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model())
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
 
@@ -66,7 +61,7 @@ def main() -> None:
                              pipeline.face_analyzer, EvaluationRecogniser())
     rows = evaluation.rows()
     path = write_result("identity_ablation", {"model": args.model or str(default_model()), "data": str(args.data),
-                                               "seed": args.seed, "people": people, "rows": rows,
+                                               "seed": args.seed, "people": len(sources), "rows": rows,
                                                "results": [vars(r) for r in evaluation.results]})
     print(markdown_table(rows, COLUMNS))
     print(f"wrote {path}")

@@ -260,21 +260,25 @@ def pair_schedule(people: int, pairs: int) -> list[tuple[int, int]]:
     return [(k % people, (k % people + k // people) % people) for k in range(pairs)]
 
 
-def run_evaluation(model: str | None, data: Path, pairs: int, output: Path, seed: int = 0, command: str = "") -> dict:
-    """`fswap eval`: fswap, the classic swap and "no swap" on the same held-out pairs.
-
-    Up to half the held-out photos are sources and as many others are targets; more pairs than
-    that pair every source with several targets (`pair_schedule`)."""
-    from fswap.assets import default_model
-    from fswap.baselines.classic import ClassicFaceSwapper
+def held_out_pairs(data: Path, pairs: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[int, int]]]:
+    """Source photos, target photos and `pairs` (source, target) index pairs from the held-out
+    split: up to half the photos are sources and as many others targets; more pairs than that
+    swap every source onto several targets (`pair_schedule`)."""
     from fswap.imageio import load_image
-    from fswap.pipeline import FaceSwapPipeline
 
     available = held_out_photos(data, seed=seed)
     people = min(pairs, len(available) // 2)
     photos = [load_image(path) for path in available[: 2 * people]]
-    sources, targets = photos[:people], photos[people:]
-    index_pairs = pair_schedule(people, pairs)
+    return photos[:people], photos[people:], pair_schedule(people, pairs)
+
+
+def run_evaluation(model: str | None, data: Path, pairs: int, output: Path, seed: int = 0, command: str = "") -> dict:
+    """`fswap eval`: fswap, the classic swap and "no swap" on the same held-out pairs (`held_out_pairs`)."""
+    from fswap.assets import default_model
+    from fswap.baselines.classic import ClassicFaceSwapper
+    from fswap.pipeline import FaceSwapPipeline
+
+    sources, targets, index_pairs = held_out_pairs(data, pairs, seed)
     pipeline = FaceSwapPipeline.from_pretrained(model or default_model())
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     methods = {

@@ -362,8 +362,8 @@ class FaceSwapPipeline:
         with timed(timings, "generate"):
             attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
             generated = self.generator(identity_embedding, attribute_features)
-            swapped_crops = self._to_uint8(generated.image if refine else attribute_batch)
             first_stage_crops = self._to_uint8(attribute_batch) if two_stage else None
+            swapped_crops = self._to_uint8(generated.image) if refine else first_stage_crops
             control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
 
         with timed(timings, "blend"):

@@ -64,10 +64,10 @@ def test_a_face_swapped_onto_itself_comes_back_and_the_rest_is_untouched(analyze
 
 def test_a_face_outside_the_photo_changes_nothing(analyzer, t1_image):
     face = analyzer.detect(t1_image)[0]
-    matrix = alignment_matrix(face.keypoints, SIZE, 0.25)
-    matrix[:, 2] -= 10_000  # the crop now lies far outside the photo
+    outside = face.landmarks - 10_000  # the face, moved far off the photo
+    matrix = alignment_matrix(face.keypoints - 10_000, SIZE, 0.25)
     skin, blend = np.ones((SIZE, SIZE), np.float32), np.ones((SIZE, SIZE), np.float32)
-    result, _ = composite_full_resolution(t1_image, face.landmarks, t1_image, face.landmarks, matrix, skin, blend)
+    result, _ = composite_full_resolution(t1_image, outside, t1_image, face.landmarks, matrix, skin, blend)
     assert np.array_equal(result, t1_image)
 
 

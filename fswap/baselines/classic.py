@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 
 from fswap.faces import Face, FaceAnalyzer, feather, match_appearance, region_mask, select_faces
+from fswap.faces.align import composite
 from fswap.faces.analyzer import FaceSelector
-from fswap.faces.warp import face_points, triangulate, warp_triangles
+from fswap.faces.warp import face_points, face_rectangle, triangulate, warp_triangles
 from fswap.imageio import ImageInput, load_image
 from fswap.timing import timed
 
@@ -65,20 +66,6 @@ def poisson_blend(
     # seamlessClone writes into its mask argument (OpenCV 5), so it gets a copy.
     blended = cv2.seamlessClone(face_padded, target_padded, mask.copy(), centre, cv2.NORMAL_CLONE)
     return blended[padding:-padding, padding:-padding]
-
-
-def composite(target_image: np.ndarray, face_image: np.ndarray, blend_mask: np.ndarray) -> np.ndarray:
-    """`target_image` with `face_image` alpha-blended by `blend_mask`; where it is 0, the bytes are the target's."""
-    alpha = blend_mask[..., None]
-    blended = target_image.astype(np.float32) * (1.0 - alpha) + face_image.astype(np.float32) * alpha
-    return np.where(alpha > 0, np.clip(blended.round(), 0, 255), target_image).astype(np.uint8)
-
-
-def face_rectangle(points: np.ndarray, shape: tuple[int, ...], margin: int = 2) -> tuple[int, int, int, int]:
-    """Integer (x0, y0, x1, y1) around `points` [N, 2], grown by `margin` and clipped to `shape`."""
-    x0, y0 = np.floor(points.min(axis=0)).astype(int) - margin
-    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + margin + 1
-    return max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
 
 
 def classic_swap(

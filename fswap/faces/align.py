@@ -94,6 +94,13 @@ def paste_back(
     return result
 
 
+def composite(target_image: np.ndarray, face_image: np.ndarray, blend_mask: np.ndarray) -> np.ndarray:
+    """`target_image` with `face_image` alpha-blended by `blend_mask`; where it is 0, the bytes are the target's."""
+    alpha = blend_mask[..., None]
+    blended = target_image.astype(np.float32) * (1.0 - alpha) + face_image.astype(np.float32) * alpha
+    return np.where(alpha > 0, np.clip(blended.round(), 0, 255), target_image).astype(np.uint8)
+
+
 def mask_to_image(mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A crop-space [size, size] mask warped into a zero [H, W] float32 image of `shape`."""
     full = np.zeros(shape[:2], np.float32)

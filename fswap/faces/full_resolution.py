@@ -15,9 +15,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fswap.faces.align import invert_matrix
+from fswap.faces.align import composite, invert_matrix
 from fswap.faces.color import match_appearance
-from fswap.faces.warp import face_points, warp_face_onto
+from fswap.faces.warp import face_points, face_rectangle, warp_face_onto
 
 #: The correction's low-pass: Gaussian sigma as a fraction of the crop size (2 px at 128 px).
 #: What the network changes above that frequency is mostly its own softness, which is exactly
@@ -66,10 +66,7 @@ def composite_full_resolution(
     result = target_image.copy()
     # Only the face's rectangle is worked on (the warp's outer ring bounds the blend mask), so a
     # big photo costs little more than the face itself.
-    points = face_points(target_landmarks)
-    height, width = target_image.shape[:2]
-    x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int) - 2, 0)
-    x1, y1 = np.minimum(np.ceil(points.max(axis=0)).astype(int) + 3, (width, height))
+    x0, y0, x1, y1 = face_rectangle(face_points(target_landmarks), target_image.shape)
     if x1 <= x0 or y1 <= y0:  # the face lies outside the photo
         return result, np.zeros((size, size, 3), np.uint8)
     local = invert_matrix(matrix)
@@ -92,9 +89,7 @@ def composite_full_resolution(
     if appearance_matching:
         face = match_appearance(face, patch, skin_patch)
 
-    alpha = (to_patch(blend) * coverage)[..., None]
-    blended = np.clip((patch * (1.0 - alpha) + face * alpha).round(), 0, 255)
-    result[y0:y1, x0:x1] = np.where(alpha > 0, blended, patch).astype(np.uint8)
+    result[y0:y1, x0:x1] = composite(patch, face, to_patch(blend) * coverage)
 
     patch_to_crop = np.asarray(matrix, np.float64).copy()
     patch_to_crop[:, 2] += patch_to_crop[:, :2] @ (x0, y0)

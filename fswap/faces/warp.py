@@ -32,6 +32,13 @@ def face_points(landmarks: np.ndarray) -> np.ndarray:
     return np.concatenate([landmarks, centre + (1.0 + RING_GROWTH) * (ring - centre)])
 
 
+def face_rectangle(points: np.ndarray, shape: tuple[int, ...], margin: int = 2) -> tuple[int, int, int, int]:
+    """Integer (x0, y0, x1, y1) around `points` [N, 2], grown by `margin` and clipped to `shape`."""
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + margin + 1
+    return max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+
+
 def triangulate(points: np.ndarray) -> np.ndarray:
     """Delaunay triangles [T, 3] (indices into `points`) covering the convex hull of `points` [N, 2]."""
     return Delaunay(points).simplices
