@@ -31,7 +31,6 @@ from fswap.faces import (
     Face,
     FaceAnalyzer,
     alignment_matrix,
-    feather,
     mask_to_image,
     match_appearance,
     paste_back,
@@ -40,10 +39,11 @@ from fswap.faces import (
     transform_points,
     warp_face,
 )
+from fswap.faces.align import blend_mask
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
-from fswap.faces.masks import visible_skin
-from fswap.faces.pose import yaw_proxy
-from fswap.faces.warp import first_stage_composite
+from fswap.faces.masks import occluded_skin, visible_skin
+from fswap.faces.pose import closest_poses
+from fswap.faces.warp import carried_occluders, first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
@@ -66,6 +66,9 @@ PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04, "attribute_i
 #: Occluded regions thinner than this band along the face's outline (a fraction of the crop
 #: size, 3 px at 128) are the segmenter's guess of the outline, not occluders (`visible_skin`).
 OUTLINE_BAND = 0.025
+#: An occluder's edge fades over this fraction of the crop size (2 px at 128): it is a real edge
+#: in the photo, unlike the face's outline, which fades over `feather_fraction` (`blend_mask`).
+OCCLUDER_FEATHER = 0.016
 #: What the attribute encoder sees: the target crop (doc 004) or the target with the source face's
 #: texture warped onto it (doc 003's first stage). Fixed by how the checkpoint was trained.
 ATTRIBUTE_INPUTS = ("target", "warped_source")
@@ -82,7 +85,8 @@ class SwappedFace:
     swapped_crop: np.ndarray  # [S, S, 3] uint8, the pasted face (after appearance matching) seen in the crop
     occlusion_mask: np.ndarray  # [S, S] float32, 1 = visible face skin of the target
     face_mask: np.ndarray  # [S, S] float32, the face region from the landmarks
-    blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible, feathered
+    blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible ∧ ¬source occluders, feathered
+    source_occluders: np.ndarray  # [S, S] float32, 1 = the source's occluders would land here (not pasted)
     control_masks: list[np.ndarray]  # coarse to fine, [h, w] float32; 1 = kept the target's attributes
 
 
@@ -326,10 +330,9 @@ class FaceSwapPipeline:
             source_crops = [warp_face(image, m, size) for image, m in zip(source_arrays, source_matrices, strict=True)]
             target_matrices = [alignment_matrix(faces[i].keypoints, size, margin) for i in chosen]
             target_crops = [warp_face(target, m, size) for m in target_matrices]
-            face_masks = [
-                region_mask(transform_points(faces[i].landmarks, m), (size, size), "face")
-                for i, m in zip(chosen, target_matrices, strict=True)
-            ]
+            source_points = [transform_points(f.landmarks, m) for f, m in zip(source_faces, source_matrices, strict=True)]
+            target_points = [transform_points(faces[i].landmarks, m) for i, m in zip(chosen, target_matrices, strict=True)]
+            face_masks = [region_mask(points, (size, size), "face") for points in target_points]
 
         with timed(timings, "occlusion"):
             source_batch = self._to_tensor(source_crops)
@@ -340,6 +343,9 @@ class FaceSwapPipeline:
             else:
                 source_visible = source_batch.new_ones(len(source_crops), 1, size, size)
                 target_visible = target_batch.new_ones(len(target_crops), 1, size, size)
+            visible = target_visible.float().cpu().numpy()[:, 0]
+            band = OUTLINE_BAND * size
+            skins = [visible_skin(mask, v, band) for mask, v in zip(face_masks, visible, strict=True)]
 
         with timed(timings, "identity"):
             source_view, visible_view = identity_view(source_batch, source_visible, margin)
@@ -348,15 +354,23 @@ class FaceSwapPipeline:
 
         two_stage = self.attribute_input == "warped_source"
         texture_sources = [0] * len(chosen)
+        carried = [np.zeros((size, size), bool) for _ in chosen]
         if two_stage:
             with timed(timings, "first stage"):
-                attribute_batch, texture_sources = self._first_stage(
-                    source_crops,
-                    [transform_points(face.landmarks, m) for face, m in zip(source_faces, source_matrices, strict=True)],
-                    target_crops,
-                    [transform_points(faces[i].landmarks, m) for i, m in zip(chosen, target_matrices, strict=True)],
-                    target_visible,
-                )
+                texture_sources = closest_poses(source_points, target_points)
+                # The source's own occluders (a microphone, a hat) are not its face: where they
+                # land on the target's shape, the target stays.
+                source_occluders = [
+                    occluded_skin(region_mask(points, (size, size), "face"), v, band)
+                    for points, v in zip(source_points, source_visible.float().cpu().numpy()[:, 0], strict=True)
+                ]
+                for k, j in enumerate(texture_sources):
+                    carried[k] = carried_occluders(source_occluders[j], source_points[j], target_points[k], (size, size))
+                    skins[k] = skins[k] * ~carried[k]
+                attribute_batch = self._to_tensor([
+                    first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k])[0]
+                    for k, j in enumerate(texture_sources)
+                ])
         else:
             attribute_batch = target_batch
         with timed(timings, "generate"):
@@ -368,14 +382,13 @@ class FaceSwapPipeline:
 
         with timed(timings, "blend"):
             fraction = self.feather_fraction if feather_fraction is None else feather_fraction
-            visible = target_visible.float().cpu().numpy()[:, 0]
             image = target
             results = []
             for k, index in enumerate(chosen):
                 swapped = swapped_crops[k]
                 # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
-                skin = visible_skin(face_masks[k], visible[k], OUTLINE_BAND * size) if occlusion_aware else face_masks[k]
-                blend = feather(skin, fraction * size)
+                skin = skins[k]
+                blend = blend_mask(face_masks[k], skin, fraction * size, OCCLUDER_FEATHER * size)
                 if two_stage and full_resolution:
                     source = texture_sources[k]
                     correction = network_correction(swapped, first_stage_crops[k]) if refine else None
@@ -391,6 +404,7 @@ class FaceSwapPipeline:
                     SwappedFace(
                         index=index, face=faces[index], matrix=target_matrices[k], target_crop=target_crops[k],
                         swapped_crop=swapped, occlusion_mask=visible[k], face_mask=face_masks[k], blend_mask=blend,
+                        source_occluders=carried[k].astype(np.float32),
                         control_masks=[masks[k] for masks in control_masks],
                     )
                 )
@@ -403,19 +417,6 @@ class FaceSwapPipeline:
             image=image, faces=faces, swapped=results, source_faces=source_faces,
             source_occlusion_masks=list(source_visible.float().cpu().numpy()[:, 0]), timings=timings,
         )
-
-    def _first_stage(self, source_crops, source_landmarks, target_crops, target_landmarks, target_visible):
-        """Doc 003's first face image for each target: the texture of the source photo whose head
-        is turned most like the target's, warped onto the target's shape. Returns the batch and,
-        per target, the index of the source photo used."""
-        visible = target_visible.float().cpu().numpy()[:, 0]
-        source_yaws = np.array([yaw_proxy(landmarks) for landmarks in source_landmarks])
-        composites, chosen = [], []
-        for crop, landmarks, mask in zip(target_crops, target_landmarks, visible, strict=True):
-            k = int(np.argmin(np.abs(source_yaws - yaw_proxy(landmarks))))
-            composites.append(first_stage_composite(crop, landmarks, source_crops[k], source_landmarks[k], mask)[0])
-            chosen.append(k)
-        return self._to_tensor(composites), chosen
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)

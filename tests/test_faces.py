@@ -225,3 +225,50 @@ def test_visible_skin_drops_outline_slivers_and_keeps_real_occluders_whole():
     assert not skin[30:56, 40:48].any()  # the hand is cut, including where it crosses the band
     assert skin[20:30, 20:30].all() and not skin[:8].any()  # the face stays the face, outside stays out
     assert np.array_equal(visible_skin(face, face, band=3), face)
+
+
+def test_visible_skin_ignores_specks_but_cuts_small_real_occluders():
+    from fswap.faces.masks import occluded_skin, visible_skin
+
+    face = np.zeros((64, 64), np.float32)
+    face[8:56, 8:56] = 1.0
+    visible = face.copy()
+    visible[30:32, 30:32] = 0.0  # a 4-pixel speck mid-face: a dark eye corner, not an occluder
+    visible[20:28, 40:48] = 0.0  # a fingertip, 8 x 8 px
+    skin = visible_skin(face, visible, band=3)
+    assert skin[30:32, 30:32].all()
+    assert not skin[20:28, 40:48].any()
+    assert np.array_equal(occluded_skin(face, visible, band=3), (face > 0) & (skin == 0))
+    assert not visible_skin(face, visible, band=3, speck=1)[30:32, 30:32].any()  # a smaller speck limit cuts it
+
+
+def test_blend_mask_fades_wide_at_the_outline_and_narrow_at_occluders():
+    from fswap.faces.align import blend_mask
+
+    face = np.zeros((100, 100), np.float32)
+    face[10:90, 10:90] = 1.0
+    skin = face.copy()
+    skin[45:55, 45:55] = 0.0  # an occluder in the middle of the face
+    blend = blend_mask(face, skin, outline_radius=8, occluder_radius=2)
+    assert np.all(blend[face == 0] == 0) and np.all(blend[skin == 0] == 0)
+    assert blend[12, 50] < 0.5 and blend[50, 50] == 0  # the outline fades over its 8 px
+    assert blend[50, 59] > 0.99 and blend[50, 41] > 0.99  # 4 px from the occluder the swap is whole
+    # The old rule (feather the cut skin as one mask) left a halo of target skin the outline's width.
+    assert feather(skin, 8)[50, 59] < 0.5
+    assert np.array_equal(blend_mask(face, face, 8, 2), feather(face, 8))  # nothing occluded: the outline alone
+
+
+def test_source_occluders_land_where_the_source_face_is_warped(analyzer, t1_image):
+    from fswap.faces.masks import region_mask
+    from fswap.faces.warp import carried_occluders
+
+    faces = analyzer.detect(t1_image)[:2]
+    size = 128
+    points = [transform_points(f.landmarks, alignment_matrix(f.keypoints, size, 0.25)) for f in faces]
+    mouth = region_mask(points[0], (size, size), "mouth") > 0.5  # the source's mouth is covered
+    carried = carried_occluders(mouth, points[0], points[1], (size, size))
+    target_mouth = region_mask(points[1], (size, size), "mouth") > 0.5
+    overlap = (carried & target_mouth).sum() / (carried | target_mouth).sum()
+    assert overlap > 0.7  # a microphone over the source's mouth lands on the target's mouth (the hulls differ a little)
+    assert not (carried & (region_mask(points[1], (size, size), "eyes") > 0.5)).any()
+    assert not carried_occluders(np.zeros((size, size), bool), points[0], points[1], (size, size)).any()

@@ -66,6 +66,23 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
     return np.clip(blurred, 0.0, 1.0) * mask
 
 
+def blend_mask(face_mask: np.ndarray, skin: np.ndarray, outline_radius: float, occluder_radius: float) -> np.ndarray:
+    """What is pasted: float32 [H, W] in [0, 1], 0 outside the face and on its occluders.
+
+    The face's outline fades over `outline_radius` px, where the swapped skin has to melt into
+    the target's. An occluder's edge (a hand, a microphone, the rim of a pair of glasses) is a
+    real edge in the photo, so the fade around it is only `occluder_radius` px: feathering it
+    as widely as the outline would show a halo of the target's skin around every occluder and
+    blow a speck the segmenter missed up into a hole the size of the feather.
+    """
+    face = (np.asarray(face_mask) > 0.5).astype(np.float32)
+    outline = feather(face, outline_radius)
+    occluders = (face > 0) & (np.asarray(skin) <= 0.5)
+    if not occluders.any():
+        return outline
+    return outline * feather((~occluders).astype(np.float32), occluder_radius)
+
+
 def paste_back(
     image: np.ndarray, crop: np.ndarray, matrix: np.ndarray, blend_mask: np.ndarray
 ) -> np.ndarray:

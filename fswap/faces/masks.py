@@ -67,22 +67,34 @@ def _fill_hull(mask: np.ndarray, points: np.ndarray) -> None:
     cv2.fillConvexPoly(mask, hull, 1, lineType=cv2.LINE_8)
 
 
-def visible_skin(face_mask: np.ndarray, visible: np.ndarray, band: float) -> np.ndarray:
+def visible_skin(face_mask: np.ndarray, visible: np.ndarray, band: float, speck: float | None = None) -> np.ndarray:
     """The face region minus its occluders: float32 [H, W], 1 where the swap may be pasted.
 
     `face_mask` is the landmark face region, `visible` the segmenter's probability of visible
-    face skin. The segmenter was trained to find the face's outline as well as its occluders,
-    and along the outline, which the landmarks already give, its guess lands a pixel or two off
-    and would cut thin slivers (a seam of the target's skin along the forehead and jaw). So an
-    occluded region counts only when it reaches more than `band` pixels inside the face; one
-    that does is cut whole, up to the face's edge.
+    face skin. Two kinds of occluded region are the segmenter's noise, not occluders:
+    - slivers along the outline: it was trained to find the face's outline as well as its
+      occluders, and there, where the landmarks already give the edge, its guess lands a pixel or
+      two off. An occluded region counts only when it reaches more than `band` pixels inside
+      the face; one that does is cut whole, up to the face's edge.
+    - specks: a few dark pixels at an eye corner, a nostril or between the lips. A region of
+      fewer than `speck` pixels (default: a square of side 2 x `band`) is not cut; a hole there
+      would show the target's own eye or mouth through the swap.
     """
     face = np.asarray(face_mask) > 0.5
     occluded = (face & (np.asarray(visible) <= 0.5)).astype(np.uint8)
     if not occluded.any():
         return face.astype(np.float32)
+    speck = (2.0 * band) ** 2 if speck is None else speck
     width = 2 * int(round(band)) + 1
     core = cv2.erode(face.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width)))
-    _, labels = cv2.connectedComponents(occluded, connectivity=8)
-    deep = np.unique(labels[(core > 0) & (occluded > 0)])
-    return (face & ~np.isin(labels, deep[deep > 0])).astype(np.float32)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(occluded, connectivity=8)
+    deep = np.zeros(count, bool)
+    deep[np.unique(labels[(core > 0) & (occluded > 0)])] = True
+    cut = deep & (stats[:, cv2.CC_STAT_AREA] >= speck)
+    cut[0] = False  # the background label
+    return (face & ~cut[labels]).astype(np.float32)
+
+
+def occluded_skin(face_mask: np.ndarray, visible: np.ndarray, band: float) -> np.ndarray:
+    """The face's occluders as `visible_skin` counts them: bool [H, W]."""
+    return (np.asarray(face_mask) > 0.5) & (visible_skin(face_mask, visible, band) <= 0.5)

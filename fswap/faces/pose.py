@@ -47,3 +47,10 @@ def yaw_proxy(landmarks: np.ndarray) -> float:
     axis = right - left
     t = float(np.dot(nose_tip - left, axis) / max(np.dot(axis, axis), 1e-6))
     return float(np.clip(2 * t - 1, -1, 1))
+
+
+def closest_poses(source_landmarks: list[np.ndarray], target_landmarks: list[np.ndarray]) -> list[int]:
+    """For each target face, the index of the source face whose head is turned most like it
+    (`yaw_proxy`): with several source photos, each target takes its texture from that one."""
+    source_yaws = np.array([yaw_proxy(landmarks) for landmarks in source_landmarks])
+    return [int(np.argmin(np.abs(source_yaws - yaw_proxy(landmarks)))) for landmarks in target_landmarks]

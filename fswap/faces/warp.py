@@ -95,6 +95,19 @@ def warp_face_onto(
     return warp_triangles(source_image, source_points, target_points, triangulate(target_points), size)
 
 
+def carried_occluders(
+    source_occluders: np.ndarray, source_landmarks: np.ndarray, target_landmarks: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
+    """Where the source's occluders (a microphone, a hat's brim, a hand) land when its face is
+    warped onto the target's shape: bool [*size]. The swap must not paste them there: what the
+    source photo shows in those places is not its face."""
+    occluders = np.asarray(source_occluders, np.float32)
+    if not (occluders > 0.5).any():
+        return np.zeros(size, bool)
+    warped, _ = warp_face_onto(occluders, source_landmarks, target_landmarks, size)
+    return warped > 0.5
+
+
 def first_stage_composite(
     target_crop: np.ndarray,
     target_landmarks: np.ndarray,
