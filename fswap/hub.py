@@ -90,6 +90,7 @@ class TrainingRecord:
     wall_time_s: float
     datasets: tuple[DatasetUse, ...]
     base_models: tuple[BaseModel, ...]
+    notes: tuple[str, ...] = ()  # what happened after the run: a component retrained or replaced
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,10 @@ def read_training_record(folder: str | Path) -> TrainingRecord | None:
     steps = _field(data, "steps", int, where)
     if steps < 0:
         raise CheckpointError(f"{where}: 'steps' is negative")
+    notes = _field(data, "notes", list, where, optional=True) or []
+    for i, note in enumerate(notes):
+        if not isinstance(note, str) or not note.strip():
+            raise CheckpointError(f"{where}: notes[{i}] should be a non-empty string, got {json.dumps(note)[:80]}")
     return TrainingRecord(
         method=_field(data, "method", str, where),
         config=_field(data, "config", dict, where),
@@ -184,6 +189,7 @@ def read_training_record(folder: str | Path) -> TrainingRecord | None:
         wall_time_s=_field(data, "wall_time_s", float, where),
         datasets=datasets,
         base_models=base_models,
+        notes=tuple(notes),
     )
 
 

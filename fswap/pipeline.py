@@ -365,7 +365,7 @@ class FaceSwapPipeline:
                     for points, v in zip(source_points, source_visible.float().cpu().numpy()[:, 0], strict=True)
                 ]
                 for k, j in enumerate(texture_sources):
-                    carried[k] = carried_occluders(source_occluders[j], source_points[j], target_points[k], (size, size))
+                    carried[k] = carried_occluders(source_occluders[j], source_points[j], target_points[k], (size, size), band)
                     skins[k] = skins[k] * ~carried[k]
                 attribute_batch = self._to_tensor([
                     first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k])[0]

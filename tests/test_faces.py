@@ -272,3 +272,5 @@ def test_source_occluders_land_where_the_source_face_is_warped(analyzer, t1_imag
     assert overlap > 0.7  # a microphone over the source's mouth lands on the target's mouth (the hulls differ a little)
     assert not (carried & (region_mask(points[1], (size, size), "eyes") > 0.5)).any()
     assert not carried_occluders(np.zeros((size, size), bool), points[0], points[1], (size, size)).any()
+    grown = carried_occluders(mouth, points[0], points[1], (size, size), margin=3)
+    assert (grown >= carried).all() and grown.sum() > carried.sum() * 1.3  # a margin around the occluder

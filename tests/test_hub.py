@@ -352,6 +352,16 @@ def test_card_follows_eval_json(checkpoint, tmp_path):
     assert "Not evaluated yet" in render_model_card(folder) and "| fswap |" not in render_model_card(folder)
 
 
+def test_card_carries_the_training_records_notes(checkpoint, tmp_path):
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(checkpoint, folder)
+    assert "after the run" not in render_model_card(folder)
+    note = "the occlusion segmenter was retrained (4,000 steps) after the swap networks"
+    (folder / "training_record.json").write_text(json.dumps({**TRAINING_RECORD, "notes": [note]}))
+    assert read_training_record(folder).notes == (note,)
+    assert f"- **after the run:** {note}" in render_model_card(folder)
+
+
 def test_card_of_an_unrecorded_checkpoint_says_so(checkpoint, tmp_path):
     folder = tmp_path / "checkpoint"
     shutil.copytree(checkpoint, folder, ignore=shutil.ignore_patterns("training_record.json", "eval.json"))
@@ -373,6 +383,7 @@ def test_card_of_an_unrecorded_checkpoint_says_so(checkpoint, tmp_path):
         ("training_record.json", json.dumps({**TRAINING_RECORD, "steps": True}), "'steps' should be int"),
         ("training_record.json", json.dumps({**TRAINING_RECORD, "datasets": [{"name": "x", "images": 3}]}), "lacks 'licence'"),
         ("training_record.json", "[]", "should be a JSON object"),
+        ("training_record.json", json.dumps({**TRAINING_RECORD, "notes": ["fine", 3]}), r"notes\[1\] should be"),
     ],
 )
 def test_malformed_records_are_checkpoint_errors(tmp_path, name, content, message):

@@ -115,7 +115,7 @@ def test_occluders_label_is_face_minus_occluder(tiny_dataset):
     faces = AlignedFaces(tiny_dataset, "train", 64)
     rng = np.random.default_rng(0)
     kinds = set()
-    for k in range(40):
+    for k in range(60):
         face = faces[k % len(faces)]
         sample = occlude(face.image, face.landmarks, rng, p_none=0.0)
         kinds.update(sample.kinds)
@@ -124,6 +124,20 @@ def test_occluders_label_is_face_minus_occluder(tiny_dataset):
         changed = np.any(sample.image != face.image, axis=2)
         assert changed[sample.occluder_mask > 0].mean() > 0.5  # occluders are really pasted
     assert kinds == set(OCCLUDERS)
+
+
+def test_occlude_can_draw_one_kind_and_rejects_unknown_kinds(tiny_dataset):
+    from fswap.data.aligned import AlignedFaces
+
+    face = AlignedFaces(tiny_dataset, "train", 64)[0]
+    rng = np.random.default_rng(0)
+    for kind in ("fringe", "lock", "brim"):
+        sample = occlude(face.image, face.landmarks, rng, max_occluders=1, p_none=0.0, kinds=[kind])
+        assert sample.kinds == [kind]
+        upper = sample.occluder_mask[: face.image.shape[0] // 2].sum()
+        assert upper > sample.occluder_mask[face.image.shape[0] // 2 :].sum()  # hair and hats hang from above
+    with pytest.raises(ValueError, match="unknown occluder kinds"):
+        occlude(face.image, face.landmarks, rng, kinds=["scarf"])
 
 
 def test_training_never_imports_the_evaluation_recogniser():

@@ -96,16 +96,25 @@ def warp_face_onto(
 
 
 def carried_occluders(
-    source_occluders: np.ndarray, source_landmarks: np.ndarray, target_landmarks: np.ndarray, size: tuple[int, int]
+    source_occluders: np.ndarray,
+    source_landmarks: np.ndarray,
+    target_landmarks: np.ndarray,
+    size: tuple[int, int],
+    margin: float = 0.0,
 ) -> np.ndarray:
     """Where the source's occluders (a microphone, a hat's brim, a hand) land when its face is
     warped onto the target's shape: bool [*size]. The swap must not paste them there: what the
-    source photo shows in those places is not its face."""
+    source photo shows in those places is not its face. `margin` grows them by that many pixels,
+    as the segmenter's edge may fall a little inside the occluder (a sunglasses frame)."""
     occluders = np.asarray(source_occluders, np.float32)
     if not (occluders > 0.5).any():
         return np.zeros(size, bool)
     warped, _ = warp_face_onto(occluders, source_landmarks, target_landmarks, size)
-    return warped > 0.5
+    carried = (warped > 0.5).astype(np.uint8)
+    if margin > 0:
+        width = 2 * int(round(margin)) + 1
+        carried = cv2.dilate(carried, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width)))
+    return carried > 0
 
 
 def first_stage_composite(
