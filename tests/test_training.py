@@ -174,3 +174,43 @@ def test_stopping_the_process_group_saves_and_exits_cleanly(tiny_dataset, tmp_pa
     assert (run / "occlusion_segmenter" / "diffusion_pytorch_model.safetensors").is_file()
     checkpoints = list((run / "checkpoints").glob("step_*"))
     assert checkpoints and all((c / "training_state.json").is_file() for c in checkpoints)
+
+
+class _Payload:
+    """Unpickling this creates a file: what a planted checkpoint file could do if it were trusted."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("planted", ["random_states_0.pkl", "optimizer.bin"])
+def test_resume_refuses_a_planted_pickle(planted, tiny_dataset, tmp_path):
+    """accelerate's `load_state` unpickles the optimiser and RNG files with `weights_only=True`:
+    only tensors and plain data load, so a file swapped into a run's checkpoint cannot run code.
+    (A refused optimiser file stops the run; a refused RNG file is skipped with a log line.)"""
+    import pickle
+
+    from fswap.training.train_segmenter import main
+
+    control = tmp_path / "control"
+    pickle.loads(pickle.dumps(_Payload(control)))
+    assert control.exists()  # the payload does run when unpickled the ordinary way
+
+    run = tmp_path / "run"
+    common = ["--data", str(tiny_dataset), "--output", str(run), *SEGMENTER_ARGS]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        main([*common, "--steps", "2"])
+        marker = tmp_path / "code_ran"
+        (run / "checkpoints" / "step_2" / planted).write_bytes(pickle.dumps(_Payload(marker)))
+        try:
+            main([*common, "--steps", "4"])
+        except pickle.UnpicklingError as error:
+            assert planted == "optimizer.bin" and "Weights only load failed" in str(error)
+        assert not marker.exists()
+    finally:
+        torch.set_num_threads(threads)
