@@ -358,15 +358,8 @@ class FaceSwapPipeline:
         if two_stage:
             with timed(timings, "first stage"):
                 texture_sources = closest_poses(source_points, target_points)
-                # The source's own occluders (a microphone, a hat) are not its face: where they
-                # land on the target's shape, the target stays.
-                source_occluders = [
-                    occluded_skin(region_mask(points, (size, size), "face"), v, band)
-                    for points, v in zip(source_points, source_visible.float().cpu().numpy()[:, 0], strict=True)
-                ]
-                for k, j in enumerate(texture_sources):
-                    carried[k] = carried_occluders(source_occluders[j], source_points[j], target_points[k], (size, size), band)
-                    skins[k] = skins[k] * ~carried[k]
+                carried = self._carried_occluders(source_points, source_visible, target_points, texture_sources)
+                skins = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
                 attribute_batch = self._to_tensor([
                     first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k])[0]
                     for k, j in enumerate(texture_sources)
@@ -385,9 +378,8 @@ class FaceSwapPipeline:
             image = target
             results = []
             for k, index in enumerate(chosen):
-                swapped = swapped_crops[k]
+                swapped, skin = swapped_crops[k], skins[k]
                 # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
-                skin = skins[k]
                 blend = blend_mask(face_masks[k], skin, fraction * size, OCCLUDER_FEATHER * size)
                 if two_stage and full_resolution:
                     source = texture_sources[k]
@@ -417,6 +409,17 @@ class FaceSwapPipeline:
             image=image, faces=faces, swapped=results, source_faces=source_faces,
             source_occlusion_masks=list(source_visible.float().cpu().numpy()[:, 0]), timings=timings,
         )
+
+    def _carried_occluders(self, source_points, source_visible, target_points, texture_sources) -> list[np.ndarray]:
+        """Per target face, where the occluders of its texture's source photo (a microphone, a hat,
+        sunglasses) land on its shape: they are not the source's face, so the target stays there."""
+        size = self.crop_size
+        band = OUTLINE_BAND * size
+        visible = source_visible.float().cpu().numpy()[:, 0]
+        occluders = [occluded_skin(region_mask(points, (size, size), "face"), v, band)
+                     for points, v in zip(source_points, visible, strict=True)]
+        return [carried_occluders(occluders[j], source_points[j], target_points[k], (size, size), band)
+                for k, j in enumerate(texture_sources)]
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)

@@ -114,7 +114,7 @@ def test_occluders_label_is_face_minus_occluder(tiny_dataset):
 
     faces = AlignedFaces(tiny_dataset, "train", 64)
     rng = np.random.default_rng(0)
-    kinds = set()
+    kinds, labelled = set(), 0
     for k in range(60):
         face = faces[k % len(faces)]
         sample = occlude(face.image, face.landmarks, rng, p_none=0.0)
@@ -122,8 +122,10 @@ def test_occluders_label_is_face_minus_occluder(tiny_dataset):
         assert sample.image.shape == face.image.shape and sample.image.dtype == np.uint8
         assert np.all(sample.visible_mask[sample.occluder_mask > 0] == 0)
         changed = np.any(sample.image != face.image, axis=2)
-        assert changed[sample.occluder_mask > 0].mean() > 0.5  # occluders are really pasted
-    assert kinds == set(OCCLUDERS)
+        if sample.occluder_mask.any():  # a 1-px frame with soft edges stays under 0.5: no label, by design
+            labelled += 1
+            assert changed[sample.occluder_mask > 0].mean() > 0.5  # occluders are really pasted
+    assert kinds == set(OCCLUDERS) and labelled >= 55
 
 
 def test_occlude_can_draw_one_kind_and_rejects_unknown_kinds(tiny_dataset):
