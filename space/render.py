@@ -342,8 +342,9 @@ def cell_size(crop_size: int) -> int:
 
 
 def compositing_grid(output) -> np.ndarray:
-    """Per swapped face: the target crop, its visible skin, the face region, the blend mask made of
-    them, and the generated face — how the paste-back was decided."""
+    """Per swapped face: the target crop, its visible skin, the face region, where the source's own
+    occluders would land (0 there: not pasted), the blend mask made of them, and the generated
+    face — how the paste-back was decided."""
     size = cell_size(output.swapped[0].target_crop.shape[0])
     rows, notes = [], []
     for swapped in output.swapped:
@@ -353,6 +354,7 @@ def compositing_grid(output) -> np.ndarray:
                 target,
                 overlay(target, _cell(swapped.occlusion_mask, size), MASK),
                 overlay(target, _cell(swapped.face_mask, size), MASK),
+                overlay(target, _cell(1.0 - swapped.source_occluders, size), MASK),
                 overlay(target, _cell(swapped.blend_mask, size), MASK),
                 _cell(swapped.swapped_crop, size),
             ]
@@ -362,6 +364,7 @@ def compositing_grid(output) -> np.ndarray:
                 "",
                 f"{swapped.occlusion_mask.mean():.0%} visible",
                 "",
+                f"{swapped.source_occluders.mean():.0%} not pasted" if swapped.source_occluders.any() else "none",
                 f"{swapped.blend_mask.mean():.0%} pasted",
                 "",
             ]
@@ -369,7 +372,7 @@ def compositing_grid(output) -> np.ndarray:
     return labelled_grid(
         rows,
         title="How each face was blended",
-        column_titles=["target", "visible skin", "face region", "blend mask", "generated"],
+        column_titles=["target", "visible skin", "face region", "source's occluders", "blend mask", "generated"],
         row_titles=[f"face {swapped.index}" for swapped in output.swapped],
         style=MASK,
         cell_notes=notes,

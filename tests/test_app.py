@@ -202,10 +202,11 @@ def test_masks_explain_every_swapped_face(client):
     assert captions[0] == "Faces found (6); swapped: 3, 1"
     assert all(load_image(item["image"]).std() > 10 for item in overlays)  # pictures, not blanks
     # Grids: a row per source photo or swapped face; the control grid has a column per generator
-    # scale (8 to 64 px) after the target and generated crops, the blending grid five columns.
+    # scale (8 to 64 px) after the target and generated crops, six in all, as many as the blending
+    # grid (target, visible skin, face region, source's occluders, blend mask, generated).
     sources, blending, control = load_image(sources), load_image(blending), load_image(control)
     assert sources.shape[0] == blending.shape[0] == control.shape[0]  # two rows each
-    assert control.shape[1] > blending.shape[1] > sources.shape[1]
+    assert control.shape[1] == blending.shape[1] > sources.shape[1]
 
 
 def error_of(client, api_name: str, **arguments) -> AppError:
