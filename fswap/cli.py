@@ -267,6 +267,7 @@ def _detect(args) -> int:
 
 def _swap(args) -> int:
     from fswap.imageio import load_image, save_image
+    from fswap.provenance.c2pa_manifest import COMPOSITE_SOURCE_TYPE, DIGITAL_SOURCE_TYPE
 
     credentials = _c2pa_credentials(args)
     if args.method == "classic":
@@ -284,6 +285,7 @@ def _swap(args) -> int:
         )
         image, timings = result.image, dict(result.timings)
         checkpoint = "classic landmark swap"
+        source_type = COMPOSITE_SOURCE_TYPE
         if not args.no_provenance:
             from fswap.provenance import embed_watermark
 
@@ -301,13 +303,14 @@ def _swap(args) -> int:
             watermark=not args.no_provenance,
         )
         image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
+        source_type = DIGITAL_SOURCE_TYPE
     if args.no_provenance:
         path = save_image(args.output, image)
     else:
         from fswap.provenance.output import write_signed_image
 
         path = write_signed_image(args.output, image, checkpoint=checkpoint, parent=args.target,
-                                  credentials=credentials)
+                                  credentials=credentials, digital_source_type=source_type)
     stages = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in timings.items())
     print(f"wrote {path} ({stages})")
     return 0

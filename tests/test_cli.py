@@ -41,6 +41,8 @@ def test_every_swap_is_signed_and_watermarked_and_verify_says_so(tmp_path, capsy
     report = json.loads(capsys.readouterr().out)
     assert report["manifest"]["status"] == "valid" and report["manifest"]["checkpoint"] == "classic landmark swap"
     assert report["manifest"]["actions"] == ["c2pa.opened", "c2pa.edited"]  # the target is the parent
+    # No trained model drew these pixels: IPTC "composite", not "...WithTrainedAlgorithmicMedia".
+    assert report["manifest"]["digital_source_type"].endswith("/digitalsourcetype/composite")
     marked = [face for face in report["watermark"]["faces"] if face["log10_p"] < -6]
     assert report["watermark"]["found"] and len(marked) == 2  # the two swapped faces, not the other four
     assert main(["verify", str(example_image("t1.jpg"))]) == 0

@@ -25,6 +25,9 @@ from fswap import __version__
 from fswap.errors import FswapError, ImageError
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+#: IPTC's "mix or composite of several elements": what the classic landmark swap makes, whose
+#: pixels are the two photos' own, warped and blended, with no trained model drawing any of them.
+COMPOSITE_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/composite"
 #: The label in the subject of the generated certificates: validators show it as the signer.
 TEST_CERTIFICATE_NAME = "fswap local test certificate — not trusted"
 TEST_CA_NAME = "fswap local test CA — not trusted"
@@ -171,6 +174,7 @@ def sign_image(
     parent: bytes | str | os.PathLike | None = None,
     title: str | None = None,
     credentials_folder: str | os.PathLike | None = None,
+    digital_source_type: str = DIGITAL_SOURCE_TYPE,
 ) -> bytes:
     """Return the image file with an embedded, signed C2PA manifest.
 
@@ -183,6 +187,9 @@ def sign_image(
         parent: the target photo the swap edited. Given, it becomes the parent ingredient and the
             actions are `c2pa.opened` + `c2pa.edited`; otherwise the action is `c2pa.created`.
         title: the asset's title in the manifest.
+        digital_source_type: the IPTC digital source type of the result: `DIGITAL_SOURCE_TYPE`
+            (composite with trained algorithmic media) for fswap's networks,
+            `COMPOSITE_SOURCE_TYPE` for the classic swap.
 
     Raises:
         fswap.ImageError: `image` or `parent` is not an image file c2pa can sign.
@@ -196,7 +203,7 @@ def sign_image(
     credentials = credentials or local_test_credentials(credentials_folder)
     action = {
         "action": "c2pa.edited" if parent is not None else "c2pa.created",
-        "digitalSourceType": DIGITAL_SOURCE_TYPE,
+        "digitalSourceType": digital_source_type,
         "softwareAgent": {"name": "fswap", "version": __version__},
         "description": f"Face swapped by fswap {__version__} with checkpoint {checkpoint}",
         "parameters": {"checkpoint": checkpoint},

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from fswap.errors import ImageError
-from fswap.provenance.c2pa_manifest import C2paCredentials, sign_image
+from fswap.provenance.c2pa_manifest import DIGITAL_SOURCE_TYPE, C2paCredentials, sign_image
 
 #: File suffixes a signed result may have, and the format each is encoded in.
 SIGNED_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
@@ -23,6 +23,7 @@ def write_signed_image(
     parent: bytes | str | os.PathLike | None = None,
     credentials: C2paCredentials | None = None,
     credentials_folder: str | os.PathLike | None = None,
+    digital_source_type: str = DIGITAL_SOURCE_TYPE,
 ) -> Path:
     """Encode `image` by `path`'s suffix (PNG when it has none), sign it, and write it atomically.
 
@@ -33,6 +34,7 @@ def write_signed_image(
         parent: the target photo's file; given, the manifest records it as the edited ingredient.
         credentials: the signer; None uses the local test certificate (`local_test_credentials`).
         credentials_folder: where the local test certificate lives (default `~/.cache/fswap/c2pa`).
+        digital_source_type: the IPTC source type the manifest declares (`sign_image`).
 
     Raises:
         fswap.ImageError: the suffix is not a format Content Credentials can be written to.
@@ -48,7 +50,7 @@ def write_signed_image(
         )
     data = sign_image(
         image, checkpoint=checkpoint, format=format, parent=parent, credentials=credentials,
-        credentials_folder=credentials_folder,
+        credentials_folder=credentials_folder, digital_source_type=digital_source_type,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     # A file that is either the old one or the complete signed one, never half written.
