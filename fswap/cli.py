@@ -189,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     push_model.add_argument("--private", action="store_true", help="create the repo private")
     push_model.add_argument("--revision", help="branch to push to (created from main if missing)")
     push_model.add_argument("--message", help="commit message")
+    push_detector = push_commands.add_parser(
+        "detector", help="a swap-detector folder", description="Push a swap-detector checkpoint folder."
+    )
+    push_detector.add_argument("folder", type=Path, help="detector folder (config.json + safetensors), "
+                               "e.g. checkpoints/fswap-detector")
+    push_detector.add_argument("repo_id", help='Hub repo id, "org/name"')
+    push_detector.add_argument("--private", action="store_true", help="create the repo private")
+    push_detector.add_argument("--revision", help="branch to push to (created from main if missing)")
+    push_detector.add_argument("--message", help="commit message")
     push_space = push_commands.add_parser(
         "space",
         help="the Gradio app as a Space",
@@ -432,9 +441,9 @@ def _eval(args) -> int:
 def _push(args) -> int:
     from fswap import hub
 
-    if args.push_command == "model":
-        info = hub.push_model(args.folder, args.repo_id, private=args.private, revision=args.revision,
-                              commit_message=args.message)
+    if args.push_command in ("model", "detector"):
+        push = hub.push_model if args.push_command == "model" else hub.push_detector
+        info = push(args.folder, args.repo_id, private=args.private, revision=args.revision, commit_message=args.message)
     else:
         info = hub.push_space(args.repo_id, model=args.model, private=args.private, commit_message=args.message)
     print(f"pushed: {info.commit_url}")

@@ -258,8 +258,8 @@ def render_detector_card(folder: str | Path, *, repo_id: str | None = None) -> s
     return _environment().get_template("detector_card.md.j2").render(**_card_context(Path(folder), repo_id))
 
 
-def write_detector_cards(folder: str | Path, *, repo_id: str | None = None) -> list[Path]:
-    """Write the checkpoint's `README.md` (the card) and `LICENSE.md` (the terms it inherits)."""
+def detector_cards(folder: str | Path, *, repo_id: str | None = None) -> dict[str, str]:
+    """The checkpoint's `README.md` (the card) and `LICENSE.md` (the terms it inherits), rendered."""
     from fswap.hub import CARD_NAME, LICENCE_NAME, _environment
 
     folder = Path(folder)
@@ -267,9 +267,39 @@ def write_detector_cards(folder: str | Path, *, repo_id: str | None = None) -> l
     licence = _environment().get_template("licence.md.j2").render(
         code_licence=context["code_licence"], licence_terms=context["licence_terms"], licence=context["licence"]
     )
-    (folder / CARD_NAME).write_text(render_detector_card(folder, repo_id=repo_id), encoding="utf-8")
-    (folder / LICENCE_NAME).write_text(licence, encoding="utf-8")
-    return [folder / CARD_NAME, folder / LICENCE_NAME]
+    return {CARD_NAME: render_detector_card(folder, repo_id=repo_id), LICENCE_NAME: licence}
+
+
+def write_detector_cards(folder: str | Path, *, repo_id: str | None = None) -> list[Path]:
+    """Write the checkpoint's `README.md` (the card) and `LICENSE.md` (the terms it inherits)."""
+    folder = Path(folder)
+    paths = []
+    for name, text in detector_cards(folder, repo_id=repo_id).items():
+        (folder / name).write_text(text, encoding="utf-8")
+        paths.append(folder / name)
+    return paths
+
+
+#: The files of a detector checkpoint that go to the Hub, besides the rendered card and licence.
+DETECTOR_FILES = ("config.json", "diffusion_pytorch_model.safetensors", "training_record.json", "eval.json")
+
+
+def detector_upload(folder: str | Path, *, repo_id: str | None = None) -> dict[str, Path | bytes]:
+    """Every file of the detector's Hub repo (path in repo -> local file or content), cards included.
+
+    Raises:
+        fswap.FswapError: the folder is not a `SwapDetector` checkpoint (no weights, or a config
+            of another class), so nothing is published.
+    """
+    folder = Path(folder)
+    config = folder / "config.json"
+    if not config.is_file() or json.loads(config.read_text(encoding="utf-8")).get("_class_name") != "SwapDetector":
+        raise FswapError(f"{folder} is not a SwapDetector checkpoint (its config.json must name SwapDetector)")
+    upload: dict[str, Path | bytes] = {name: folder / name for name in DETECTOR_FILES if (folder / name).is_file()}
+    for history in sorted((folder / "training_history").glob("*.jsonl")):
+        upload[f"training_history/{history.name}"] = history
+    upload |= {name: text.encode() for name, text in detector_cards(folder, repo_id=repo_id).items()}
+    return upload
 
 
 def _card_context(folder: Path, repo_id: str | None) -> dict:

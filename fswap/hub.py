@@ -648,18 +648,48 @@ def push_model(
     Returns:
         huggingface_hub's `CommitInfo` (`.oid` is the commit to pin, `.commit_url`).
     """
-    from huggingface_hub import HfApi
-
     folder = Path(folder)
     upload = model_upload(folder, repo_id=repo_id, revision=revision)  # validates before any network call
+    message = commit_message or f"Upload fswap checkpoint {folder.resolve().name}"
+    return _publish_model_repo(upload, repo_id, private, revision, message, token)
+
+
+def push_detector(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> CommitInfo:
+    """Publish a swap-detector checkpoint (`fswap.detection`) as the Hub model `repo_id`.
+
+    The revision then holds exactly its config, weights, training record, evaluation and
+    training history (`fswap.detection.detector_upload`), with the rendered card and licence;
+    `fswap.detection.load_detector(repo_id)` loads it back. Arguments as in `push_model`.
+    """
+    from fswap.detection import detector_upload
+
+    folder = Path(folder)
+    upload = detector_upload(folder, repo_id=repo_id)  # validates before any network call
+    message = commit_message or f"Upload fswap swap detector {folder.resolve().name}"
+    return _publish_model_repo(upload, repo_id, private, revision, message, token)
+
+
+def _publish_model_repo(
+    upload: Mapping[str, Path | bytes], repo_id: str, private: bool, revision: str | None, message: str, token: str | None
+) -> CommitInfo:
+    """Create the model repo (and branch) if needed and commit so that the revision is exactly `upload`."""
+    from huggingface_hub import HfApi
+
     api = HfApi(token=token, library_name="fswap", library_version=__version__)
     with _hub_refusals(f"publish {repo_id}"):
         api.create_repo(repo_id, private=private, exist_ok=True)
         branch = _prepare_revision(api, repo_id, "model", revision)
         operations = _commit_operations(api, repo_id, "model", branch, upload)
         return api.create_commit(
-            repo_id, operations, revision=branch,
-            commit_message=commit_message or f"Upload fswap checkpoint {folder.resolve().name}",
+            repo_id, operations, revision=branch, commit_message=message,
             commit_description=f"Pushed with fswap {__version__}.",
         )
 

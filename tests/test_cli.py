@@ -10,7 +10,7 @@ from fswap.imageio import load_image
 
 
 @pytest.mark.parametrize("command", [[], ["detect"], ["swap"], ["verify"], ["detect-swap"], ["data", "prepare"], ["convert", "insightface"],
-                                     ["eval"], ["push", "model"], ["push", "space"]])
+                                     ["eval"], ["push", "model"], ["push", "detector"], ["push", "space"]])
 def test_every_help_is_complete(command, capsys):
     with pytest.raises(SystemExit) as raised:
         main([*command, "--help"])

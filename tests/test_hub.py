@@ -528,3 +528,42 @@ def test_pushed_space_holds_exactly_its_files_and_runs_from_a_clean_copy(hub, pu
                      env_extra={"FSWAP_MODEL": pushed["last"]["variables"]["FSWAP_MODEL"]})
     assert Path(ran["fswap"]).resolve().is_relative_to(clean.resolve())
     assert ran["training"] is False and ran["demo"] == "Blocks" and ran["crop_size"] == 64
+
+
+# ------------------------------------------------------------------------------ the swap detector
+@pytest.mark.skipif(not (DEFAULT_CHECKPOINT.parent / "fswap-detector" / "config.json").is_file(),
+                    reason="no shipped detector checkpoint")
+def test_push_detector_then_load_it_from_the_hub(hub, checkpoint, tmp_path):
+    code = """
+    import contextlib, io
+    import torch
+    from huggingface_hub import HfApi, hf_hub_download
+    from fswap.cli import main
+    from fswap.detection import load_detector
+    from fswap.errors import FswapError
+    from fswap.hub import push_detector
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result["exit"] = main(["push", "detector", args["detector"], "alice/fswap-detector"])  # as a user runs it
+    result["printed"] = printed.getvalue()
+    result["files"] = sorted(HfApi().list_repo_files("alice/fswap-detector"))
+    remote = load_detector("alice/fswap-detector", cache_dir=args["cache"])
+    local = load_detector(args["detector"])
+    result["same_weights"] = all(torch.equal(remote.state_dict()[k], v) for k, v in local.state_dict().items())
+    result["card"] = open(hf_hub_download("alice/fswap-detector", "README.md", cache_dir=args["cache"])).read()
+    try:
+        push_detector(args["pipeline"], "alice/not-a-detector")  # a face-swap checkpoint, not a detector
+        result["refused"] = "allowed"
+    except FswapError as error:
+        result["refused"] = str(error)
+    """
+    detector = DEFAULT_CHECKPOINT.parent / "fswap-detector"
+    args = {"detector": detector, "pipeline": checkpoint, "cache": tmp_path / "dl"}
+    result = run_client(hub, code, tmp_path / "home", token=hub.tokens["alice"], args=args)
+    assert result["files"] == [".gitattributes", "LICENSE.md", "README.md", "config.json",
+                               "diffusion_pytorch_model.safetensors", "eval.json",
+                               "training_history/history.jsonl", "training_record.json"]
+    assert result["exit"] == 0 and "pushed:" in result["printed"] and result["same_weights"]
+    assert "non-commercial" in result["card"] and "alice/fswap-detector" in result["card"]
+    assert "is not a SwapDetector checkpoint" in result["refused"]
