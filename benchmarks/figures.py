@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("checkpoints/fswap-default"))
     parser.add_argument("--data", type=Path, default=Path("data/celeba"))
     parser.add_argument("--occluded", nargs="*", type=Path, default=None,
-                        help="real photos with real occluders (default: five held-out CelebA photos)")
+                        help="real photos with real occluders (default: seven held-out CelebA photos)")
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
     print(training_curves(args.model))

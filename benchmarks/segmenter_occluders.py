@@ -2,7 +2,10 @@
 on held-out faces (people never trained on) with one synthetic occluder of that kind each, plus
 how much of the face each one cuts on the real held-out photos as they are.
 
-    python benchmarks/segmenter_occluders.py --segmenter old=runs/segmenter-v1 new=checkpoints/fswap-default/occlusion_segmenter
+    git worktree add /tmp/before 2d8d8c1       # the segmenter before the retraining, as committed
+    python benchmarks/segmenter_occluders.py \
+        --segmenter before=/tmp/before/checkpoints/fswap-default/occlusion_segmenter \
+        after=checkpoints/fswap-default/occlusion_segmenter
 
 The synthetic occluders are `fswap.data.occluders` with a fixed seed; an IoU here is not a
 measurement on real occluders (there is no labelled set offline), so the README also shows the
@@ -46,13 +49,12 @@ def main() -> None:
         with torch.no_grad():
             return torch.cat([model.predict_mask(chunk) for chunk in batch.split(32)])[:, 0].numpy()
 
+    chosen = [faces[k % len(faces)] for k in range(args.samples)]
+    face_region = np.stack([region_mask(face.landmarks, (resolution, resolution), "face") > 0.5 for face in chosen])
     rows = []
     for kind in OCCLUDERS:
         rng = np.random.default_rng([7, list(OCCLUDERS).index(kind)])
-        samples = [occlude(face.image, face.landmarks, rng, max_occluders=1, p_none=0.0, kinds=[kind])
-                   for face in (faces[k % len(faces)] for k in range(args.samples))]
-        face_region = np.stack([region_mask(faces[k % len(faces)].landmarks, (resolution, resolution), "face") > 0.5
-                                for k in range(args.samples)])
+        samples = [occlude(face.image, face.landmarks, rng, max_occluders=1, p_none=0.0, kinds=[kind]) for face in chosen]
         occluded = face_region & np.stack([s.visible_mask <= 0.5 for s in samples])
         row = {"occluder": kind}
         for name, model in segmenters.items():

@@ -253,9 +253,13 @@ def evaluate_detector(
 def render_detector_card(folder: str | Path, *, repo_id: str | None = None) -> str:
     """The detector checkpoint's `README.md` from `hub_cards/detector_card.md.j2`, filled from its
     own files: `config.json`, the weights, `training_record.json` and `eval.json`."""
+    return _render_card(_card_context(Path(folder), repo_id))
+
+
+def _render_card(context: dict) -> str:
     from fswap.hub import _environment
 
-    return _environment().get_template("detector_card.md.j2").render(**_card_context(Path(folder), repo_id))
+    return _environment().get_template("detector_card.md.j2").render(**context)
 
 
 def detector_cards(folder: str | Path, *, repo_id: str | None = None) -> dict[str, str]:
@@ -267,7 +271,7 @@ def detector_cards(folder: str | Path, *, repo_id: str | None = None) -> dict[st
     licence = _environment().get_template("licence.md.j2").render(
         code_licence=context["code_licence"], licence_terms=context["licence_terms"], licence=context["licence"]
     )
-    return {CARD_NAME: render_detector_card(folder, repo_id=repo_id), LICENCE_NAME: licence}
+    return {CARD_NAME: _render_card(context), LICENCE_NAME: licence}
 
 
 def write_detector_cards(folder: str | Path, *, repo_id: str | None = None) -> list[Path]:

@@ -343,6 +343,7 @@ class FaceSwapPipeline:
             else:
                 source_visible = source_batch.new_ones(len(source_crops), 1, size, size)
                 target_visible = target_batch.new_ones(len(target_crops), 1, size, size)
+            source_masks = list(source_visible.float().cpu().numpy()[:, 0])
             visible = target_visible.float().cpu().numpy()[:, 0]
             band = OUTLINE_BAND * size
             skins = [visible_skin(mask, v, band) for mask, v in zip(face_masks, visible, strict=True)]
@@ -358,7 +359,7 @@ class FaceSwapPipeline:
         if two_stage:
             with timed(timings, "first stage"):
                 texture_sources = closest_poses(source_points, target_points)
-                carried = self._carried_occluders(source_points, source_visible, target_points, texture_sources)
+                carried = self._carried_occluders(source_points, source_masks, target_points, texture_sources)
                 skins = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
                 attribute_batch = self._to_tensor([
                     first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k])[0]
@@ -407,17 +408,16 @@ class FaceSwapPipeline:
                                         analyzer=self.face_analyzer)
         return SwapOutput(
             image=image, faces=faces, swapped=results, source_faces=source_faces,
-            source_occlusion_masks=list(source_visible.float().cpu().numpy()[:, 0]), timings=timings,
+            source_occlusion_masks=source_masks, timings=timings,
         )
 
-    def _carried_occluders(self, source_points, source_visible, target_points, texture_sources) -> list[np.ndarray]:
+    def _carried_occluders(self, source_points, source_masks, target_points, texture_sources) -> list[np.ndarray]:
         """Per target face, where the occluders of its texture's source photo (a microphone, a hat,
         sunglasses) land on its shape: they are not the source's face, so the target stays there."""
         size = self.crop_size
         band = OUTLINE_BAND * size
-        visible = source_visible.float().cpu().numpy()[:, 0]
-        occluders = [occluded_skin(region_mask(points, (size, size), "face"), v, band)
-                     for points, v in zip(source_points, visible, strict=True)]
+        occluders = [occluded_skin(region_mask(points, (size, size), "face"), visible, band)
+                     for points, visible in zip(source_points, source_masks, strict=True)]
         return [carried_occluders(occluders[j], source_points[j], target_points[k], (size, size), band)
                 for k, j in enumerate(texture_sources)]
 

@@ -82,9 +82,10 @@ the segmenter's visible skin (1) against occluders (0) such as hands, glasses, h
 which stay in front of the new face; the <b>face region</b>, the hull of the 106 landmarks.
 <b>Source photos</b>: the identity is read from their visible skin only, so their occluders do not
 leak into it, and where their occluders (sunglasses, a microphone, a hat) would land on the target,
-nothing is pasted: the target's own face stays (the "source's occluders" column). <b>Control masks</b>, per face and per generator scale (8x8 is coarsest): how much of
-each pixel kept the target's attribute features (pose, light, hair, background) instead of being drawn
-from the source identity.
+nothing is pasted: the target's own face stays (the "source's occluders" column).
+<b>Control masks</b>, per face and per generator scale (8x8 is coarsest): how much of each pixel
+kept the target's attribute features (pose, light, hair, background) instead of being drawn from
+the source identity.
 </div>
 """
 
