@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -140,6 +141,85 @@ def test_occlude_can_draw_one_kind_and_rejects_unknown_kinds(tiny_dataset):
         assert upper > sample.occluder_mask[face.image.shape[0] // 2 :].sum()  # hair and hats hang from above
     with pytest.raises(ValueError, match="unknown occluder kinds"):
         occlude(face.image, face.landmarks, rng, kinds=["scarf"])
+
+
+def _bare_face(faces):
+    """The face whose own-occluder test flags least: a photo with no fringe, brim or sunglasses."""
+    from fswap.data.own_occluders import own_occluders
+
+    return min((faces[k] for k in range(len(faces))), key=lambda f: own_occluders(f.image, f.landmarks).sum())
+
+
+def test_own_occluders_flag_a_painted_fringe_and_sunglasses_but_not_a_beard(tiny_dataset):
+    from fswap.data.aligned import AlignedFaces
+    from fswap.data.own_occluders import own_occluders
+    from fswap.faces.masks import LANDMARK_GROUPS, region_mask
+
+    face = _bare_face(AlignedFaces(tiny_dataset, None, 64))
+    size = face.image.shape[0]
+    region = region_mask(face.landmarks, (size, size), "face") > 0.5
+    rows = np.arange(size)[:, None] * np.ones((1, size))
+    brows = face.landmarks[list(LANDMARK_GROUPS["left_brow"] + LANDMARK_GROUPS["right_brow"])]
+    nose_tip = face.landmarks[list(LANDMARK_GROUPS["nose"])][:, 1].max()
+    mouth = face.landmarks[list(LANDMARK_GROUPS["mouth"])]
+    assert own_occluders(face.image, face.landmarks).mean() < 0.01  # nothing much on a bare face
+
+    fringe = region & (rows < brows[:, 1].min() - 1)
+    beard = region & (rows > mouth[:, 1].max() + 1)
+    painted = face.image.copy()
+    painted[fringe] = (40, 28, 20)  # dark brown hair across the forehead
+    painted[beard] = (40, 28, 20)
+    flagged = own_occluders(painted, face.landmarks)
+    assert fringe.sum() > 20 and flagged[fringe].mean() > 0.7
+    assert beard.sum() > 20 and not flagged[beard].any()  # a beard is the face's own, below the nose tip
+    assert not flagged[rows > nose_tip].any()
+
+    eyes = region_mask(face.landmarks, (size, size), "eyes") > 0.5
+    lenses = face.image.copy()
+    lenses[cv2.dilate(eyes.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] = (8, 8, 10)
+    assert own_occluders(lenses, face.landmarks)[eyes].all()  # behind dark lenses
+    assert not own_occluders(face.image, face.landmarks)[eyes].any()  # bare eyes keep their label
+
+
+def test_the_photos_own_occluders_carry_no_label_unless_ours_cover_them(tiny_dataset):
+    from fswap.data.aligned import AlignedFaces
+    from fswap.faces.masks import LANDMARK_GROUPS, region_mask
+
+    face = _bare_face(AlignedFaces(tiny_dataset, None, 64))
+    size = face.image.shape[0]
+    rows = np.arange(size)[:, None] * np.ones((1, size))
+    brows = face.landmarks[list(LANDMARK_GROUPS["left_brow"] + LANDMARK_GROUPS["right_brow"])]
+    fringe = (region_mask(face.landmarks, (size, size), "face") > 0.5) & (rows < brows[:, 1].min() - 1)
+    painted = face.image.copy()
+    painted[fringe] = (40, 28, 20)
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(20):
+        sample = occlude(painted, face.landmarks, rng, max_occluders=1, p_none=0.3)
+        assert np.all(sample.known[sample.occluder_mask > 0] == 1)  # under our occluder the label is sure
+        assert np.all(sample.known[~fringe] == 1)
+        assert np.all(sample.visible_mask[fringe & (sample.known == 0)] == 1)  # what the old label said
+        bare_fringe = fringe & (sample.occluder_mask == 0)
+        if bare_fringe.sum() >= 10:
+            checked += 1
+            assert (sample.known[bare_fringe] == 0).mean() > 0.7
+    assert checked >= 15
+
+
+def test_segmentation_loss_and_iou_ignore_pixels_without_a_label():
+    from fswap.training.train_segmenter import iou, segmentation_loss
+
+    generator = torch.Generator().manual_seed(0)
+    visible = (torch.rand(2, 1, 16, 16, generator=generator) > 0.5).float()
+    known = torch.ones_like(visible)
+    known[:, :, :4] = 0
+    logits = torch.randn(2, 1, 16, 16, generator=generator)
+    changed = logits.clone()
+    changed[:, :, :4] = 40 * (0.5 - visible[:, :, :4])  # confidently wrong, but where there is no label
+    assert torch.allclose(segmentation_loss(logits, visible, known), segmentation_loss(changed, visible, known))
+    assert segmentation_loss(changed, visible) > segmentation_loss(logits, visible)
+    prediction = torch.sigmoid(changed)
+    assert iou(prediction, visible, known) > iou(prediction, visible)
 
 
 def test_training_never_imports_the_evaluation_recogniser():

@@ -4,7 +4,8 @@ No occlusion data set can be had offline, so we make one (doc 000): hands, glass
 sunglasses, hair strands, fringes and locks of real hair (the photo's own, from above the face),
 hat brims, microphones, cut-outs of non-face photos and random textured shapes are pasted on
 aligned face crops. The label is the face-skin region from the 106
-landmarks minus the occluder. Shadows and blur are added too, but they are *not*
+landmarks minus the occluder; where the photo may have occluders of its own, it is unknown
+(`fswap.data.own_occluders`). Shadows and blur are added too, but they are *not*
 occlusions: the label keeps those pixels visible, so the segmenter learns the difference.
 """
 
@@ -17,6 +18,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from fswap.data.own_occluders import own_occluders
 from fswap.faces.masks import LANDMARK_GROUPS, region_mask
 
 Rng = np.random.Generator
@@ -28,6 +30,9 @@ class OccludedFace:
     visible_mask: np.ndarray  # [S, S] float32, 1 = visible face skin (the label)
     occluder_mask: np.ndarray  # [S, S] float32, 1 = occluder pixel
     kinds: list[str]
+    #: [S, S] float32, 1 = the label is trusted; 0 = the photo's own occluder may be there
+    #: (`fswap.data.own_occluders`), under none of ours, so it is neither skin nor occluder.
+    known: np.ndarray
 
 
 @lru_cache(maxsize=1)
@@ -363,4 +368,5 @@ def occlude(
         visible_mask=face * (1 - occluder_mask),
         occluder_mask=occluder_mask,
         kinds=kinds,
+        known=1.0 - own_occluders(image, landmarks) * (1.0 - occluder_mask),
     )

@@ -7,7 +7,8 @@
     fswap train segmenter --data data/celeba --output runs/segmenter   # same, through the CLI
 
 The label of each sample is the face-skin region from the 106 landmarks minus the pasted
-occluders (fswap.data.occluders). Validation reports IoU of the visible-face mask on held-out
+occluders (fswap.data.occluders); where the photo may have occluders of its own (a fringe, a
+brim, sunglasses: fswap.data.own_occluders) it carries no label. Validation reports IoU of the visible-face mask on held-out
 people with a fixed set of occluders.
 """
 
@@ -56,39 +57,48 @@ def make_sampler(faces: AlignedFaces, augment: bool):
         if augment:
             image, landmarks = jitter(image, landmarks, rng)
         occluded = occlude(image, landmarks, rng)
-        return {"image": common.to_tensor_image(occluded.image), "visible": common.to_tensor_mask(occluded.visible_mask)}
+        return {"image": common.to_tensor_image(occluded.image), "visible": common.to_tensor_mask(occluded.visible_mask),
+                "known": common.to_tensor_mask(occluded.known)}
 
     return make_sample
 
 
-def segmentation_loss(logits: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy plus soft Dice: BCE for every pixel, Dice so thin occluders count."""
-    bce = F.binary_cross_entropy_with_logits(logits, visible)
-    probabilities = torch.sigmoid(logits)
+def segmentation_loss(logits: torch.Tensor, visible: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice over the pixels whose label is `known` (default: all):
+    BCE for every pixel, Dice so thin occluders count."""
+    known = torch.ones_like(visible) if known is None else known
+    bce = (F.binary_cross_entropy_with_logits(logits, visible, reduction="none") * known).sum() / known.sum().clamp(min=1)
+    probabilities = torch.sigmoid(logits) * known
+    visible = visible * known
     intersection = (probabilities * visible).sum(dim=(1, 2, 3))
     dice = 1 - (2 * intersection + 1) / (probabilities.sum(dim=(1, 2, 3)) + visible.sum(dim=(1, 2, 3)) + 1)
     return bce + dice.mean()
 
 
-def iou(predicted: torch.Tensor, visible: torch.Tensor) -> float:
+def iou(predicted: torch.Tensor, visible: torch.Tensor, known: torch.Tensor | None = None) -> float:
+    """IoU of the visible-face masks, over the pixels whose label is `known` (default: all)."""
     predicted, visible = predicted > 0.5, visible > 0.5
+    if known is not None:
+        predicted, visible = predicted & (known > 0.5), visible & (known > 0.5)
     union = (predicted | visible).sum().item()
     return (predicted & visible).sum().item() / max(union, 1)
 
 
 @torch.no_grad()
 def validate(model, samples: list[dict], device) -> tuple[float, np.ndarray]:
-    """IoU of the visible-face mask over the fixed validation samples, and a picture of the first few."""
+    """IoU of the visible-face mask over the fixed validation samples (known pixels), and a picture of the first few."""
     model.eval()
     images = torch.stack([s["image"] for s in samples]).to(device)
     visible = torch.stack([s["visible"] for s in samples]).to(device)
+    known = torch.stack([s["known"] for s in samples]).to(device)
     predicted = torch.cat([model.predict_mask(chunk) for chunk in images.split(32)])
     model.train()
     tiles = []
     for k in range(min(6, len(samples))):
         rgb = ((images[k].permute(1, 2, 0).float().cpu().numpy() + 1) * 127.5).astype(np.uint8)
-        tiles.append([rgb, visible[k, 0].cpu().numpy(), predicted[k, 0].float().cpu().numpy()])
-    return iou(predicted, visible), common.image_grid(tiles)
+        label = visible[k, 0] * known[k, 0] + 0.5 * (1 - known[k, 0])  # grey: no label
+        tiles.append([rgb, label.cpu().numpy(), predicted[k, 0].float().cpu().numpy()])
+    return iou(predicted, visible, known), common.image_grid(tiles)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> Path:
             for _ in range(args.gradient_accumulation_steps):
                 batch = next(batches)
                 with accelerator.accumulate(model):
-                    loss = segmentation_loss(model(batch["image"]), batch["visible"])
+                    loss = segmentation_loss(model(batch["image"]), batch["visible"], batch["known"])
                     accelerator.backward(loss)
                     optimizer.step()
                     scheduler.step()
