@@ -66,8 +66,7 @@ def own_occluders(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
     lightness = lab[..., 0]
     for eye in ("left_eye", "right_eye"):
-        hull = np.zeros(shape, np.uint8)
-        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(landmarks[list(LANDMARK_GROUPS[eye])]).astype(np.int32)), 1)
+        hull = region_mask(landmarks, shape, eye).astype(np.uint8)
         around = cv2.dilate(hull, _square(size, 0.05)) > 0
         if np.percentile(lightness[around], 90) < LENS_DARKNESS * median[0]:
             unknown |= face & (cv2.dilate(hull, _square(size, 0.08)) > 0)

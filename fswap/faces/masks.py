@@ -22,6 +22,8 @@ LANDMARK_GROUPS: dict[str, tuple[int, ...]] = {
 REGIONS: dict[str, tuple[str, ...]] = {
     "face": ("contour", "left_brow", "right_brow"),
     "eyes": ("left_eye", "right_eye"),
+    "left_eye": ("left_eye",),
+    "right_eye": ("right_eye",),
     "brows": ("left_brow", "right_brow"),
     "mouth": ("mouth",),
     "nose": ("nose",),

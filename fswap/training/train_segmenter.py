@@ -8,8 +8,8 @@
 
 The label of each sample is the face-skin region from the 106 landmarks minus the pasted
 occluders (fswap.data.occluders); where the photo may have occluders of its own (a fringe, a
-brim, sunglasses: fswap.data.own_occluders) it carries no label. Validation reports IoU of the visible-face mask on held-out
-people with a fixed set of occluders.
+brim, sunglasses: fswap.data.own_occluders) it carries no label. Validation reports IoU of the
+visible-face mask over the labelled pixels, on held-out people with a fixed set of occluders.
 """
 
 from __future__ import annotations
