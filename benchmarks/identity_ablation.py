@@ -6,6 +6,8 @@ swap with and without its Poisson blend, on the same held-out pairs as `fswap ev
 
 Rows (all scored by the evaluation recogniser, which never enters training):
 - fswap: the checkpoint as shipped;
+- fswap, target's proportions: the source's texture warped onto the target's landmarks as they
+  are, without the source's feature proportions (`shape_strength=0`, `fswap.faces.shape`);
 - fswap, crop resolution: the network's 128-px face pasted back as it is (no full-resolution finish);
 - fswap, occlusion off: occluders are not kept, the swapped face is pasted over them;
 - first stage only: doc 003's first face image (source texture warped onto the target), no network;
@@ -49,6 +51,7 @@ def main() -> None:
 
     methods = {
         "fswap": fswap(),
+        "fswap, target's proportions": fswap(shape_strength=0.0),
         "fswap, crop resolution": fswap(full_resolution=False),
         "fswap, occlusion off": fswap(occlusion_aware=False),
         "first stage only": fswap(refine=False),

@@ -14,6 +14,13 @@ from pathlib import Path
 from fswap.errors import FswapError
 
 
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
 def _face_selector(text: str):
     """"largest", "all", "3" or "0,2,5" → what `select_faces` takes; anything else is a reference photo path."""
     if text in ("largest", "all"):
@@ -75,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--revision", help="Hub revision (branch, tag or commit) of --model")
     swap.add_argument("--no-appearance-matching", action="store_true", help="fswap: skip colour matching to the target")
     swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
+    swap.add_argument(
+        "--shape-strength", type=_unit_interval, metavar="S",
+        help="fswap, two-stage checkpoints: 0..1, how far the face takes the source's proportions (eye spacing, "
+        "nose length, mouth width) instead of the target's (default: the checkpoint's setting)",
+    )
     swap.add_argument("--no-color-correction", action="store_true", help="classic: skip colour correction")
     swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
     provenance = swap.add_argument_group(
@@ -309,7 +321,7 @@ def _swap(args) -> int:
         output = pipeline(
             list(args.source), args.target, target_faces=args.faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
-            watermark=not args.no_provenance,
+            shape_strength=args.shape_strength, watermark=not args.no_provenance,
         )
         image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
         source_type = DIGITAL_SOURCE_TYPE

@@ -5,7 +5,8 @@
         ─ appearance matching ─ blend mask (face ∧ visible, feathered) ─ paste-back ─ SwapOutput
 
 Two-stage checkpoints (doc 003) give the attribute encoder the source face warped onto the
-target, and finish at the photo's resolution: the source face warped straight into the photo
+target (its features moved towards the source's proportions: `fswap.faces.shape`), and finish at
+the photo's resolution: the source face warped straight into the photo
 plus the smooth part of the network's correction (`fswap.faces.full_resolution`).
 
 A checkpoint is a folder (or a Hub repo with the same files): `model_index.json` and one
@@ -43,6 +44,7 @@ from fswap.faces.align import blend_mask
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
 from fswap.faces.pose import closest_poses
+from fswap.faces.shape import identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
@@ -62,7 +64,7 @@ COMPONENTS: dict[str, type] = {
     "occlusion_segmenter": OcclusionSegmenter,
 }
 NETWORKS = ("identity_encoder", "attribute_encoder", "generator", "occlusion_segmenter")
-PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04, "attribute_input": "target"}
+PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04, "attribute_input": "target", "shape_strength": 0.0}
 #: Occluded regions thinner than this band along the face's outline (a fraction of the crop
 #: size, 3 px at 128) are the segmenter's guess of the outline, not occluders (`visible_skin`).
 OUTLINE_BAND = 0.025
@@ -133,6 +135,7 @@ class FaceSwapPipeline:
         crop_margin: float = PIPELINE_SETTINGS["crop_margin"],
         feather_fraction: float = PIPELINE_SETTINGS["feather_fraction"],
         attribute_input: str = PIPELINE_SETTINGS["attribute_input"],
+        shape_strength: float = PIPELINE_SETTINGS["shape_strength"],
     ):
         size = generator.config.sample_size
         if attribute_encoder.config.sample_size != size:
@@ -155,6 +158,11 @@ class FaceSwapPipeline:
         self.crop_size = size
         self.crop_margin = float(crop_margin)
         self.feather_fraction = float(feather_fraction)
+        if not 0.0 <= float(shape_strength) <= 1.0:
+            raise CheckpointError(f"shape_strength must be in [0, 1], got {shape_strength}")
+        #: Two-stage checkpoints: how far the source's face proportions replace the target's
+        #: (`fswap.faces.shape.identity_shape`; 0 = warp onto the target's landmarks as they are).
+        self.shape_strength = float(shape_strength)
         #: What this checkpoint is called in provenance (watermark tag, C2PA claim): the Hub id or
         #: the folder's name when loaded by `from_pretrained`.
         self.checkpoint_name: str | None = None
@@ -262,6 +270,7 @@ class FaceSwapPipeline:
         refine: bool = True,
         full_resolution: bool = True,
         feather_fraction: float | None = None,
+        shape_strength: float | None = None,
         watermark: bool = True,
     ) -> SwapOutput:
         """Swap the identity of the person in `source_images` onto faces of `target_image`.
@@ -289,6 +298,10 @@ class FaceSwapPipeline:
                 always paste their crop.
             feather_fraction: blend-mask feathering as a fraction of the crop size
                 (default: the checkpoint's setting).
+            shape_strength: (two-stage checkpoints) 0..1, how far the swapped face takes the
+                source's proportions (the distance between the eyes, nose length, mouth width)
+                instead of the target's, keeping the target's pose, expression and outline
+                (`fswap.faces.shape.identity_shape`). Default: the checkpoint's setting.
             watermark: write fswap's invisible watermark into each swapped face
                 (`fswap.provenance`). It changes the face and a margin around it by a few grey
                 levels, and survives JPEG, resizing, cropping and colour edits; `fswap verify`
@@ -359,10 +372,17 @@ class FaceSwapPipeline:
         if two_stage:
             with timed(timings, "first stage"):
                 texture_sources = closest_poses(source_points, target_points)
-                carried = self._carried_occluders(source_points, source_masks, target_points, texture_sources)
+                strength = self.shape_strength if shape_strength is None else float(shape_strength)
+                # Where each target face takes its source's texture: its own landmarks, with the
+                # source's proportions by `strength`; in the photo and in the crop.
+                shapes = [identity_shape(source_faces[j].landmarks, faces[chosen[k]].landmarks, strength)
+                          for k, j in enumerate(texture_sources)]
+                shape_points = [transform_points(points, m) for points, m in zip(shapes, target_matrices, strict=True)]
+                carried = self._carried_occluders(source_points, source_masks, shape_points, texture_sources)
                 skins = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
                 attribute_batch = self._to_tensor([
-                    first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k])[0]
+                    first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k],
+                                          shape_points[k])[0]
                     for k, j in enumerate(texture_sources)
                 ])
         else:
@@ -387,7 +407,7 @@ class FaceSwapPipeline:
                     correction = network_correction(swapped, first_stage_crops[k]) if refine else None
                     image, swapped = composite_full_resolution(
                         image, faces[index].landmarks, source_arrays[source], source_faces[source].landmarks,
-                        target_matrices[k], skin, blend, correction, appearance_matching,
+                        target_matrices[k], skin, blend, correction, appearance_matching, shapes[k],
                     )
                 else:
                     if appearance_matching:

@@ -70,6 +70,17 @@ def test_swap_with_the_default_checkpoint(tmp_path, capsys):
     assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(output)]) == 0
     assert load_image(output).shape == (886, 1280, 3)
     assert "first stage" in capsys.readouterr().out
+    # The checkpoint's own proportions setting, overridden: the target's proportions give another face.
+    plain = tmp_path / "plain.png"
+    assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(plain),
+                 "--shape-strength", "0"]) == 0
+    assert (load_image(plain) != load_image(output)).any()
+
+
+def test_shape_strength_outside_zero_to_one_is_refused(capsys):
+    with pytest.raises(SystemExit) as raised:
+        build_parser().parse_args(["swap", "a", "b", "-o", "c", "--shape-strength", "1.5"])
+    assert raised.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
 
 
 def test_user_mistakes_end_in_one_line(tmp_path, capsys):

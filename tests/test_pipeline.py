@@ -247,6 +247,26 @@ def test_two_stage_pipeline_runs_and_keeps_its_setting(pipe, tmp_path, t1_image)
                          pipe.occlusion_segmenter, attribute_input="pixels")
 
 
+def test_shape_strength_moves_the_features_inside_the_face_only_and_is_kept(pipe, tmp_path, t1_image):
+    two_stage = FaceSwapPipeline(
+        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
+        attribute_input="warped_source", shape_strength=0.5,
+    )
+    options = {"refine": False, "occlusion_aware": False, "watermark": False}
+    source = load_image(example_image("players.jpg"))
+    plain = two_stage(source, t1_image, shape_strength=0.0, **options)
+    shaped = two_stage(source, t1_image, **options)
+    changed = np.any(plain.image != shaped.image, axis=2)
+    inside = plain.blend_mask() > 0
+    assert changed[inside].mean() > 0.2 and not changed[~inside].any()
+    loaded = FaceSwapPipeline.from_pretrained(two_stage.save_pretrained(tmp_path / "shaped"))
+    assert loaded.shape_strength == 0.5
+    assert np.array_equal(loaded(source, t1_image, **options).image, shaped.image)
+    with pytest.raises(CheckpointError, match="shape_strength"):
+        FaceSwapPipeline(pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator,
+                         pipe.occlusion_segmenter, attribute_input="warped_source", shape_strength=1.5)
+
+
 def test_refine_off_blends_the_first_stage_as_it_is(pipe, source_path, t1_image):
     two_stage = FaceSwapPipeline(
         pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,

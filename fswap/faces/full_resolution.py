@@ -45,6 +45,7 @@ def composite_full_resolution(
     blend: np.ndarray,
     correction: np.ndarray | None = None,
     appearance_matching: bool = True,
+    shape_landmarks: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Swap one face at the target's resolution.
 
@@ -57,6 +58,8 @@ def composite_full_resolution(
         correction: [S, S, 3] float grey levels added to the warped source (`network_correction`),
             or None for the first stage alone.
         appearance_matching: recolour the corrected face to the target's skin statistics.
+        shape_landmarks: [106, 2] where the source's texture is warped to, in the target photo
+            (`fswap.faces.shape.identity_shape`); default the target's landmarks.
 
     Returns:
         The swapped photo (pixels where the blend mask is 0 are the target's, bit for bit) and
@@ -77,8 +80,9 @@ def composite_full_resolution(
     def to_patch(array: np.ndarray) -> np.ndarray:
         return cv2.warpAffine(array.astype(np.float32), local, region, flags=cv2.INTER_LINEAR, borderValue=0.0)
 
+    destination = target_landmarks if shape_landmarks is None else shape_landmarks
     texture, coverage = warp_face_onto(
-        source_image, source_landmarks, np.asarray(target_landmarks, np.float64) - (x0, y0), patch.shape[:2]
+        source_image, source_landmarks, np.asarray(destination, np.float64) - (x0, y0), patch.shape[:2]
     )
     skin_patch = (to_patch(skin) > 0.5) & coverage
     # The first stage's recolouring, then the network's correction on top of it.

@@ -1,0 +1,94 @@
+"""The source's face proportions on the target's pose and expression.
+
+Doc 004 names what identity is made of: eye shape, the distance between the eyes, nose size,
+brow shape, the face's contour; pose and expression are the target's attributes. A landmark
+swap warps the source's texture onto the target's landmarks, so it keeps the source's skin and
+features but gives them the *target's* proportions: eyes as far apart as the target's, the
+target's nose length and mouth width. Part of the identity is lost on the way.
+
+`identity_shape` moves each feature of the target's landmarks (eyes, brows, nose, mouth) to
+where the source has it, relative to the whole face, and gives it the source's size, while the
+feature keeps its own shape: an eye stays as open, a smile as wide relative to the mouth, as in
+the target. The outline is left as the target's, because it bounds what is pasted. The source
+is first brought onto the target by the similarity transform that best fits all 106 landmarks,
+so the head's size, position and roll are the target's. Proportions read off a head turned
+differently from the target's are foreshortened, so the change fades out as the two poses
+differ (`yaw_proxy`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fswap.faces.masks import LANDMARK_GROUPS
+from fswap.faces.pose import yaw_proxy
+
+#: The features that move; the contour (the face's outline) stays.
+FEATURES = ("left_eye", "right_eye", "left_brow", "right_brow", "nose", "mouth")
+#: Past this difference of `yaw_proxy` (-1 .. 1) between source and target, nothing changes;
+#: below it, the change fades in linearly to full strength at equal poses.
+POSE_TOLERANCE = 0.5
+
+
+def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2x3 similarity (rotation, uniform scale, translation) that maps `source` [N, 2] points
+    onto `target` [N, 2] with the least squared error (Umeyama)."""
+    source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    a, b = source - source_mean, target - target_mean
+    u, singular, vt = np.linalg.svd(b.T @ a / len(a))
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ sign @ vt
+    scale = np.trace(np.diag(singular) @ sign) / max((a**2).sum() / len(a), 1e-12)
+    return np.concatenate([scale * rotation, (target_mean - scale * rotation @ source_mean)[:, None]], axis=1)
+
+
+def identity_shape(source_landmarks: np.ndarray, target_landmarks: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """The target's [106, 2] landmarks with the source's feature placement and sizes.
+
+    Args:
+        source_landmarks, target_landmarks: [106, 2] landmarks, each in its own photo's coordinates.
+        strength: 0 gives the target's landmarks back; 1 moves and scales every feature all the
+            way to the source's (at equal poses; less as the poses differ).
+
+    Returns:
+        [106, 2] landmarks in the target's coordinates: where to warp the source's texture.
+    """
+    source = np.asarray(source_landmarks, np.float64)
+    target = np.asarray(target_landmarks, np.float64)
+    strength = float(strength) * max(0.0, 1.0 - abs(yaw_proxy(source) - yaw_proxy(target)) / POSE_TOLERANCE)
+    if strength <= 0.0:
+        return target.copy()
+    matrix = similarity_fit(source, target)
+    aligned = source @ matrix[:, :2].T + matrix[:, 2]
+
+    # The target face's own axes: x along its eye line, y down its face.
+    across = target[list(LANDMARK_GROUPS["right_eye"])].mean(axis=0) - target[list(LANDMARK_GROUPS["left_eye"])].mean(axis=0)
+    across /= max(np.linalg.norm(across), 1e-9)
+    axes = np.stack([across, np.array([-across[1], across[0]])])  # rows: x, y
+
+    shaped = target.copy()
+    for feature in FEATURES:
+        group = list(LANDMARK_GROUPS[feature])
+        mine, theirs = target[group] @ axes.T, aligned[group] @ axes.T  # in face axes
+        width = _extent(theirs[:, 0]) / max(_extent(mine[:, 0]), 1e-6)
+        # Eyes, brows and mouth scale evenly by their width, so an eye stays as open and a mouth
+        # as wide open as the target's; the nose takes the source's length as well.
+        height = _extent(theirs[:, 1]) / max(_extent(mine[:, 1]), 1e-6) if feature == "nose" else width
+        scale = 1.0 + strength * (np.array([width, height]) - 1.0)
+        anchor_mine, anchor_theirs = _anchor(mine, feature), _anchor(theirs, feature)
+        moved = anchor_mine + strength * (anchor_theirs - anchor_mine) + (mine - anchor_mine) * scale
+        shaped[group] = moved @ axes  # back to image coordinates
+    return shaped
+
+
+def _extent(values: np.ndarray) -> float:
+    return float(values.max() - values.min())
+
+
+def _anchor(points: np.ndarray, feature: str) -> np.ndarray:
+    """Where a feature is: the middle of its extent; for the mouth, between its corners (the
+    leftmost and rightmost points), which an open mouth does not move."""
+    if feature == "mouth":
+        return (points[points[:, 0].argmin()] + points[points[:, 0].argmax()]) / 2.0
+    return (points.min(axis=0) + points.max(axis=0)) / 2.0

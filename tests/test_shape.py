@@ -1,0 +1,99 @@
+"""The source's face proportions on the target's pose and expression (`fswap.faces.shape`),
+on landmarks detected in real photos."""
+
+import numpy as np
+import pytest
+
+from fswap.faces.masks import LANDMARK_GROUPS
+from fswap.faces.shape import FEATURES, identity_shape, similarity_fit
+
+
+@pytest.fixture(scope="module")
+def t1_landmarks(analyzer, t1_image):
+    """The six people of t1.jpg, largest first."""
+    return [face.landmarks for face in analyzer.detect(t1_image)]
+
+
+def _eye_gap(landmarks):
+    left = landmarks[list(LANDMARK_GROUPS["left_eye"])].mean(axis=0)
+    right = landmarks[list(LANDMARK_GROUPS["right_eye"])].mean(axis=0)
+    return float(np.linalg.norm(right - left))
+
+
+def _face_width(landmarks):
+    contour = landmarks[list(LANDMARK_GROUPS["contour"])]
+    return float(np.ptp(contour[:, 0]))
+
+
+def test_similarity_fit_recovers_a_known_transform(t1_landmarks):
+    points = t1_landmarks[0]
+    angle, scale, shift = np.radians(12), 1.7, np.array([40.0, -25.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = scale * points @ rotation.T + shift
+    matrix = similarity_fit(points, moved)
+    assert np.allclose(matrix[:, :2], scale * rotation, atol=1e-9) and np.allclose(matrix[:, 2], shift, atol=1e-6)
+
+
+def test_strength_zero_or_the_same_face_gives_the_target_back(t1_landmarks):
+    source, target = t1_landmarks[0], t1_landmarks[1]
+    assert np.array_equal(identity_shape(source, target, 0.0), target)
+    # The same face, moved, scaled and turned in the photo, has the same proportions.
+    rotation = np.array([[np.cos(0.2), -np.sin(0.2)], [np.sin(0.2), np.cos(0.2)]])
+    assert np.allclose(identity_shape(0.5 * target @ rotation.T + 300, target, 1.0), target, atol=1e-6)
+
+
+def test_wider_set_eyes_are_carried_over_and_the_outline_and_eye_openness_stay(t1_landmarks):
+    target = t1_landmarks[0]
+    source = target.copy()
+    for eye, direction in (("left_eye", -1.0), ("right_eye", 1.0)):  # each eye 4 % of the face further out
+        source[list(LANDMARK_GROUPS[eye]), 0] += direction * 0.04 * _face_width(target)
+    shaped = identity_shape(source, target, 1.0)
+    contour = list(LANDMARK_GROUPS["contour"])
+    assert np.allclose(shaped[contour], target[contour])  # the outline bounds the paste: it stays
+    # The eye gap moves to the source's, measured against the face, which the similarity fit may rescale.
+    ratio = _eye_gap(shaped) / _face_width(shaped)
+    assert abs(ratio - _eye_gap(source) / _face_width(source)) < 0.25 * abs(
+        _eye_gap(source) / _face_width(source) - _eye_gap(target) / _face_width(target))
+    for eye in ("left_eye", "right_eye"):  # same size, same openness: only moved
+        group = list(LANDMARK_GROUPS[eye])
+        assert np.allclose(np.ptp(shaped[group], axis=0), np.ptp(target[group], axis=0), rtol=0.03)
+    half = identity_shape(source, target, 0.5)
+    assert _eye_gap(target) < _eye_gap(half) < _eye_gap(shaped)
+
+
+def test_a_source_smile_does_not_open_the_target_mouth(t1_landmarks):
+    target = t1_landmarks[0]
+    source = target.copy()
+    mouth = list(LANDMARK_GROUPS["mouth"])
+    corners = [mouth[int(i)] for i in (np.argmin(target[mouth, 0]), np.argmax(target[mouth, 0]))]
+    lower = [i for i in mouth if target[i, 1] > target[corners, 1].mean() and i not in corners]
+    source[lower, 1] += 0.15 * _face_width(target)  # the source's mouth wide open, corners in place
+    shaped = identity_shape(source, target, 1.0)
+    height = np.ptp(shaped[mouth, 1])
+    assert height < np.ptp(target[mouth, 1]) * 1.05  # the target's mouth stays as it was
+
+
+def test_the_change_fades_out_as_the_head_poses_differ(t1_landmarks):
+    target = t1_landmarks[0]
+    source = target.copy()
+    nose = list(LANDMARK_GROUPS["nose"])
+    source[nose] = target[nose] + (target[nose] - target[nose].mean(axis=0)) * 0.3  # a bigger nose
+    assert not np.allclose(identity_shape(source, target, 1.0), target)
+    turned = source.copy()
+    left = target[list(LANDMARK_GROUPS["left_eye"])].mean(axis=0)
+    right = target[list(LANDMARK_GROUPS["right_eye"])].mean(axis=0)
+    turned[86] = right + 0.05 * (right - left)  # nose tip past the right eye: a profile
+    assert np.array_equal(identity_shape(turned, target, 1.0), target)
+
+
+def test_every_feature_moves_and_nothing_else(t1_landmarks):
+    from fswap.faces.pose import yaw_proxy
+
+    yaws = [yaw_proxy(landmarks) for landmarks in t1_landmarks]
+    _, i, j = min((abs(yaws[i] - yaws[j]), i, j) for i in range(6) for j in range(6) if i != j)
+    source, target = t1_landmarks[i], t1_landmarks[j]  # two people turned alike
+    shaped = identity_shape(source, target, 1.0)
+    moved = np.any(np.abs(shaped - target) > 1e-9, axis=1)
+    features = sorted(i for feature in FEATURES for i in LANDMARK_GROUPS[feature])
+    assert not moved[list(LANDMARK_GROUPS["contour"])].any()
+    assert moved[features].mean() > 0.9
