@@ -78,10 +78,10 @@ def main() -> None:
             top1.append(int(np.argmax(similarities)) == s)
             pose.append(pose_error(face.landmarks, target_faces[t].landmarks, targets[t].shape))
             expression.append(expression_error(face.landmarks, target_faces[t].landmarks))
-        rows.append({"method": name, "identity_similarity": round(float(np.mean(identity)), 4),
-                     "identity_top1": round(float(np.mean(top1)), 4), "pose_error_deg": round(float(np.mean(pose)), 3),
+        rows.append({"method": name, "identity_similarity": round(float(np.mean(identity)), 6),
+                     "identity_top1": round(float(np.mean(top1)), 6), "pose_error_deg": round(float(np.mean(pose)), 3),
                      "pose_error_median_deg": round(float(np.median(pose)), 3),
-                     "expression_error": round(float(np.mean(expression)), 4), "pairs": len(pairs)})
+                     "expression_error": round(float(np.mean(expression)), 6), "pairs": len(pairs)})
         print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
     path = write_result("shape_strength", {"model": args.model or str(default_model()), "data": str(args.data),
                                             "seed": args.seed, "recogniser": "w600k_mbf (training)", "rows": rows})

@@ -44,7 +44,7 @@ from fswap.faces.align import blend_mask
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
 from fswap.faces.pose import closest_poses
-from fswap.faces.shape import identity_shape
+from fswap.faces.shape import hidden_features, identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
@@ -373,12 +373,17 @@ class FaceSwapPipeline:
             with timed(timings, "first stage"):
                 texture_sources = closest_poses(source_points, target_points)
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
+                source_occluders = [occluded_skin(region_mask(points, (size, size), "face"), mask, band)
+                                    for points, mask in zip(source_points, source_masks, strict=True)]
                 # Where each target face takes its source's texture: its own landmarks, with the
-                # source's proportions by `strength`; in the photo and in the crop.
-                shapes = [identity_shape(source_faces[j].landmarks, faces[chosen[k]].landmarks, strength)
+                # source's proportions by `strength` (but for features the source hides); in the
+                # photo and in the crop.
+                shapes = [identity_shape(source_faces[j].landmarks, faces[chosen[k]].landmarks, strength,
+                                         keep=hidden_features(source_points[j], source_occluders[j]))
                           for k, j in enumerate(texture_sources)]
                 shape_points = [transform_points(points, m) for points, m in zip(shapes, target_matrices, strict=True)]
-                carried = self._carried_occluders(source_points, source_masks, shape_points, texture_sources)
+                carried = [carried_occluders(source_occluders[j], source_points[j], shape_points[k], (size, size), band)
+                           for k, j in enumerate(texture_sources)]
                 skins = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
                 attribute_batch = self._to_tensor([
                     first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k],
@@ -431,16 +436,6 @@ class FaceSwapPipeline:
             source_occlusion_masks=source_masks, timings=timings,
         )
 
-    def _carried_occluders(self, source_points, source_masks, target_points, texture_sources) -> list[np.ndarray]:
-        """Per target face, where the occluders of its texture's source photo (a microphone, a hat,
-        sunglasses) land on its shape: they are not the source's face, so the target stays there."""
-        size = self.crop_size
-        band = OUTLINE_BAND * size
-        occluders = [occluded_skin(region_mask(points, (size, size), "face"), visible, band)
-                     for points, visible in zip(source_points, source_masks, strict=True)]
-        return [carried_occluders(occluders[j], source_points[j], target_points[k], (size, size), band)
-                for k, j in enumerate(texture_sources)]
-
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
         return (batch.to(self.device, torch.float32) / 127.5 - 1.0).to(self.dtype)
@@ -464,6 +459,29 @@ def identity_view(crops: torch.Tensor, visible: torch.Tensor, margin: float) -> 
         F.interpolate(view, size=(112, 112), mode="bilinear", align_corners=False, antialias=True),
         F.interpolate(mask, size=(112, 112), mode="bilinear", align_corners=False),
     )
+
+
+def checkpoint_settings(folder_or_repo_id: str | Path, revision: str | None = None) -> dict:
+    """A checkpoint's pipeline settings (`PIPELINE_SETTINGS` keys) from its `model_index.json`
+    alone, without loading a network: the app shows them before the model is loaded. A Hub repo's
+    index is fetched with `hf_hub_download` (from the cache when offline)."""
+    local = Path(folder_or_repo_id)
+    if local.is_dir():
+        path = local / MODEL_INDEX
+    elif is_hub_repo_id(str(folder_or_repo_id)):
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+        try:
+            path = Path(hf_hub_download(str(folder_or_repo_id), MODEL_INDEX, revision=revision))
+        except (HfHubHTTPError, LocalEntryNotFoundError) as error:
+            raise ModelNotFoundError(f"cannot read {MODEL_INDEX} of Hub repo {folder_or_repo_id}: {error}") from error
+    else:
+        raise ModelNotFoundError(f"checkpoint folder {folder_or_repo_id} does not exist (and it is not a Hub repo id)")
+    if not path.is_file():
+        raise ModelNotFoundError(f"{path.parent} has no {MODEL_INDEX}; is it an fswap checkpoint?")
+    index = json.loads(path.read_text())
+    return {key: type(default)(index.get(key, default)) for key, default in PIPELINE_SETTINGS.items()}
 
 
 def _resolve_checkpoint(folder_or_repo_id: str | Path, revision: str | None, cache_dir) -> Path:

@@ -56,6 +56,10 @@ class TooManyFacesError(FswapError):
     """More target faces were asked for than one request may swap."""
 
 
+class OptionError(FswapError):
+    """A swap option is out of its range (an API client sent it; the sliders cannot)."""
+
+
 class ConsentError(FswapError):
     """A swap was asked for before the user confirmed they have the consent of the people shown."""
 
@@ -72,6 +76,7 @@ _TITLES = {
     ImageError: "Cannot use this photo",
     TooManyFacesError: "Too many faces",
     ConsentError: "Consent needed",
+    OptionError: "Option out of range",
     ModelNotFoundError: "Model not available",
     CheckpointError: "Model not usable",
 }
@@ -151,6 +156,7 @@ class SwapRequest:
     appearance_matching: bool
     occlusion_aware: bool
     feather_fraction: float
+    shape_strength: float | None  # None: the checkpoint's own setting
 
     def key(self) -> str:
         """A digest of everything that determines the output (the pipeline is deterministic)."""
@@ -160,7 +166,8 @@ class SwapRequest:
         selector = self.target_faces
         digest.update(selector.tobytes() if isinstance(selector, np.ndarray) else repr(selector).encode())
         digest.update(
-            repr((self.appearance_matching, self.occlusion_aware, round(self.feather_fraction, 4))).encode()
+            repr((self.appearance_matching, self.occlusion_aware, round(self.feather_fraction, 4),
+                  None if self.shape_strength is None else round(self.shape_strength, 4))).encode()
         )
         return digest.hexdigest()
 
@@ -232,9 +239,17 @@ class FaceSwapApp:
             pictures.append((render.face_thumbnail(image, face), f"photo {number}"))
         return pictures
 
+    @user_errors
+    def checkpoint_options(self):
+        """The "source's proportions" slider as the checkpoint sets it, when a page opens; it only
+        acts on two-stage checkpoints, so it is greyed out for the others."""
+        pipeline = self.pipeline.get()
+        return gr.Slider(value=pipeline.shape_strength, interactive=pipeline.attribute_input == "warped_source")
+
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
-        self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+        self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
+        shape_strength=None,
     ) -> SwapRequest:
         if consent is not True:
             raise ConsentError(
@@ -268,7 +283,9 @@ class FaceSwapApp:
             )
         feather = DEFAULT_FEATHER if feather is None else float(feather)
         if not 0.0 <= feather <= 0.5:
-            raise ImageError(f"feathering must be between 0 and 0.5 of the face crop, not {feather}")
+            raise OptionError(f"feathering must be between 0 and 0.5 of the face crop, not {feather}")
+        if shape_strength is not None and not 0.0 <= float(shape_strength) <= 1.0:
+            raise OptionError(f"the source's proportions must be between 0 and 1, not {shape_strength}")
         return SwapRequest(
             source_images,
             target_image,
@@ -277,6 +294,7 @@ class FaceSwapApp:
             bool(appearance_matching),
             bool(occlusion_aware),
             feather,
+            None if shape_strength is None else float(shape_strength),
         )
 
     def _run_pipeline(self, request: SwapRequest) -> SwapOutput:
@@ -287,6 +305,7 @@ class FaceSwapApp:
             appearance_matching=request.appearance_matching,
             occlusion_aware=request.occlusion_aware,
             feather_fraction=request.feather_fraction,
+            shape_strength=request.shape_strength,
         )
 
     def run(self, request: SwapRequest) -> SwapOutput:
@@ -317,12 +336,14 @@ class FaceSwapApp:
         appearance_matching,
         occlusion_aware,
         feather,
+        shape_strength=None,
         progress=gr.Progress(),
     ):
         """The swapped photo (full-resolution PNG), a before/after pair, the PNG again, and timings."""
         progress(0.0, desc="Reading the photos")
         request = self.read_request(
-            consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+            consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
+            shape_strength,
         )
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
@@ -337,12 +358,14 @@ class FaceSwapApp:
 
     @user_errors
     def masks(
-        self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+        self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
+        shape_strength=None,
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""
         request = self.read_request(
-            consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather
+            consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
+            shape_strength,
         )
         output = self.run(request)
         pipeline = self.pipeline.get()

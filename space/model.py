@@ -43,6 +43,18 @@ def signing_credentials():
     return C2paCredentials.from_files(certificate, key, algorithm=os.environ.get("FSWAP_C2PA_ALGORITHM", "es256"))
 
 
+def default_settings() -> dict:
+    """The pipeline settings of `$FSWAP_MODEL` or the embedded default, read from its
+    `model_index.json` without loading it (`PIPELINE_SETTINGS` when it cannot be read)."""
+    from fswap.errors import FswapError
+    from fswap.pipeline import PIPELINE_SETTINGS, checkpoint_settings
+
+    try:
+        return checkpoint_settings(default_model())
+    except (FswapError, OSError, ValueError):
+        return dict(PIPELINE_SETTINGS)
+
+
 def load_default_pipeline() -> FaceSwapPipeline:
     """The checkpoint named by `$FSWAP_MODEL` (a folder or Hub id), else the embedded default."""
     return FaceSwapPipeline.from_pretrained(default_model(), device=default_device())

@@ -2,7 +2,8 @@
 
     /detect (target)                                      -> faces picture, faces JSON
     /swap   (consent, sources, target, selection, chosen, reference,
-             appearance_matching, occlusion_aware, feather) -> result PNG, before/after, PNG, timings
+             appearance_matching, occlusion_aware, feather,
+             shape_strength)                              -> result PNG, before/after, PNG, timings
     /check  (image)                                       -> verdict HTML, picture, verdict JSON
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
@@ -32,7 +33,7 @@ from space.handlers import (
     face_choices,
     toggle,
 )
-from space.model import LazyPipeline, load_default_pipeline
+from space.model import LazyPipeline, default_settings, load_default_pipeline
 
 #: Swaps (and mask renderings) running at once; more requests wait in the queue.
 SWAP_CONCURRENCY = 2
@@ -256,6 +257,18 @@ def build_demo(
                             label="Mask feathering",
                             info="Width of the soft edge, as a fraction of the face crop",
                         )
+                        two_stage, strength = _shape_setting(app.pipeline)
+                        shape = gr.Slider(
+                            0.0,
+                            1.0,
+                            value=strength,
+                            step=0.05,
+                            label="Face proportions: target's (0) to source's (1)",
+                            info="How far the eyes, nose and mouth take the source's spacing and size; "
+                            "pose, expression and the face's outline stay the target's",
+                            interactive=two_stage,
+                            elem_id="shape-strength",
+                        )
                     again_button = gr.Button("Swap again with these options", elem_id="again-button")
 
             with gr.Tab("3 · Masks", id="masks"):
@@ -359,7 +372,7 @@ def build_demo(
         )
 
         # ---------------------------------------------------------------- swap and masks
-        swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather]
+        swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather, shape]
 
         def chain_swap(started, public: bool) -> None:
             """/swap, then its timings and /masks, after `started`; named endpoints only once."""
@@ -417,8 +430,21 @@ def build_demo(
             concurrency_limit=SWAP_CONCURRENCY,
         )
 
+        # The slider as the loaded checkpoint sets it (it may differ from what its index said).
+        demo.load(app.checkpoint_options, None, shape, queue=False, api_visibility="private")
+
     demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
+
+
+def _shape_setting(pipeline: LazyPipeline | FaceSwapPipeline) -> tuple[bool, float]:
+    """(two-stage?, shape_strength) of the app's checkpoint: from the pipeline when it is loaded,
+    else from the default checkpoint's `model_index.json`, without loading it."""
+    if isinstance(pipeline, LazyPipeline) and not pipeline.loaded:
+        settings = default_settings()
+        return settings["attribute_input"] == "warped_source", settings["shape_strength"]
+    loaded = pipeline.get() if isinstance(pipeline, LazyPipeline) else pipeline
+    return loaded.attribute_input == "warped_source", loaded.shape_strength
 
 
 def launch_options(**overrides) -> dict:

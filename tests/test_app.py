@@ -124,6 +124,7 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
         "appearance_matching": True,
         "occlusion_aware": occlusion_aware,
         "feather": 0.04,
+        "shape_strength": 0.0,
     }
 
 
@@ -142,6 +143,7 @@ def test_the_four_endpoints_are_named(client):
         "appearance_matching",
         "occlusion_aware",
         "feather",
+        "shape_strength",
     ]
 
 
@@ -277,6 +279,12 @@ def test_too_many_faces_is_a_clear_error(client):
     assert error.title == "Too many faces" and "at most 20" in error.message
 
 
+def test_options_out_of_range_are_clear_errors(client):
+    for option, value in (("shape_strength", 1.5), ("feather", 0.9)):
+        error = error_of(client, "/swap", **(swap_arguments(["yaoming.jpg"], "t1.jpg") | {option: value}))
+        assert error.title == "Option out of range" and "between 0 and" in error.message
+
+
 def test_no_outbound_connection_was_attempted(served, client):
     client.predict(photo("yaoming.jpg"), api_name="/detect")
     assert served[1] == []
@@ -314,3 +322,30 @@ def test_clicking_a_face_toggles_it():
         and face_at(summary, 1500, 10) is None
     )
     assert toggle([0], 1) == [0, 1] and toggle([0, 1], 0) == [1]
+
+
+def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_pipeline(tiny_checkpoint, t1_image):
+    from fswap import FaceSwapPipeline
+    from space.handlers import FaceSwapApp, SwapRequest
+    from space.ui import _shape_setting
+
+    one_stage = FaceSwapPipeline.from_pretrained(tiny_checkpoint)
+    assert _shape_setting(one_stage) == (False, 0.0)  # nothing to move: the slider is greyed out
+    two_stage = FaceSwapPipeline(
+        one_stage.face_analyzer, one_stage.identity_encoder, one_stage.attribute_encoder, one_stage.generator,
+        one_stage.occlusion_segmenter, attribute_input="warped_source", shape_strength=0.5,
+    )
+    app = FaceSwapApp(two_stage)
+    assert _shape_setting(app.pipeline) == (True, 0.5)
+    slider = app.checkpoint_options()
+    assert slider.value == 0.5 and slider.interactive
+
+    source = load_image(example_image("players.jpg"))
+
+    def request(strength):
+        return SwapRequest([source], t1_image, Path("t1.jpg"), "largest", True, False, 0.04, strength)
+
+    assert request(None).key() != request(0.5).key() != request(1.0).key()
+    results = {strength: app._run_pipeline(request(strength)).image for strength in (None, 0.5, 0.0)}
+    assert np.array_equal(results[None], results[0.5])  # None: the checkpoint's own setting
+    assert not np.array_equal(results[0.0], results[0.5])

@@ -1,6 +1,7 @@
 """The source's face proportions on the target's pose and expression (`fswap.faces.shape`),
 on landmarks detected in real photos."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -97,3 +98,23 @@ def test_every_feature_moves_and_nothing_else(t1_landmarks):
     features = sorted(i for feature in FEATURES for i in LANDMARK_GROUPS[feature])
     assert not moved[list(LANDMARK_GROUPS["contour"])].any()
     assert moved[features].mean() > 0.9
+
+
+def test_features_the_source_hides_keep_the_target_placement(t1_landmarks, t1_image):
+    from fswap.faces.masks import region_mask
+    from fswap.faces.shape import hidden_features
+
+    source = t1_landmarks[0]
+    shape = t1_image.shape[:2]
+    assert hidden_features(source, np.zeros(shape, bool)) == frozenset()
+    lenses = region_mask(source, shape, "eyes") > 0.5
+    lenses = np.asarray(cv2.dilate(lenses.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)  # sunglasses
+    hidden = hidden_features(source, lenses)
+    assert {"left_eye", "right_eye"} <= hidden and not {"nose", "mouth"} & hidden
+    target = source.copy()
+    for eye in ("left_eye", "right_eye"):  # the target's eyes sit closer together
+        target[list(LANDMARK_GROUPS[eye]), 0] += (1 if eye == "left_eye" else -1) * 0.04 * _face_width(source)
+    shaped = identity_shape(source, target, 1.0, keep=hidden)
+    eyes = list(LANDMARK_GROUPS["left_eye"] + LANDMARK_GROUPS["right_eye"])
+    assert np.array_equal(shaped[eyes], target[eyes])
+    assert not np.allclose(identity_shape(source, target, 1.0)[eyes], target[eyes])

@@ -9,7 +9,8 @@ target's nose length and mouth width. Part of the identity is lost on the way.
 `identity_shape` moves each feature of the target's landmarks (eyes, brows, nose, mouth) to
 where the source has it, relative to the whole face, and gives it the source's size, while the
 feature keeps its own shape: an eye stays as open, a smile as wide relative to the mouth, as in
-the target. The outline is left as the target's, because it bounds what is pasted. The source
+the target. The outline is left as the target's, because it bounds what is pasted, and so is
+a feature the source photo hides (`hidden_features`). The source
 is first brought onto the target by the similarity transform that best fits all 106 landmarks,
 so the head's size, position and roll are the target's. Proportions read off a head turned
 differently from the target's are foreshortened, so the change fades out as the two poses
@@ -43,13 +44,37 @@ def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.concatenate([scale * rotation, (target_mean - scale * rotation @ source_mean)[:, None]], axis=1)
 
 
-def identity_shape(source_landmarks: np.ndarray, target_landmarks: np.ndarray, strength: float = 1.0) -> np.ndarray:
+def hidden_features(landmarks: np.ndarray, occluded: np.ndarray, share: float = 0.3) -> frozenset[str]:
+    """The features of a face whose landmarks lie on occluded pixels (eyes behind sunglasses,
+    brows under a fringe) for more than `share` of their points: where they are cannot be read.
+
+    Args:
+        landmarks: [106, 2] in the coordinates of `occluded`.
+        occluded: bool [H, W], True on the face's occluders (`fswap.faces.masks.occluded_skin`).
+    """
+    occluded = np.asarray(occluded, bool)
+    height, width = occluded.shape
+    points = np.round(np.asarray(landmarks)).astype(int)
+    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+    on_occluder = np.zeros(len(points), bool)
+    on_occluder[inside] = occluded[points[inside, 1], points[inside, 0]]
+    return frozenset(f for f in FEATURES if on_occluder[list(LANDMARK_GROUPS[f])].mean() > share)
+
+
+def identity_shape(
+    source_landmarks: np.ndarray,
+    target_landmarks: np.ndarray,
+    strength: float = 1.0,
+    keep: frozenset[str] = frozenset(),
+) -> np.ndarray:
     """The target's [106, 2] landmarks with the source's feature placement and sizes.
 
     Args:
         source_landmarks, target_landmarks: [106, 2] landmarks, each in its own photo's coordinates.
         strength: 0 gives the target's landmarks back; 1 moves and scales every feature all the
             way to the source's (at equal poses; less as the poses differ).
+        keep: features left as the target's, e.g. the source's `hidden_features`: landmarks
+            guessed under sunglasses or a fringe would move a feature to a wrong place.
 
     Returns:
         [106, 2] landmarks in the target's coordinates: where to warp the source's texture.
@@ -69,6 +94,8 @@ def identity_shape(source_landmarks: np.ndarray, target_landmarks: np.ndarray, s
 
     shaped = target.copy()
     for feature in FEATURES:
+        if feature in keep:
+            continue
         group = list(LANDMARK_GROUPS[feature])
         mine, theirs = target[group] @ axes.T, aligned[group] @ axes.T  # in face axes
         width = _extent(theirs[:, 0]) / max(_extent(mine[:, 0]), 1e-6)
