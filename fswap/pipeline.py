@@ -480,7 +480,11 @@ def checkpoint_settings(folder_or_repo_id: str | Path, revision: str | None = No
         raise ModelNotFoundError(f"checkpoint folder {folder_or_repo_id} does not exist (and it is not a Hub repo id)")
     if not path.is_file():
         raise ModelNotFoundError(f"{path.parent} has no {MODEL_INDEX}; is it an fswap checkpoint?")
-    index = json.loads(path.read_text())
+    return _settings(json.loads(path.read_text()))
+
+
+def _settings(index: dict) -> dict:
+    """The pipeline settings in a `model_index.json`, each as its default's type (defaults fill gaps)."""
     return {key: type(default)(index.get(key, default)) for key, default in PIPELINE_SETTINGS.items()}
 
 
@@ -539,7 +543,7 @@ def _check_index(index: dict, path: Path) -> dict:
             )
         if not (path.parent / name).is_dir():
             raise CheckpointError(f"{path.parent} lacks the folder of component {name}")
-    return {key: type(default)(index.get(key, default)) for key, default in PIPELINE_SETTINGS.items()}
+    return _settings(index)
 
 
 def _is_single_image(value) -> bool:

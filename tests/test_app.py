@@ -349,3 +349,24 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
     results = {strength: app._run_pipeline(request(strength)).image for strength in (None, 0.5, 0.0)}
     assert np.array_equal(results[None], results[0.5])  # None: the checkpoint's own setting
     assert not np.array_equal(results[0.0], results[0.5])
+
+
+def test_the_slider_starts_at_the_default_checkpoints_setting_without_loading_it(tmp_path):
+    from fswap.assets import DEFAULT_CHECKPOINT
+    from fswap.errors import ModelNotFoundError
+    from fswap.pipeline import checkpoint_settings
+    from space.model import LazyPipeline
+    from space.ui import _shape_setting
+
+    settings = checkpoint_settings(DEFAULT_CHECKPOINT)
+    assert settings["attribute_input"] == "warped_source" and 0.0 < settings["shape_strength"] <= 1.0
+
+    def never():
+        raise AssertionError("the slider's start must not load the model")
+
+    lazy = LazyPipeline(never)
+    assert _shape_setting(lazy) == (True, settings["shape_strength"]) and not lazy.loaded
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        checkpoint_settings(tmp_path / "nowhere")
+    with pytest.raises(ModelNotFoundError, match="model_index.json"):
+        checkpoint_settings(tmp_path)
