@@ -364,8 +364,13 @@ def test_the_slider_starts_at_the_default_checkpoints_setting_without_loading_it
     def never():
         raise AssertionError("the slider's start must not load the model")
 
+    # `$FSWAP_MODEL` (this module's served app sets it to the tiny checkpoint) or the embedded default.
+    from fswap.assets import default_model
+
+    expected = checkpoint_settings(default_model())
     lazy = LazyPipeline(never)
-    assert _shape_setting(lazy) == (True, settings["shape_strength"]) and not lazy.loaded
+    assert _shape_setting(lazy) == (expected["attribute_input"] == "warped_source", expected["shape_strength"])
+    assert not lazy.loaded
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         checkpoint_settings(tmp_path / "nowhere")
     with pytest.raises(ModelNotFoundError, match="model_index.json"):
