@@ -44,7 +44,7 @@ from fswap.faces.align import blend_mask
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
 from fswap.faces.pose import closest_poses
-from fswap.faces.shape import hidden_features, identity_shape
+from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
@@ -375,11 +375,16 @@ class FaceSwapPipeline:
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
                 source_occluders = [occluded_skin(region_mask(points, (size, size), "face"), mask, band)
                                     for points, mask in zip(source_points, source_masks, strict=True)]
+                hidden = [hidden_features(points, occluders)
+                          for points, occluders in zip(source_points, source_occluders, strict=True)]
+                # An occluder over a hidden eye or brow is cut whole (a lens's reflections too).
+                source_occluders = [hidden_regions(points, occluders, features) for points, occluders, features
+                                    in zip(source_points, source_occluders, hidden, strict=True)]
                 # Where each target face takes its source's texture: its own landmarks, with the
                 # source's proportions by `strength` (but for features the source hides); in the
                 # photo and in the crop.
                 shapes = [identity_shape(source_faces[j].landmarks, faces[chosen[k]].landmarks, strength,
-                                         keep=hidden_features(source_points[j], source_occluders[j]))
+                                         keep=hidden[j])
                           for k, j in enumerate(texture_sources)]
                 shape_points = [transform_points(points, m) for points, m in zip(shapes, target_matrices, strict=True)]
                 carried = [carried_occluders(source_occluders[j], source_points[j], shape_points[k], (size, size), band)

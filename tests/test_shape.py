@@ -118,3 +118,44 @@ def test_features_the_source_hides_keep_the_target_placement(t1_landmarks, t1_im
     eyes = list(LANDMARK_GROUPS["left_eye"] + LANDMARK_GROUPS["right_eye"])
     assert np.array_equal(shaped[eyes], target[eyes])
     assert not np.allclose(identity_shape(source, target, 1.0)[eyes], target[eyes])
+
+
+def test_an_occluder_over_a_hidden_eye_is_cut_whole(t1_landmarks, t1_image):
+    from fswap.faces.masks import region_mask
+    from fswap.faces.shape import hidden_features, hidden_regions
+
+    landmarks = t1_landmarks[0]
+    shape = t1_image.shape[:2]
+    eye = region_mask(landmarks, shape, "left_eye") > 0.5
+    lens = cv2.dilate(eye.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    reflection = cv2.erode(eye.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # inside the eye's outline
+    patchy = lens & ~reflection  # a lens whose middle reflects the light like skin
+    assert "left_eye" in hidden_features(landmarks, patchy)
+    filled = hidden_regions(landmarks, patchy, frozenset({"left_eye"}))
+    assert reflection.sum() > 10 and filled[reflection].all()  # cut whole
+    assert filled[~lens].sum() < 0.02 * lens.sum()  # and nothing beyond the lens but the hull's rasterised edge
+    assert np.array_equal(hidden_regions(landmarks, patchy, frozenset()), patchy)
+    elsewhere = np.zeros(shape, bool)
+    elsewhere[:20, :20] = True  # an occluder that hides no feature is left as it is
+    elsewhere[:5, :5] = False
+    kept = hidden_regions(landmarks, elsewhere | patchy, frozenset({"left_eye"}))
+    assert np.array_equal(kept[:40, :40], elsewhere[:40, :40])
+
+
+def test_a_lock_across_the_face_is_filled_only_near_the_eye_it_hides(t1_landmarks, t1_image):
+    from fswap.faces.shape import hidden_regions
+
+    landmarks = t1_landmarks[0]
+    shape = t1_image.shape[:2]
+    eye = landmarks[list(LANDMARK_GROUPS["left_eye"])]
+    chin = landmarks[0]
+    lock = np.zeros(shape, np.uint8)
+    # A curved lock: over the eye, then down and round to the chin (its hull would cover the cheek).
+    path = np.array([eye.mean(axis=0) + (-30, -20), eye.mean(axis=0), eye.mean(axis=0) + (0, 40), chin + (-20, 0)])
+    cv2.polylines(lock, [np.round(path).astype(np.int32)], False, 1, thickness=9)
+    lock = lock > 0
+    filled = hidden_regions(landmarks, lock, frozenset({"left_eye"}))
+    eye_width = np.ptp(eye[:, 0])
+    far = np.hypot(*(np.mgrid[: shape[0], : shape[1]][::-1] - eye.mean(axis=0)[:, None, None])) > 2.5 * eye_width
+    assert np.array_equal(filled[far], lock[far])  # away from the eye, the lock stays as it was found
+    assert filled.sum() >= lock.sum()

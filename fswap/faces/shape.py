@@ -19,6 +19,7 @@ differ (`yaw_proxy`).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from fswap.faces.masks import LANDMARK_GROUPS
@@ -59,6 +60,38 @@ def hidden_features(landmarks: np.ndarray, occluded: np.ndarray, share: float = 
     on_occluder = np.zeros(len(points), bool)
     on_occluder[inside] = occluded[points[inside, 1], points[inside, 0]]
     return frozenset(f for f in FEATURES if on_occluder[list(LANDMARK_GROUPS[f])].mean() > share)
+
+
+def hidden_regions(landmarks: np.ndarray, occluded: np.ndarray, features: frozenset[str]) -> np.ndarray:
+    """`occluded` with the occluder over each hidden eye filled out, near the eye, to its convex
+    hull: bool, `occluded`'s shape.
+
+    A dark lens that reflects the light is found only in patches, and what shows through the gaps
+    is the lens, not the source's skin: filled, the lens's last fragments stay out of the swap. Only
+    within an eye's width of the eye: a lock of hair or a brim that reaches across the face is
+    left as the segmenter found it (its hull would cover half the face). Other features are left.
+    """
+    occluded = np.asarray(occluded, bool)
+    filled = occluded.copy()
+    eyes = [feature for feature in ("left_eye", "right_eye") if feature in features]
+    if not eyes:
+        return filled
+    count, labels = cv2.connectedComponents(occluded.astype(np.uint8), connectivity=8)
+    height, width = occluded.shape
+    for eye in eyes:
+        points = np.asarray(landmarks)[list(LANDMARK_GROUPS[eye])]
+        hull = np.zeros(occluded.shape, np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(points).astype(np.int32)), 1)
+        side = 2 * int(round(np.ptp(points[:, 0]))) + 1  # an eye's width around the eye
+        near = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))) > 0
+        pixels = np.round(points).astype(int)
+        inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
+        for label in set(labels[pixels[inside, 1], pixels[inside, 0]].tolist()) - {0}:
+            ys, xs = np.nonzero((labels == label) & near)
+            lens = np.zeros(occluded.shape, np.uint8)
+            cv2.fillConvexPoly(lens, cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.int32)), 1)
+            filled |= (lens > 0) & near
+    return filled
 
 
 def identity_shape(
