@@ -403,6 +403,9 @@ def test_records_are_read_into_the_contract(checkpoint):
 def test_default_checkpoint_card_parses():
     card = ModelCard(render_model_card(DEFAULT_CHECKPOINT))
     assert card.data.library_name == "fswap" and card.data.license
+    # Its shape_strength (model_index.json) is stated among the limitations, as a share.
+    strength = json.loads((DEFAULT_CHECKPOINT / "model_index.json").read_text())["shape_strength"]
+    assert f"take {strength * 100:g} % of the way to the source's" in card.text
 
 
 # ------------------------------------------------------------------------------ the Space
