@@ -10,9 +10,9 @@ target's nose length and mouth width. Part of the identity is lost on the way.
 where the source has it, relative to the whole face, and gives it the source's size, while the
 feature keeps its own shape: an eye stays as open, a smile as wide relative to the mouth, as in
 the target. The outline is left as the target's, because it bounds what is pasted, and so is
-a feature the source photo hides (`hidden_features`). The source
-is first brought onto the target by the similarity transform that best fits all 106 landmarks,
-so the head's size, position and roll are the target's. Proportions read off a head turned
+a feature the source photo hides (`hidden_features`). The source is first brought onto the
+target by the similarity transform that best fits all 106 landmarks, so the head's size,
+position and roll are the target's. Proportions read off a head turned
 differently from the target's are foreshortened, so the change fades out as the two poses
 differ (`yaw_proxy`).
 """
@@ -53,12 +53,7 @@ def hidden_features(landmarks: np.ndarray, occluded: np.ndarray, share: float = 
         landmarks: [106, 2] in the coordinates of `occluded`.
         occluded: bool [H, W], True on the face's occluders (`fswap.faces.masks.occluded_skin`).
     """
-    occluded = np.asarray(occluded, bool)
-    height, width = occluded.shape
-    points = np.round(np.asarray(landmarks)).astype(int)
-    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
-    on_occluder = np.zeros(len(points), bool)
-    on_occluder[inside] = occluded[points[inside, 1], points[inside, 0]]
+    on_occluder = _values_at(np.asarray(occluded, bool), landmarks, outside=False)
     return frozenset(f for f in FEATURES if on_occluder[list(LANDMARK_GROUPS[f])].mean() > share)
 
 
@@ -76,17 +71,14 @@ def hidden_regions(landmarks: np.ndarray, occluded: np.ndarray, features: frozen
     eyes = [feature for feature in ("left_eye", "right_eye") if feature in features]
     if not eyes:
         return filled
-    count, labels = cv2.connectedComponents(occluded.astype(np.uint8), connectivity=8)
-    height, width = occluded.shape
+    _, labels = cv2.connectedComponents(occluded.astype(np.uint8), connectivity=8)
     for eye in eyes:
         points = np.asarray(landmarks)[list(LANDMARK_GROUPS[eye])]
         hull = np.zeros(occluded.shape, np.uint8)
         cv2.fillConvexPoly(hull, cv2.convexHull(np.round(points).astype(np.int32)), 1)
         side = 2 * int(round(np.ptp(points[:, 0]))) + 1  # an eye's width around the eye
         near = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))) > 0
-        pixels = np.round(points).astype(int)
-        inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
-        for label in set(labels[pixels[inside, 1], pixels[inside, 0]].tolist()) - {0}:
+        for label in set(_values_at(labels, points, outside=0).tolist()) - {0}:
             ys, xs = np.nonzero((labels == label) & near)
             lens = np.zeros(occluded.shape, np.uint8)
             cv2.fillConvexPoly(lens, cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.int32)), 1)
@@ -140,6 +132,16 @@ def identity_shape(
         moved = anchor_mine + strength * (anchor_theirs - anchor_mine) + (mine - anchor_mine) * scale
         shaped[group] = moved @ axes  # back to image coordinates
     return shaped
+
+
+def _values_at(array: np.ndarray, points: np.ndarray, outside):
+    """`array`'s values at the pixels nearest to `points` [N, 2] (x, y); `outside` for points off it."""
+    pixels = np.round(np.asarray(points)).astype(int)
+    height, width = array.shape[:2]
+    inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
+    values = np.full(len(pixels), outside, dtype=array.dtype)
+    values[inside] = array[pixels[inside, 1], pixels[inside, 0]]
+    return values
 
 
 def _extent(values: np.ndarray) -> float:
