@@ -377,7 +377,7 @@ class FaceSwapPipeline:
                                     for points, mask in zip(source_points, source_masks, strict=True)]
                 hidden = [hidden_features(points, occluders)
                           for points, occluders in zip(source_points, source_occluders, strict=True)]
-                # An occluder over a hidden eye or brow is cut whole (a lens's reflections too).
+                # The occluder over a hidden eye is filled out near it (a lens's reflections too).
                 source_occluders = [hidden_regions(points, occluders, features) for points, occluders, features
                                     in zip(source_points, source_occluders, hidden, strict=True)]
                 # Where each target face takes its source's texture: its own landmarks, with the

@@ -36,7 +36,7 @@ from fswap.faces import alignment_matrix, warp_face
 from fswap.imageio import load_image
 from fswap.pipeline import PIPELINE_SETTINGS, FaceSwapPipeline, SwapOutput
 from space import render
-from space.model import LazyPipeline, load_default_detector, signing_credentials
+from space.model import LazyPipeline, default_settings, load_default_detector, signing_credentials
 
 #: At most this many target faces are swapped in one request (a crowd photo must be narrowed down).
 MAX_SWAP_FACES = 20
@@ -172,6 +172,17 @@ class SwapRequest:
         return digest.hexdigest()
 
 
+def shape_setting(pipeline: LazyPipeline | FaceSwapPipeline) -> tuple[bool, float]:
+    """(two-stage?, shape_strength) of the app's checkpoint: the slider acts on two-stage
+    checkpoints only. From the pipeline when it is loaded, else from the default checkpoint's
+    `model_index.json`, without loading it."""
+    if isinstance(pipeline, LazyPipeline) and not pipeline.loaded:
+        settings = default_settings()
+        return settings["attribute_input"] == "warped_source", settings["shape_strength"]
+    loaded = pipeline.get() if isinstance(pipeline, LazyPipeline) else pipeline
+    return loaded.attribute_input == "warped_source", loaded.shape_strength
+
+
 # ---------------------------------------------------------------------- the app
 class FaceSwapApp:
     """The app's behaviour behind its three endpoints, independent of the layout.
@@ -241,10 +252,9 @@ class FaceSwapApp:
 
     @user_errors
     def checkpoint_options(self):
-        """The "source's proportions" slider as the checkpoint sets it, when a page opens; it only
-        acts on two-stage checkpoints, so it is greyed out for the others."""
-        pipeline = self.pipeline.get()
-        return gr.Slider(value=pipeline.shape_strength, interactive=pipeline.attribute_input == "warped_source")
+        """The "source's proportions" slider as the loaded checkpoint sets it, when a page opens."""
+        two_stage, strength = shape_setting(self.pipeline.get())
+        return gr.Slider(value=strength, interactive=two_stage)
 
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(

@@ -31,9 +31,10 @@ from space.handlers import (
     FaceSwapApp,
     face_at,
     face_choices,
+    shape_setting,
     toggle,
 )
-from space.model import LazyPipeline, default_settings, load_default_pipeline
+from space.model import LazyPipeline, load_default_pipeline
 
 #: Swaps (and mask renderings) running at once; more requests wait in the queue.
 SWAP_CONCURRENCY = 2
@@ -257,7 +258,7 @@ def build_demo(
                             label="Mask feathering",
                             info="Width of the soft edge, as a fraction of the face crop",
                         )
-                        two_stage, strength = _shape_setting(app.pipeline)
+                        two_stage, strength = shape_setting(app.pipeline)
                         shape = gr.Slider(
                             0.0,
                             1.0,
@@ -435,16 +436,6 @@ def build_demo(
 
     demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
-
-
-def _shape_setting(pipeline: LazyPipeline | FaceSwapPipeline) -> tuple[bool, float]:
-    """(two-stage?, shape_strength) of the app's checkpoint: from the pipeline when it is loaded,
-    else from the default checkpoint's `model_index.json`, without loading it."""
-    if isinstance(pipeline, LazyPipeline) and not pipeline.loaded:
-        settings = default_settings()
-        return settings["attribute_input"] == "warped_source", settings["shape_strength"]
-    loaded = pipeline.get() if isinstance(pipeline, LazyPipeline) else pipeline
-    return loaded.attribute_input == "warped_source", loaded.shape_strength
 
 
 def launch_options(**overrides) -> dict:

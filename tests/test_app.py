@@ -327,7 +327,7 @@ def test_clicking_a_face_toggles_it():
 def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_pipeline(tiny_checkpoint, t1_image):
     from fswap import FaceSwapPipeline
     from space.handlers import FaceSwapApp, SwapRequest
-    from space.ui import _shape_setting
+    from space.handlers import shape_setting as _shape_setting
 
     one_stage = FaceSwapPipeline.from_pretrained(tiny_checkpoint)
     assert _shape_setting(one_stage) == (False, 0.0)  # nothing to move: the slider is greyed out
@@ -355,8 +355,8 @@ def test_the_slider_starts_at_the_default_checkpoints_setting_without_loading_it
     from fswap.assets import DEFAULT_CHECKPOINT
     from fswap.errors import ModelNotFoundError
     from fswap.pipeline import checkpoint_settings
+    from space.handlers import shape_setting as _shape_setting
     from space.model import LazyPipeline
-    from space.ui import _shape_setting
 
     settings = checkpoint_settings(DEFAULT_CHECKPOINT)
     assert settings["attribute_input"] == "warped_source" and 0.0 < settings["shape_strength"] <= 1.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
@@ -30,9 +30,15 @@ class OccludedFace:
     visible_mask: np.ndarray  # [S, S] float32, 1 = visible face skin (the label)
     occluder_mask: np.ndarray  # [S, S] float32, 1 = occluder pixel
     kinds: list[str]
-    #: [S, S] float32, 1 = the label is trusted; 0 = the photo's own occluder may be there
-    #: (`fswap.data.own_occluders`), under none of ours, so it is neither skin nor occluder.
-    known: np.ndarray
+    original: np.ndarray  # [S, S, 3] uint8, the crop before pasting
+    landmarks: np.ndarray  # [106, 2] in crop coordinates
+
+    @cached_property
+    def known(self) -> np.ndarray:
+        """[S, S] float32, 1 = the label is trusted; 0 = the photo's own occluder may be there
+        (`fswap.data.own_occluders`), under none of ours, so it is neither skin nor occluder.
+        Worked out when first asked for: only the segmenter's training reads it."""
+        return 1.0 - own_occluders(self.original, self.landmarks) * (1.0 - self.occluder_mask)
 
 
 @lru_cache(maxsize=1)
@@ -175,6 +181,8 @@ def sunglasses(rng: Rng, image: np.ndarray, landmarks: np.ndarray, face: np.ndar
         colour = colour + rng.uniform(60, 180) * glint[..., None]
     colour = np.where(frame[..., None] > 0, rng.integers(0, 60, 3), colour)
     return alpha, np.clip(colour, 0, 255)
+
+
 def hair(rng: Rng, image: np.ndarray, landmarks: np.ndarray, face: np.ndarray):
     size = image.shape[0]
     alpha = np.zeros((size, size), np.float32)
@@ -368,5 +376,6 @@ def occlude(
         visible_mask=face * (1 - occluder_mask),
         occluder_mask=occluder_mask,
         kinds=kinds,
-        known=1.0 - own_occluders(image, landmarks) * (1.0 - occluder_mask),
+        original=image,
+        landmarks=landmarks,
     )
