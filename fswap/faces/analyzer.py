@@ -141,6 +141,8 @@ class FaceAnalyzer:
         landmarks: bool = True,
         embeddings: bool = False,
         max_faces: int | None = None,
+        border: float = 0.0,
+        near: Sequence[np.ndarray] | None = None,
     ) -> list[Face]:
         """All faces in an RGB uint8 image, largest first.
 
@@ -149,31 +151,39 @@ class FaceAnalyzer:
             landmarks: also predict the 106 landmarks of each face.
             embeddings: also compute each face's L2-normalised ArcFace embedding.
             max_faces: keep only the largest `max_faces`.
+            border: show the detector the photo framed in a grey border this fraction of its
+                longer side wide; it keeps a face cut by the photo's edge in view.
+            near: boxes [x0, y0, x1, y1]; keep only the face that overlaps each most (IoU ≥ 0.3),
+                in their order, so landmarks and embeddings are computed for those faces alone.
         """
         from insightface.app.common import Face as InsightFace
 
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {image.dtype} {image.shape}")
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        work, scale = _downscale(bgr, self.config.analysis_max_side)
+        work, scale, offset = _analysis_copy(image, self.config.analysis_max_side, border)
         boxes, keypoints = self._detect_boxes(work)
-        faces = []
-        for box, points in zip(boxes, keypoints, strict=True):
-            record = InsightFace(bbox=box[:4], kps=points, det_score=float(box[4]))
-            face_landmarks = self._landmarker.get(work, record) / scale if landmarks else None
-            faces.append(
-                Face(
-                    box=box[:4].astype(np.float64) / scale,
-                    score=float(box[4]),
-                    keypoints=points.astype(np.float64) / scale,
-                    landmarks=None if face_landmarks is None else face_landmarks.astype(np.float64),
-                )
-            )
-        faces.sort(key=lambda face: face.area, reverse=True)
+        found = sorted(
+            (
+                (Face(box=(box[:4].astype(np.float64) - offset) / scale, score=float(box[4]),
+                      keypoints=(points.astype(np.float64) - offset) / scale), box, points)
+                for box, points in zip(boxes, keypoints, strict=True)
+            ),
+            key=lambda item: item[0].area,
+            reverse=True,
+        )
+        if near is not None:
+            found = [found[i] for i in _overlapping([face for face, _, _ in found], near)]
         if max_faces is not None:
-            faces = faces[:max_faces]
-        if embeddings:
-            faces = [replace(face, embedding=self.embed(image, face)) for face in faces]
+            found = found[:max_faces]
+        faces = []
+        for face, box, points in found:
+            if landmarks:
+                record = InsightFace(bbox=box[:4], kps=points, det_score=float(box[4]))
+                face_landmarks = (self._landmarker.get(work, record) - offset) / scale
+                face = replace(face, landmarks=face_landmarks.astype(np.float64))
+            if embeddings:
+                face = replace(face, embedding=self.embed(image, face))
+            faces.append(face)
         return faces
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
@@ -239,12 +249,41 @@ def select_faces(faces: list[Face], selector: FaceSelector, *, name: str = "targ
     return [int(index) for index in indices]
 
 
-def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+def _analysis_copy(image: np.ndarray, max_side: int, border: float) -> tuple[np.ndarray, float, float]:
+    """The BGR copy the models look at, the scale it was resized by and the width of its grey
+    border: image coordinates are (work coordinates - border) / scale.
+
+    The photo is downscaled before it is framed and converted, so an 18-megapixel photo is never
+    copied at full size.
+    """
     side = max(image.shape[:2])
-    if side <= max_side:
-        return image, 1.0
-    scale = max_side / side
-    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+    pad = round(border * side)
+    scale = min(1.0, max_side / (side + 2 * pad))
+    work = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    work_pad = round(pad * scale)
+    if work_pad:
+        work = cv2.copyMakeBorder(work, work_pad, work_pad, work_pad, work_pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+    return cv2.cvtColor(work, cv2.COLOR_RGB2BGR), scale, float(work_pad)
+
+
+def _overlapping(faces: list[Face], boxes: Sequence[np.ndarray], least_iou: float = 0.3) -> list[int]:
+    """For each box, the index of the face overlapping it most (IoU ≥ `least_iou`); each face once."""
+    chosen = []
+    for box in boxes:
+        overlaps = [box_iou(face.box, box) for face in faces]
+        best = int(np.argmax(overlaps)) if overlaps else -1
+        if best >= 0 and overlaps[best] >= least_iou and best not in chosen:
+            chosen.append(best)
+    return chosen
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes [x0, y0, x1, y1]."""
+    x0, y0 = np.maximum(a[:2], b[:2])
+    x1, y1 = np.minimum(a[2:], b[2:])
+    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
 def _read_config(folder: Path) -> FaceAnalyzerConfig:

@@ -29,7 +29,6 @@ and anyone who tries can remove or forge it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import math
@@ -45,6 +44,7 @@ from fswap import __version__
 from fswap.errors import NoFaceError
 from fswap.faces import Face, FaceAnalyzer, invert_matrix, mask_to_image, transform_points
 from fswap.faces.align import similarity_transform
+from fswap.faces.analyzer import box_iou
 from fswap.imageio import ImageInput, load_image
 from fswap.provenance.landmark_template import MEAN_SHAPE_106
 
@@ -424,12 +424,12 @@ def embed_watermark(
         fswap.NoFaceError: there is no face in `image` to mark.
     """
     image = load_image(image)
-    found = find_faces(image, analyzer or default_analyzer())
+    found = find_faces(image, analyzer or default_analyzer(), near=None if faces is None else [face.box for face in faces])
     if not found and not faces:
         raise NoFaceError("no face found to watermark; the fswap watermark is written into faces")
     targets = found if faces is None else [_match(face, found) for face in faces]
     bits = payload_bits(payload_tag(checkpoint), key)
-    marked = image
+    marked = image.copy()
     for face in targets:
         if face.landmarks is None:
             warnings.warn(f"face at {np.round(face.box).astype(int).tolist()} was not found again and has no "
@@ -440,12 +440,14 @@ def embed_watermark(
         if cell_pixels < MIN_CELL_PIXELS:
             warnings.warn(f"face at {np.round(face.box).astype(int).tolist()} is too small to watermark", stacklevel=2)
             continue
-        marked = embed_face(marked, matrix, bits, key)
+        mark_face(marked, matrix, bits, key)
     return marked
 
 
-def embed_face(image: np.ndarray, matrix: np.ndarray, bits: np.ndarray, key: bytes = KEY) -> np.ndarray:
-    """Mark one face (image → frame `matrix`) with the 0/1 `bits`, by closed-loop STDM.
+def mark_face(image: np.ndarray, matrix: np.ndarray, bits: np.ndarray, key: bytes = KEY) -> None:
+    """Mark one face (image → frame `matrix`) of `image`, in place, with the 0/1 `bits`, by
+    closed-loop STDM. Only the face's window is touched, so marking faces one by one never copies
+    the whole photo.
 
     Each pass reads the bits as the reader would (after rounding to uint8), moves every bit's
     projection to the nearest lattice point of its value, spreads the change over the bit's
@@ -470,9 +472,7 @@ def embed_face(image: np.ndarray, matrix: np.ndarray, bits: np.ndarray, key: byt
         delta_frame = cv2.resize(delta_cells.reshape(GRID, GRID), (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_CUBIC)
         delta = mask_to_image(delta_frame, local, base.shape)
         current = np.clip(base + delta[..., None], 0, 255).round().astype(np.uint8)
-    marked = image.copy()
-    marked[y0:y1, x0:x1] = current
-    return marked
+    image[y0:y1, x0:x1] = current
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -506,24 +506,14 @@ def perturb(matrix: np.ndarray, dx: int, dy: int, ds: int, da: int) -> np.ndarra
     return compose(local, matrix)
 
 
-def find_faces(image: np.ndarray, analyzer: FaceAnalyzer) -> list[Face]:
-    """Faces with landmarks, found on a copy with a grey border of 10 % of the longer side.
+def find_faces(image: np.ndarray, analyzer: FaceAnalyzer, near: list[np.ndarray] | None = None) -> list[Face]:
+    """Faces with landmarks, found in the photo framed by a grey border of 10 % of its longer side.
 
     The border keeps faces cut by the image edge (after a crop) in the detector's view, which
-    steadies their landmarks; writer and reader both look this way.
+    steadies their landmarks; writer and reader both look this way. `near` (boxes) keeps only the
+    faces overlapping them, so the writer does not predict landmarks for faces it leaves alone.
     """
-    pad = round(BORDER_FRACTION * max(image.shape[:2]))
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-    shift = np.array([pad, pad], np.float64)
-    return [
-        dataclasses.replace(
-            face,
-            box=face.box - np.tile(shift, 2),
-            keypoints=face.keypoints - shift,
-            landmarks=None if face.landmarks is None else face.landmarks - shift,
-        )
-        for face in analyzer.detect(padded, landmarks=True)
-    ]
+    return analyzer.detect(image, landmarks=True, border=BORDER_FRACTION, near=near)
 
 
 @functools.cache
@@ -536,15 +526,7 @@ def _match(face: Face, found: list[Face]) -> Face:
     """The re-detected face that overlaps `face` most (IoU ≥ 0.3), else `face` itself."""
     best, best_iou = None, 0.3
     for candidate in found:
-        iou = _iou(face.box, candidate.box)
+        iou = box_iou(face.box, candidate.box)
         if iou >= best_iou:
             best, best_iou = candidate, iou
     return best if best is not None else face
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = np.maximum(a[:2], b[:2])
-    x1, y1 = np.minimum(a[2:], b[2:])
-    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
