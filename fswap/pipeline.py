@@ -406,7 +406,7 @@ class FaceSwapPipeline:
 
         with timed(timings, "blend"):
             fraction = self.feather_fraction if feather_fraction is None else feather_fraction
-            image = target
+            image = target.copy()  # each face is written into it in place
             results = []
             for k, index in enumerate(chosen):
                 swapped, skin = swapped_crops[k], skins[k]
@@ -417,12 +417,12 @@ class FaceSwapPipeline:
                     correction = network_correction(swapped, first_stage_crops[k]) if refine else None
                     image, swapped = composite_full_resolution(
                         image, faces[index].landmarks, source_arrays[source], source_faces[source].landmarks,
-                        target_matrices[k], skin, blend, correction, appearance_matching, shapes[k],
+                        target_matrices[k], skin, blend, correction, appearance_matching, shapes[k], out=image,
                     )
                 else:
                     if appearance_matching:
                         swapped = match_appearance(swapped, target_crops[k], skin)
-                    image = paste_back(image, swapped, target_matrices[k], blend)
+                    paste_back(image, swapped, target_matrices[k], blend, out=image)
                 results.append(
                     SwappedFace(
                         index=index, face=faces[index], matrix=target_matrices[k], target_crop=target_crops[k],

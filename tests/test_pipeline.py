@@ -247,6 +247,21 @@ def test_two_stage_pipeline_runs_and_keeps_its_setting(pipe, tmp_path, t1_image)
                          pipe.occlusion_segmenter, attribute_input="pixels")
 
 
+@pytest.mark.parametrize("two_stage", [False, True], ids=["one-stage", "two-stage"])
+@pytest.mark.parametrize("full_resolution", [False, True], ids=["crop", "full-resolution"])
+def test_the_callers_target_array_is_never_written(pipe, t1_image, two_stage, full_resolution):
+    # Faces are pasted in place into the pipeline's own copy of the target, never into the caller's.
+    model = FaceSwapPipeline(
+        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
+        attribute_input="warped_source" if two_stage else "target",
+    )
+    target = t1_image.copy()
+    output = model(example_image("yaoming.jpg"), target, target_faces=[0, 1], full_resolution=full_resolution,
+                   occlusion_aware=False)
+    assert np.array_equal(target, t1_image)
+    assert not np.shares_memory(output.image, target) and (output.image != target).any()
+
+
 def test_shape_strength_moves_the_features_inside_the_face_only_and_is_kept(pipe, tmp_path, t1_image):
     two_stage = FaceSwapPipeline(
         pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,

@@ -84,15 +84,16 @@ def blend_mask(face_mask: np.ndarray, skin: np.ndarray, outline_radius: float, o
 
 
 def paste_back(
-    image: np.ndarray, crop: np.ndarray, matrix: np.ndarray, blend_mask: np.ndarray
+    image: np.ndarray, crop: np.ndarray, matrix: np.ndarray, blend_mask: np.ndarray, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Warp `crop` back into `image` through the inverse of `matrix` and blend with `blend_mask`.
 
     `blend_mask` is a [size, size] float mask in crop coordinates (1 = take the crop). Only the
     face's bounding rectangle is touched, so this costs the same on a 40-megapixel photo as on
-    a small one, and pixels where the mask is 0 are returned unchanged.
+    a small one, and pixels where the mask is 0 are returned unchanged. The result is a new
+    copy, or `out` (a copy of `image`, or `image` itself to paste in place) when given.
     """
-    result = image.copy()
+    result = image.copy() if out is None else out
     window = _crop_window(matrix, crop.shape[0], image.shape[:2])
     if window is None:
         return result

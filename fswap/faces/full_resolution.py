@@ -46,6 +46,8 @@ def composite_full_resolution(
     correction: np.ndarray | None = None,
     appearance_matching: bool = True,
     shape_landmarks: np.ndarray | None = None,
+    *,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Swap one face at the target's resolution.
 
@@ -60,13 +62,15 @@ def composite_full_resolution(
         appearance_matching: recolour the corrected face to the target's skin statistics.
         shape_landmarks: [106, 2] where the source's texture is warped to, in the target photo
             (`fswap.faces.shape.identity_shape`); default the target's landmarks.
+        out: where to write the swapped photo (a copy of `target_image`, or `target_image`
+            itself to swap in place); default a new copy.
 
     Returns:
         The swapped photo (pixels where the blend mask is 0 are the target's, bit for bit) and
         the pasted face seen through `matrix` (uint8 [S, S, 3]), for display.
     """
     size = skin.shape[0]
-    result = target_image.copy()
+    result = target_image.copy() if out is None else out
     # Only the face's rectangle is worked on (the warp's outer ring bounds the blend mask), so a
     # big photo costs little more than the face itself.
     x0, y0, x1, y1 = face_rectangle(face_points(target_landmarks), target_image.shape)
