@@ -114,6 +114,8 @@ class EvalResults:
     rows: tuple[EvalRow, ...]
     recogniser: str
     pairs: int
+    #: How sure each difference between two methods is, in words (`fswap.evaluation.comparison_text`).
+    comparisons: tuple[str, ...] = ()
 
 
 def _read_json(path: Path) -> Any:
@@ -214,11 +216,19 @@ def read_eval_results(folder: str | Path) -> EvalResults | None:
     pairs = _field(data, "pairs", int, where)
     if pairs <= 0:
         raise CheckpointError(f"{where}: 'pairs' must be positive")
+    from fswap.evaluation import comparison_text
+
+    comparisons = data.get("comparisons", []) if isinstance(data, dict) else []
+    try:
+        texts = tuple(comparison_text(item) for item in comparisons)
+    except (TypeError, KeyError, IndexError, ValueError) as error:
+        raise CheckpointError(f"{where}: 'comparisons' do not follow fswap eval's format ({error!r})") from error
     return EvalResults(
         command=_field(data, "command", str, where),
         rows=tuple(rows),
         recogniser=_field(data, "recogniser", str, where),
         pairs=pairs,
+        comparisons=texts,
     )
 
 

