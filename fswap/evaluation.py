@@ -162,7 +162,7 @@ def paired_comparison(
     return {
         "method": method, "reference": reference, "pairs": len(keys), "sources": len(people),
         "top1_only_method": only_method, "top1_only_reference": only_reference,
-        "top1_mcnemar_p": round(float(p_value), 4),
+        "top1_mcnemar_p": float(f"{p_value:.3g}"),
         "identity_similarity_difference": difference("identity_similarity"),
         "pose_error_deg_difference": difference("pose_error_deg"),
     }
@@ -279,10 +279,14 @@ def comparison_text(comparison: dict) -> str:
         f"{comparison['method']} vs {comparison['reference']} on {comparison['pairs']} pairs "
         f"({comparison['sources']} source photos): top-1 right only for {comparison['method']} in "
         f"{comparison['top1_only_method']} pairs, only for {comparison['reference']} in "
-        f"{comparison['top1_only_reference']} (McNemar p = {comparison['top1_mcnemar_p']}); identity similarity "
+        f"{comparison['top1_only_reference']} (McNemar {_p_text(comparison['top1_mcnemar_p'])}); identity similarity "
         f"{identity['mean']:+.3f} (95 % CI {identity['ci95'][0]:+.3f} to {identity['ci95'][1]:+.3f}); pose error "
         f"{pose['mean']:+.2f}° ({pose['ci95'][0]:+.2f} to {pose['ci95'][1]:+.2f})."
     )
+
+
+def _p_text(p_value: float) -> str:
+    return "p < 0.0001" if p_value < 1e-4 else f"p = {p_value:.2g}"
 
 
 def markdown_table(rows: list[dict]) -> str:

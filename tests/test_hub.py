@@ -355,7 +355,7 @@ def test_card_follows_eval_json(checkpoint, tmp_path):
         "pose_error_deg_difference": {"mean": -0.19, "ci95": [-1.27, 0.48]},
     }]
     (folder / "eval.json").write_text(json.dumps(changed))
-    assert "right only for fswap in 9 pairs, only for classic in 7 (McNemar p = 0.8036)" in render_model_card(folder)
+    assert "right only for fswap in 9 pairs, only for classic in 7 (McNemar p = 0.8)" in render_model_card(folder)
     changed["comparisons"] = [{"method": "fswap"}]
     (folder / "eval.json").write_text(json.dumps(changed))
     with pytest.raises(CheckpointError, match="comparisons"):
