@@ -379,7 +379,7 @@ class FaceSwapPipeline:
         if two_stage:
             with timed(timings, "first stage"):
                 texture_sources = closest_poses(source_points, target_points)
-                source_yaws = [head_pose(face.landmarks, image.shape)[0] for face, image in zip(source_faces, source_arrays, strict=True)]
+                source_yaws = [head_pose(face.landmarks, photo.shape)[0] for face, photo in zip(source_faces, source_arrays, strict=True)]
                 notices += [turn_notice(source_names[j], source_yaws[j], head_pose(faces[chosen[k]].landmarks, target.shape)[0])
                             for k, j in enumerate(texture_sources)]
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
