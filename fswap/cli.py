@@ -178,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Swap held-out photo pairs (the validation split of a prepared data set, never trained on) "
         "with the checkpoint, the classic swap and 'no swap', and report identity similarity and top-1 "
         "retrieval under an independent recogniser, head-pose and expression error, background PSNR and "
-        "seconds per swap. Writes eval.json and contact_sheet.png into OUTPUT.",
+        "seconds per swap, and how sure fswap's difference from the classic swap is. Writes eval.json and "
+        "contact_sheet.png into OUTPUT. Each pair is journalled as it is scored (OUTPUT/eval_journal.jsonl), "
+        "so an interrupted run started again with the same options resumes where it stopped.",
     )
     evaluate.add_argument("--model", help="checkpoint folder or Hub id (default: the shipped checkpoint)")
     evaluate.add_argument("--data", type=Path, required=True, help="data set folder from `fswap data prepare`")

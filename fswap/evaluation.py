@@ -10,6 +10,7 @@ Pose and expression come from 2d106det landmarks re-detected on each result.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,8 @@ from fswap.faces.align import similarity_transform
 from fswap.faces.analyzer import box_iou
 from fswap.faces.pose import head_pose, wrap_degrees
 
+#: Written beside eval.json while `fswap eval` runs (`Journal`), removed when the report is written.
+JOURNAL_NAME = "eval_journal.jsonl"
 EVAL_RECOGNISER = Path(__file__).resolve().parent.parent / "eval_models" / "faceplugin_fr_feature.onnx"
 EVAL_RECOGNISER_NAME = "faceplugin fr_feature (npm faceplugin-face-recognition-js 0.0.1, MIT)"
 
@@ -171,6 +174,52 @@ def paired_comparison(
 SwapMethod = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+class Journal:
+    """Every scored pair as one JSON line, written the moment it is scored, so an interrupted
+    evaluation resumes where it stopped instead of starting again.
+
+    The first line names the run (model, data, pairs, methods, ...). A journal of another run is
+    started afresh; a last line cut off mid-write is ignored.
+    """
+
+    def __init__(self, path: Path, run: dict):
+        self.path, self.run = Path(path), run
+
+    def read(self) -> tuple[list[PairResult], dict[tuple[str, int, int], bool]]:
+        """The results so far, and every (method, source, target) already done (True: it failed)."""
+        results: list[PairResult] = []
+        done: dict[tuple[str, int, int], bool] = {}
+        if not self.path.is_file():
+            return results, done
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        try:
+            header = json.loads(lines[0]) if lines else None
+        except json.JSONDecodeError:
+            header = None
+        if header != {"run": self.run}:
+            return results, done
+        for line in lines[1:]:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                break  # the run was killed while writing this line
+            key = (entry["method"], entry["source"], entry["target"])
+            done[key] = bool(entry.get("failed"))
+            if not entry.get("failed"):
+                results.append(PairResult(**entry))
+        return results, done
+
+    def start(self, resume: bool) -> None:
+        """Begin a new journal unless `resume` keeps the matching one there."""
+        if not resume:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"run": self.run}) + "\n", encoding="utf-8")
+
+    def append(self, entry: dict) -> None:
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(entry) + "\n")
+
+
 def evaluate(
     methods: dict[str, SwapMethod],
     sources: list[np.ndarray],
@@ -180,47 +229,71 @@ def evaluate(
     recogniser: EvaluationRecogniser,
     progress: bool = True,
     keep_images: int = 0,
+    journal: Journal | None = None,
 ) -> tuple[Evaluation, dict[str, list[np.ndarray]]]:
     """Run every method on every (source index, target index) pair and score the results.
 
     Each method maps (source photo, target photo) to the swapped target photo (largest face).
     Identity: cosine of the result's face to its source photo under the evaluation recogniser,
     and top-1 retrieval among all source photos. Returns the evaluation and, per method, the
-    first `keep_images` results (for a contact sheet).
+    first `keep_images` results (for a contact sheet). With a `journal`, pairs it already holds
+    are not scored again (those among the first `keep_images` are swapped again for their picture).
     """
     from tqdm.auto import tqdm
 
     source_faces = [analyzer.largest_face(image, name=f"source {i}") for i, image in enumerate(sources)]
     target_faces = [analyzer.largest_face(image, name=f"target {i}") for i, image in enumerate(targets)]
     gallery = np.stack([recogniser.embed(image, face.keypoints) for image, face in zip(sources, source_faces, strict=True)])
-    evaluation = Evaluation()
+    previous, done = journal.read() if journal else ([], {})
+    if journal:
+        journal.start(resume=bool(done))
+        if done and progress:
+            print(f"resuming: {len(done)} swaps already scored in {journal.path}", file=sys.stderr)
+    evaluation = Evaluation(results=previous)
+    for (name, _, _), failed in done.items():
+        if failed:
+            evaluation.failures[name] = evaluation.failures.get(name, 0) + 1
     kept: dict[str, list[np.ndarray]] = {name: [] for name in methods}
-    steps = tqdm(total=len(pairs) * len(methods), disable=not progress, desc="eval", unit="swap")
+    steps = tqdm(total=len(pairs) * len(methods), initial=len(done), disable=not progress, desc="eval", unit="swap")
     for source_index, target_index in pairs:
         target, target_face = targets[target_index], target_faces[target_index]
         for name, method in methods.items():
+            key = (name, source_index, target_index)
+            if key in done:
+                if len(kept[name]) < keep_images and not done[key]:
+                    kept[name].append(method(sources[source_index], target))
+                continue
             start = time.perf_counter()
             try:
                 result = method(sources[source_index], target)
             except FswapError:
                 evaluation.failures[name] = evaluation.failures.get(name, 0) + 1
+                if journal:
+                    journal.append({"method": name, "source": source_index, "target": target_index, "failed": True})
                 steps.update(1)
                 continue
             seconds = time.perf_counter() - start
             face = face_at(analyzer, result, target_face)
             embedding = recogniser.embed(result, face.keypoints)
             similarities = gallery @ embedding
-            evaluation.results.append(PairResult(
+            scored = PairResult(
                 method=name, source=source_index, target=target_index,
                 identity_similarity=float(similarities[source_index]), retrieved=int(np.argmax(similarities)),
                 pose_error_deg=pose_error(face.landmarks, target_face.landmarks, target.shape),
                 expression_error=expression_error(face.landmarks, target_face.landmarks),
                 background_psnr_db=background_psnr(result, target, target_face), seconds=seconds,
-            ))
+            )
+            evaluation.results.append(scored)
+            if journal:
+                journal.append(asdict(scored))
             if len(kept[name]) < keep_images:
                 kept[name].append(result)
             steps.update(1)
     steps.close()
+    # In the schedule's order, whatever order the journal and this run scored them in.
+    order = {pair: i for i, pair in enumerate(pairs)}
+    rank = {name: i for i, name in enumerate(methods)}
+    evaluation.results.sort(key=lambda r: (order.get((r.source, r.target), len(order)), rank.get(r.method, len(rank))))
     return evaluation, kept
 
 
@@ -349,9 +422,15 @@ def run_evaluation(model: str | None, data: Path, pairs: int, output: Path, seed
         "classic": lambda source, target: classic(source, target).image,
         "no swap": lambda source, target: target,
     }
+    from fswap import __version__
+
+    run = {"model": str(model or default_model()), "data": str(Path(data).resolve()), "pairs": pairs, "seed": seed,
+           "methods": list(methods), "recogniser": EVAL_RECOGNISER_NAME, "fswap": __version__}
+    journal = Journal(Path(output) / JOURNAL_NAME, run)
     evaluation, kept = evaluate(methods, sources, targets, index_pairs, pipeline.face_analyzer,
-                                EvaluationRecogniser(), keep_images=8)
+                                EvaluationRecogniser(), keep_images=8, journal=journal)
     sheet = contact_sheet(sources, targets, index_pairs, kept)
     write_report(output, evaluation, command, pairs, sheet)
+    journal.path.unlink()  # the report holds every pair now
     text = "\n".join(comparison_text(c) for c in comparisons(evaluation))
     return {"rows": evaluation.rows(), "table": markdown_table(evaluation.rows()) + ("\n\n" + text if text else "")}

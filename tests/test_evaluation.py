@@ -8,6 +8,7 @@ from fswap.errors import FswapError
 from fswap.evaluation import (
     Evaluation,
     EvaluationRecogniser,
+    Journal,
     PairResult,
     comparison_text,
     evaluate,
@@ -137,3 +138,61 @@ def test_bootstrap_over_sources_is_wider_when_a_source_decides_everything():
     assert low < 0.1 < high
     pair_level_sd = np.std(gains) / np.sqrt(40)
     assert high - low > 2 * 1.96 * pair_level_sd * 1.2
+
+
+@needs_photos
+def test_an_interrupted_evaluation_resumes_where_it_stopped(analyzer, photos, tmp_path):
+    sources, targets = photos[:3], photos[3:]
+    pairs = [(0, 0), (1, 1), (2, 2), (0, 1)]
+    recogniser = EvaluationRecogniser()
+    calls = []
+
+    def source_back(source, target):
+        calls.append(1)
+        return source
+
+    methods = {"returns the source": source_back, "no swap": lambda source, target: target}
+    straight, _ = evaluate(methods, sources, targets, pairs, analyzer, recogniser, progress=False)
+
+    run = {"pairs": 4, "methods": list(methods)}
+    journal = Journal(tmp_path / "eval_journal.jsonl", run)
+
+    def killed_on_the_third_call(source, target):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return source_back(source, target)
+
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        evaluate({**methods, "returns the source": killed_on_the_third_call}, sources, targets, pairs, analyzer,
+                 recogniser, progress=False, journal=journal)
+    assert len(journal.read()[1]) == 4  # two pairs, both methods, were journalled before the kill
+    calls.clear()
+    resumed, kept = evaluate(methods, sources, targets, pairs, analyzer, recogniser, progress=False, keep_images=1,
+                             journal=journal)
+    assert len(calls) == 2 + 1  # the two pairs left, and the first pair again only for its picture
+    assert len(kept["returns the source"]) == 1
+
+    def scores(evaluation):
+        return [{**vars(r), "seconds": None} for r in evaluation.results]
+
+    assert scores(resumed) == scores(straight)
+    # A journal of another run is not trusted: everything is scored again.
+    calls.clear()
+    evaluate(methods, sources, targets, pairs, analyzer, recogniser, progress=False,
+             journal=Journal(journal.path, {**run, "pairs": 5}))
+    assert len(calls) == 4
+
+
+def test_journal_ignores_a_line_cut_off_mid_write(tmp_path):
+    journal = Journal(tmp_path / "j.jsonl", {"pairs": 1})
+    journal.start(resume=False)
+    entry = {"method": "fswap", "source": 0, "target": 0, "identity_similarity": 0.4, "retrieved": 0,
+             "pose_error_deg": 1.0, "expression_error": 0.01, "background_psnr_db": 40.0, "seconds": 0.1}
+    journal.append(entry)
+    journal.append({"method": "fswap", "source": 1, "target": 1, "failed": True})
+    with journal.path.open("a") as file:
+        file.write('{"method": "fswap", "source": 2, "targ')  # killed here
+    results, done = journal.read()
+    assert [vars(r) for r in results] == [entry]
+    assert done == {("fswap", 0, 0): False, ("fswap", 1, 1): True}
