@@ -1,7 +1,7 @@
 """Where identity is won and lost: fswap's stages switched off one at a time, next to the classic
 swap with and without its Poisson blend, on the same held-out pairs as `fswap eval`.
 
-    python benchmarks/identity_ablation.py --pairs 141          # the default checkpoint, 47 people x 3
+    python benchmarks/identity_ablation.py --pairs 2209         # the default checkpoint, every held-out pair
     python benchmarks/identity_ablation.py --model runs/swap/pipeline --pairs 40
 
 Rows (all scored by the evaluation recogniser, which never enters training):
@@ -23,11 +23,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import markdown_table, write_result
+from common import RESULTS, markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
-from fswap.evaluation import EvaluationRecogniser, evaluate, held_out_pairs
+from fswap.evaluation import EvaluationRecogniser, Journal, evaluate, held_out_pairs
 from fswap.pipeline import FaceSwapPipeline
 
 COLUMNS = ["method", "identity_similarity", "identity_top1", "pose_error_deg", "expression_error",
@@ -60,12 +60,17 @@ def main() -> None:
         "classic without Poisson": lambda source, target: classic(source, target, poisson=False).image,
         "no swap": lambda source, target: target,
     }
+    # Journalled pair by pair: a run stopped part-way resumes when started again with the same options.
+    run = {"model": args.model or str(default_model()), "data": str(args.data.resolve()), "pairs": args.pairs,
+           "seed": args.seed, "methods": list(methods)}
+    journal = Journal(RESULTS / "identity_ablation_journal.jsonl", run)
     evaluation, _ = evaluate(methods, sources, targets, pairs,
-                             pipeline.face_analyzer, EvaluationRecogniser())
+                             pipeline.face_analyzer, EvaluationRecogniser(), journal=journal)
     rows = evaluation.rows()
     path = write_result("identity_ablation", {"model": args.model or str(default_model()), "data": str(args.data),
                                                "seed": args.seed, "people": len(sources), "rows": rows,
                                                "results": [vars(r) for r in evaluation.results]})
+    journal.path.unlink()
     print(markdown_table(rows, COLUMNS))
     print(f"wrote {path}")
 
