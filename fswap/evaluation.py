@@ -22,7 +22,7 @@ import numpy as np
 from fswap.errors import FswapError, ModelNotFoundError
 from fswap.faces import Face, FaceAnalyzer, alignment_matrix, region_mask, warp_face
 from fswap.faces.align import similarity_transform
-from fswap.faces.analyzer import box_iou
+from fswap.faces.analyzer import box_iou, session_options
 from fswap.faces.pose import head_pose, wrap_degrees
 
 #: Written beside eval.json while `fswap eval` runs (`Journal`), removed when the report is written.
@@ -42,7 +42,7 @@ class EvaluationRecogniser:
         path = Path(path)
         if not path.is_file():
             raise ModelNotFoundError(f"evaluation recogniser not found at {path} (see eval_models/README.md)")
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     def embed(self, image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:

@@ -76,15 +76,11 @@ class FaceAnalyzer:
     """
 
     def __init__(self, folder: str | Path, config: FaceAnalyzerConfig | None = None, threads: int = 0):
-        import onnxruntime
         from insightface.model_zoo import get_model  # heavy; imported when a model is built
 
         self.folder = Path(folder)
         self.config = config or FaceAnalyzerConfig()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        kwargs = {"providers": ["CPUExecutionProvider"], "sess_options": options}
+        kwargs = {"providers": ["CPUExecutionProvider"], "sess_options": session_options(threads)}
         paths = {role: self.folder / getattr(self.config, role) for role in DEFAULT_FILES}
         missing = [str(path) for path in paths.values() if not path.is_file()]
         if missing:
@@ -247,6 +243,23 @@ def select_faces(faces: list[Face], selector: FaceSelector, *, name: str = "targ
                 f"{name} has {len(faces)} face(s), numbered 0 to {len(faces) - 1}; face {index} does not exist"
             )
     return [int(index) for index in indices]
+
+
+def session_options(threads: int = 0):
+    """onnxruntime options for fswap's CPU sessions: `threads` intra-op threads (0: one per core),
+    quiet logs, and no spinning.
+
+    By default onnxruntime's threads spin for a while after each call, waiting for the next. In a
+    swap, torch runs between the calls and finds its cores busy: turning spinning off took an
+    18-MP one-face swap from 0.36 to 0.27 s here, and the classic swap from 0.32 to 0.22 s.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _analysis_copy(image: np.ndarray, max_side: int, border: float) -> tuple[np.ndarray, float, float]:
