@@ -419,7 +419,7 @@ class FaceSwapPipeline:
             for k, index in enumerate(chosen):
                 swapped, skin = swapped_crops[k], skins[k]
                 # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
-                blend = blend_mask(face_masks[k], skin, fraction * size, OCCLUDER_FEATHER * size, seams=carried[k])
+                blend = blend_mask(face_masks[k], skin, fraction * size, OCCLUDER_FEATHER * size)
                 if two_stage and full_resolution:
                     source = texture_sources[k]
                     correction = network_correction(swapped, first_stage_crops[k]) if refine else None

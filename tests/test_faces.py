@@ -280,25 +280,6 @@ def test_blend_mask_fades_wide_at_the_outline_and_narrow_at_occluders():
     assert np.array_equal(blend_mask(face, face, 8, 2), feather(face, 8))  # nothing occluded: the outline alone
 
 
-def test_seams_where_the_source_was_covered_fade_as_wide_as_the_outline():
-    from fswap.faces.align import blend_mask
-
-    face = np.zeros((100, 100), np.float32)
-    face[10:90, 10:90] = 1.0
-    hand = np.zeros((100, 100), bool)
-    hand[45:55, 20:30] = True  # the target's own occluder
-    hat = np.zeros((100, 100), bool)
-    hat[45:55, 60:70] = True  # where the source's hat lands: target skin stays there
-    skin = face * ~hand * ~hat  # what the pipeline passes: neither is pasted over
-    blend = blend_mask(face, skin, outline_radius=8, occluder_radius=2, seams=hat)
-    assert np.all(blend[hand] == 0) and np.all(blend[hat] == 0)
-    assert blend[50, 34] > 0.99  # 4 px from the hand: whole, no halo
-    assert blend[50, 56] < 0.5  # 4 px from the seam: still melting into the target's skin
-    assert blend[50, 42] > 0.99  # far from both
-    # Without seams the hat is cut like the hand, with a hard edge.
-    assert blend_mask(face, skin, 8, 2)[50, 56] > 0.99
-
-
 def test_source_occluders_land_where_the_source_face_is_warped(analyzer, t1_image):
     from fswap.faces.masks import region_mask
     from fswap.faces.warp import carried_occluders

@@ -66,13 +66,7 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
     return np.clip(blurred, 0.0, 1.0) * mask
 
 
-def blend_mask(
-    face_mask: np.ndarray,
-    skin: np.ndarray,
-    outline_radius: float,
-    occluder_radius: float,
-    seams: np.ndarray | None = None,
-) -> np.ndarray:
+def blend_mask(face_mask: np.ndarray, skin: np.ndarray, outline_radius: float, occluder_radius: float) -> np.ndarray:
     """What is pasted: float32 [H, W] in [0, 1], 0 outside the face and on its occluders.
 
     The face's outline fades over `outline_radius` px, where the swapped skin has to melt into
@@ -80,21 +74,13 @@ def blend_mask(
     real edge in the photo, so the fade around it is only `occluder_radius` px: feathering it
     as widely as the outline would show a halo of the target's skin around every occluder and
     blow a speck the segmenter missed up into a hole the size of the feather.
-
-    `seams` (bool [H, W]) are holes with skin on both sides: where the *source's* occluders land
-    (`fswap.faces.warp.carried_occluders`), the target's own skin stays, so their edge is a seam
-    between two skins, like the outline, and fades as widely. Cut as sharply as an occluder,
-    they left hard-edged patches of the target's skin in the swap.
     """
     face = (np.asarray(face_mask) > 0.5).astype(np.float32)
     outline = feather(face, outline_radius)
-    holes = np.zeros(face.shape, bool) if seams is None else np.asarray(seams, bool)
-    occluders = (face > 0) & (np.asarray(skin) <= 0.5) & ~holes
-    if occluders.any():
-        outline = outline * feather((~occluders).astype(np.float32), occluder_radius)
-    if holes.any():
-        outline = outline * feather((~holes).astype(np.float32), outline_radius)
-    return outline
+    occluders = (face > 0) & (np.asarray(skin) <= 0.5)
+    if not occluders.any():
+        return outline
+    return outline * feather((~occluders).astype(np.float32), occluder_radius)
 
 
 def paste_back(
