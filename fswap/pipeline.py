@@ -332,7 +332,8 @@ class FaceSwapPipeline:
         source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(sources)]
         with timed(timings, "detect"):
             source_faces = [
-                self.face_analyzer.largest_face(image, name=name) for image, name in zip(source_arrays, source_names, strict=True)
+                self.face_analyzer.largest_face(image, name=name)
+                for image, name in zip(source_arrays, source_names, strict=True)
             ]
             faces = self.face_analyzer.detect(target, embeddings=reference is not None)
             selector = target_faces
@@ -364,7 +365,8 @@ class FaceSwapPipeline:
             band = OUTLINE_BAND * size
             skins = [visible_skin(mask, v, band) for mask, v in zip(face_masks, visible, strict=True)]
             source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in source_points]
-            source_occluders = [occluded_skin(region, mask, band) for region, mask in zip(source_regions, source_masks, strict=True)]
+            source_occluders = [occluded_skin(region, mask, band)
+                                for region, mask in zip(source_regions, source_masks, strict=True)]
             notices = [covered_notice(name, occluders.sum() / max(region.sum(), 1))
                        for name, occluders, region in zip(source_names, source_occluders, source_regions, strict=True)]
 
@@ -379,8 +381,10 @@ class FaceSwapPipeline:
         if two_stage:
             with timed(timings, "first stage"):
                 texture_sources = closest_poses(source_points, target_points)
-                source_yaws = [head_pose(face.landmarks, photo.shape)[0] for face, photo in zip(source_faces, source_arrays, strict=True)]
-                notices += [turn_notice(source_names[j], source_yaws[j], head_pose(faces[chosen[k]].landmarks, target.shape)[0])
+                source_yaws = [head_pose(face.landmarks, photo.shape)[0]
+                               for face, photo in zip(source_faces, source_arrays, strict=True)]
+                target_yaws = [head_pose(faces[index].landmarks, target.shape)[0] for index in chosen]
+                notices += [turn_notice(source_names[j], source_yaws[j], target_yaws[k])
                             for k, j in enumerate(texture_sources)]
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
                 hidden = [hidden_features(points, occluders)

@@ -122,7 +122,8 @@ def test_paired_comparison_on_constructed_cases():
     close = Evaluation(_scores("fswap", [True] * 9 + [False] * 7 + [True] * 24, base)
                        + _scores("classic", [False] * 9 + [True] * 7 + [True] * 24, base))
     assert paired_comparison(close, "fswap", "classic")["top1_mcnemar_p"] > 0.5
-    assert "right only for fswap in 9 pairs, only for classic in 7" in comparison_text(paired_comparison(close, "fswap", "classic"))
+    text = comparison_text(paired_comparison(close, "fswap", "classic"))
+    assert "right only for fswap in 9 pairs, only for classic in 7" in text
     with pytest.raises(FswapError, match="no pair"):
         paired_comparison(Evaluation(_scores("fswap", [True], [0.3])), "fswap", "classic")
 

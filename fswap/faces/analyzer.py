@@ -275,7 +275,8 @@ def _analysis_copy(image: np.ndarray, max_side: int, border: float) -> tuple[np.
     work = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     work_pad = round(pad * scale)
     if work_pad:
-        work = cv2.copyMakeBorder(work, work_pad, work_pad, work_pad, work_pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        grey = (127, 127, 127)
+        work = cv2.copyMakeBorder(work, work_pad, work_pad, work_pad, work_pad, cv2.BORDER_CONSTANT, value=grey)
     return cv2.cvtColor(work, cv2.COLOR_RGB2BGR), scale, float(work_pad)
 
 

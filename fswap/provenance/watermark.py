@@ -424,7 +424,8 @@ def embed_watermark(
         fswap.NoFaceError: there is no face in `image` to mark.
     """
     image = load_image(image)
-    found = find_faces(image, analyzer or default_analyzer(), near=None if faces is None else [face.box for face in faces])
+    near = None if faces is None else [face.box for face in faces]
+    found = find_faces(image, analyzer or default_analyzer(), near=near)
     if not found and not faces:
         raise NoFaceError("no face found to watermark; the fswap watermark is written into faces")
     targets = found if faces is None else [_match(face, found) for face in faces]
