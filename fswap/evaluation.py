@@ -22,7 +22,7 @@ import numpy as np
 from fswap.errors import FswapError, ModelNotFoundError
 from fswap.faces import Face, FaceAnalyzer, alignment_matrix, region_mask, warp_face
 from fswap.faces.align import similarity_transform
-from fswap.faces.analyzer import box_iou, session_options
+from fswap.faces.analyzer import overlapping, session_options
 from fswap.faces.pose import head_pose, wrap_degrees
 
 #: Written beside eval.json while `fswap eval` runs (`Journal`), removed when the report is written.
@@ -81,9 +81,9 @@ def background_psnr(swap: np.ndarray, target: np.ndarray, target_face: Face, cap
 def face_at(analyzer: FaceAnalyzer, image: np.ndarray, where: Face) -> Face:
     """The face of `image` at `where`'s place (re-detected); else its largest face; else `where`."""
     faces = analyzer.detect(image)
-    best = max(faces, key=lambda f: box_iou(f.box, where.box), default=None)
-    if best is not None and box_iou(best.box, where.box) > 0.3:
-        return best
+    best = overlapping(where.box, [face.box for face in faces])
+    if best is not None:
+        return faces[best]
     return faces[0] if faces else where
 
 

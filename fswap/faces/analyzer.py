@@ -280,15 +280,22 @@ def _analysis_copy(image: np.ndarray, max_side: int, border: float) -> tuple[np.
     return cv2.cvtColor(work, cv2.COLOR_RGB2BGR), scale, float(work_pad)
 
 
-def _overlapping(faces: list[Face], boxes: Sequence[np.ndarray], least_iou: float = 0.3) -> list[int]:
-    """For each box, the index of the face overlapping it most (IoU ≥ `least_iou`); each face once."""
+def _overlapping(faces: list[Face], boxes: Sequence[np.ndarray]) -> list[int]:
+    """For each box, the index of the face overlapping it most (`overlapping`); each face once."""
     chosen = []
     for box in boxes:
-        overlaps = [box_iou(face.box, box) for face in faces]
-        best = int(np.argmax(overlaps)) if overlaps else -1
-        if best >= 0 and overlaps[best] >= least_iou and best not in chosen:
+        best = overlapping(box, [face.box for face in faces])
+        if best is not None and best not in chosen:
             chosen.append(best)
     return chosen
+
+
+def overlapping(box: np.ndarray, boxes: Sequence[np.ndarray], least_iou: float = 0.3) -> int | None:
+    """The index of the box in `boxes` that overlaps `box` most, when their IoU is at least
+    `least_iou`; else None. How a face is found again in another copy of its photo."""
+    overlaps = [box_iou(box, other) for other in boxes]
+    best = int(np.argmax(overlaps)) if overlaps else None
+    return best if best is not None and overlaps[best] >= least_iou else None
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -44,7 +44,7 @@ from fswap import __version__
 from fswap.errors import NoFaceError
 from fswap.faces import Face, FaceAnalyzer, invert_matrix, mask_to_image, transform_points
 from fswap.faces.align import similarity_transform
-from fswap.faces.analyzer import box_iou
+from fswap.faces.analyzer import overlapping
 from fswap.imageio import ImageInput, load_image
 from fswap.provenance.landmark_template import MEAN_SHAPE_106
 
@@ -525,9 +525,5 @@ def default_analyzer() -> FaceAnalyzer:
 
 def _match(face: Face, found: list[Face]) -> Face:
     """The re-detected face that overlaps `face` most (IoU ≥ 0.3), else `face` itself."""
-    best, best_iou = None, 0.3
-    for candidate in found:
-        iou = box_iou(face.box, candidate.box)
-        if iou >= best_iou:
-            best, best_iou = candidate, iou
-    return best if best is not None else face
+    best = overlapping(face.box, [candidate.box for candidate in found])
+    return face if best is None else found[best]
