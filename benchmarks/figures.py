@@ -143,7 +143,7 @@ def main() -> None:
     occluded = [load_image(p) for p in args.occluded]
     photos += occluded
     # Unoccluded pairs, then the first five occluded photos as targets, the last two as sources
-    # (their microphone, hat or hair must not be pasted onto the target).
+    # (their hair and hat are pasted with the face, as by the classic swap).
     pairs = [(0, 6), (1, 7), (2, 8), (3, 9)] + [(4 + k % 2, 12 + k) for k in range(min(5, len(occluded)))]
     pairs += [(12 + k, 10 + k % 2) for k in range(5, len(occluded))]
     print(swap_grid(pipeline, photos, pairs))

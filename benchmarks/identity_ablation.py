@@ -8,6 +8,8 @@ Rows (all scored by the evaluation recogniser, which never enters training):
 - fswap: the checkpoint as shipped;
 - fswap, target's proportions: the source's texture warped onto the target's landmarks as they
   are, without the source's feature proportions (`shape_strength=0`, `fswap.faces.shape`);
+- fswap, source's occluders cut: the target's face kept where what covers the source face lands
+  (`paste_source_occluders=False`, the default until 2026-11-30);
 - fswap, crop resolution: the network's 128-px face pasted back as it is (no full-resolution finish);
 - fswap, occlusion off: occluders are not kept, the swapped face is pasted over them;
 - first stage only: doc 003's first face image (source texture warped onto the target), no network;
@@ -52,6 +54,7 @@ def main() -> None:
     methods = {
         "fswap": fswap(),
         "fswap, target's proportions": fswap(shape_strength=0.0),
+        "fswap, source's occluders cut": fswap(paste_source_occluders=False),
         "fswap, crop resolution": fswap(full_resolution=False),
         "fswap, occlusion off": fswap(occlusion_aware=False),
         "first stage only": fswap(refine=False),

@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--no-appearance-matching", action="store_true", help="fswap: skip colour matching to the target")
     swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
     swap.add_argument(
+        "--cut-source-occluders", action="store_true",
+        help="fswap, two-stage checkpoints: keep the target's face where what covers the source face (glasses, "
+        "hair, a microphone) lands, instead of pasting it with the face (costs identity)",
+    )
+    swap.add_argument(
         "--shape-strength", type=_unit_interval, metavar="S",
         help="fswap, two-stage checkpoints: 0..1, how far the face takes the source's proportions (eye spacing, "
         "nose length, mouth width) instead of the target's (default: the checkpoint's setting)",
@@ -323,7 +328,8 @@ def _swap(args) -> int:
         output = pipeline(
             list(args.source), args.target, target_faces=args.faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
-            shape_strength=args.shape_strength, watermark=not args.no_provenance,
+            paste_source_occluders=not args.cut_source_occluders, shape_strength=args.shape_strength,
+            watermark=not args.no_provenance,
         )
         image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
         source_type = DIGITAL_SOURCE_TYPE

@@ -230,12 +230,15 @@ def evaluate(
     progress: bool = True,
     keep_images: int = 0,
     journal: Journal | None = None,
+    gallery: list[np.ndarray] | None = None,
 ) -> tuple[Evaluation, dict[str, list[np.ndarray]]]:
     """Run every method on every (source index, target index) pair and score the results.
 
     Each method maps (source photo, target photo) to the swapped target photo (largest face).
     Identity: cosine of the result's face to its source photo under the evaluation recogniser,
-    and top-1 retrieval among all source photos. Returns the evaluation and, per method, the
+    and top-1 retrieval among all source photos. A `gallery` of photos replaces the source photos
+    there: its first `len(sources)` photos show, in order, each source's person (another photo
+    of them), and any further ones are other people. Returns the evaluation and, per method, the
     first `keep_images` results (for a contact sheet). With a `journal`, pairs it already holds
     are not scored again (those among the first `keep_images` are swapped again for their picture).
     """
@@ -243,7 +246,13 @@ def evaluate(
 
     source_faces = [analyzer.largest_face(image, name=f"source {i}") for i, image in enumerate(sources)]
     target_faces = [analyzer.largest_face(image, name=f"target {i}") for i, image in enumerate(targets)]
-    gallery = np.stack([recogniser.embed(image, face.keypoints) for image, face in zip(sources, source_faces, strict=True)])
+    if gallery is not None and len(gallery) < len(sources):
+        raise FswapError(f"the gallery has {len(gallery)} photos; each of the {len(sources)} sources needs one")
+    gallery_photos = sources if gallery is None else gallery
+    gallery_faces = source_faces if gallery is None else [
+        analyzer.largest_face(image, name=f"gallery photo {i}") for i, image in enumerate(gallery_photos)]
+    embeddings = np.stack([recogniser.embed(image, face.keypoints)
+                           for image, face in zip(gallery_photos, gallery_faces, strict=True)])
     previous, done = journal.read() if journal else ([], {})
     if journal:
         journal.start(resume=bool(done))
@@ -275,7 +284,7 @@ def evaluate(
             seconds = time.perf_counter() - start
             face = face_at(analyzer, result, target_face)
             embedding = recogniser.embed(result, face.keypoints)
-            similarities = gallery @ embedding
+            similarities = embeddings @ embedding
             scored = PairResult(
                 method=name, source=source_index, target=target_index,
                 identity_similarity=float(similarities[source_index]), retrieved=int(np.argmax(similarities)),

@@ -88,8 +88,8 @@ class SwappedFace:
     swapped_crop: np.ndarray  # [S, S, 3] uint8, the pasted face (after appearance matching) seen in the crop
     occlusion_mask: np.ndarray  # [S, S] float32, 1 = visible face skin of the target
     face_mask: np.ndarray  # [S, S] float32, the face region from the landmarks
-    blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible ∧ ¬source occluders, feathered
-    source_occluders: np.ndarray  # [S, S] float32, 1 = the source's occluders would land here (not pasted)
+    blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible ∧ ¬left-out source occluders, feathered
+    source_occluders: np.ndarray  # [S, S] float32, 1 = left out: the source's occluders land here (all 0 when pasted)
     control_masks: list[np.ndarray]  # coarse to fine, [h, w] float32; 1 = kept the target's attributes
 
 
@@ -270,6 +270,7 @@ class FaceSwapPipeline:
         *,
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
+        paste_source_occluders: bool = True,
         refine: bool = True,
         full_resolution: bool = True,
         feather_fraction: float | None = None,
@@ -290,6 +291,11 @@ class FaceSwapPipeline:
                 statistics before blending (doc 003).
             occlusion_aware: keep the target's occluders (hands, glasses, hair): the
                 segmenter's non-occlusion masks feed the encoders and cut the blend mask.
+            paste_source_occluders: (two-stage checkpoints, with `occlusion_aware`) what
+                covers the source face (glasses, strands of hair, a hat's brim, a microphone) is
+                pasted with it, as the classic swap does. False keeps the target's own face where
+                those land instead: no microphone on the target's mouth, but the target's eyes
+                behind the source's glasses, which costs identity (the README's evaluation).
             refine: run the networks. False (two-stage checkpoints only) blends doc 003's first
                 stage, the source texture warped onto the target, as it is: the ablation that
                 shows what the networks add.
@@ -367,7 +373,7 @@ class FaceSwapPipeline:
             source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in source_points]
             source_occluders = [occluded_skin(region, mask, band)
                                 for region, mask in zip(source_regions, source_masks, strict=True)]
-            notices = [covered_notice(name, occluders.sum() / max(region.sum(), 1))
+            notices = [covered_notice(name, occluders.sum() / max(region.sum(), 1), paste_source_occluders)
                        for name, occluders, region in zip(source_names, source_occluders, source_regions, strict=True)]
 
         with timed(timings, "identity"):
@@ -399,8 +405,9 @@ class FaceSwapPipeline:
                                          keep=hidden[j])
                           for k, j in enumerate(texture_sources)]
                 shape_points = [transform_points(points, m) for points, m in zip(shapes, target_matrices, strict=True)]
-                carried = [carried_occluders(source_occluders[j], source_points[j], shape_points[k], (size, size), band)
-                           for k, j in enumerate(texture_sources)]
+                if not paste_source_occluders:
+                    carried = [carried_occluders(source_occluders[j], source_points[j], shape_points[k], (size, size),
+                                                 band) for k, j in enumerate(texture_sources)]
                 skins = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
                 attribute_batch = self._to_tensor([
                     first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k],

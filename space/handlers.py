@@ -157,6 +157,7 @@ class SwapRequest:
     occlusion_aware: bool
     feather_fraction: float
     shape_strength: float | None  # None: the checkpoint's own setting
+    paste_source_occluders: bool = True
 
     def key(self) -> str:
         """A digest of everything that determines the output (the pipeline is deterministic)."""
@@ -167,7 +168,8 @@ class SwapRequest:
         digest.update(selector.tobytes() if isinstance(selector, np.ndarray) else repr(selector).encode())
         digest.update(
             repr((self.appearance_matching, self.occlusion_aware, round(self.feather_fraction, 4),
-                  None if self.shape_strength is None else round(self.shape_strength, 4))).encode()
+                  None if self.shape_strength is None else round(self.shape_strength, 4),
+                  self.paste_source_occluders)).encode()
         )
         return digest.hexdigest()
 
@@ -259,7 +261,7 @@ class FaceSwapApp:
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None,
+        shape_strength=None, paste_source_occluders=True,
     ) -> SwapRequest:
         if consent is not True:
             raise ConsentError(
@@ -305,6 +307,7 @@ class FaceSwapApp:
             bool(occlusion_aware),
             feather,
             None if shape_strength is None else float(shape_strength),
+            paste_source_occluders is not False,  # None (an API call without it): the default
         )
 
     def _run_pipeline(self, request: SwapRequest) -> SwapOutput:
@@ -316,6 +319,7 @@ class FaceSwapApp:
             occlusion_aware=request.occlusion_aware,
             feather_fraction=request.feather_fraction,
             shape_strength=request.shape_strength,
+            paste_source_occluders=request.paste_source_occluders,
         )
 
     def run(self, request: SwapRequest) -> SwapOutput:
@@ -347,13 +351,14 @@ class FaceSwapApp:
         occlusion_aware,
         feather,
         shape_strength=None,
+        paste_source_occluders=True,
         progress=gr.Progress(),
     ):
         """The swapped photo (full-resolution PNG), a before/after pair, the PNG again, and timings."""
         progress(0.0, desc="Reading the photos")
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength,
+            shape_strength, paste_source_occluders,
         )
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
@@ -371,13 +376,13 @@ class FaceSwapApp:
     @user_errors
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None,
+        shape_strength=None, paste_source_occluders=True,
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength,
+            shape_strength, paste_source_occluders,
         )
         output = self.run(request)
         pipeline = self.pipeline.get()

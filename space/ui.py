@@ -3,7 +3,7 @@
     /detect (target)                                      -> faces picture, faces JSON
     /swap   (consent, sources, target, selection, chosen, reference,
              appearance_matching, occlusion_aware, feather,
-             shape_strength)                              -> result PNG, before/after, PNG, timings
+             shape_strength, paste_source_occluders)      -> result PNG, before/after, PNG, timings
     /check  (image)                                       -> verdict HTML, picture, verdict JSON
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
@@ -83,8 +83,9 @@ pasted (the face region where the skin is visible, feathered at the edge); the <
 the segmenter's visible skin (1) against occluders (0) such as hands, glasses, hair or a microphone,
 which stay in front of the new face; the <b>face region</b>, the hull of the 106 landmarks.
 <b>Source photos</b>: the identity is read from their visible skin only, so their occluders do not
-leak into it, and where their occluders (sunglasses, a microphone, a hat) would land on the target,
-nothing is pasted: the target's own face stays (the "source's occluders" column).
+leak into it. What covers them (glasses, hair, a hat) is pasted with the face; with "Paste what
+covers the source face" off, nothing is pasted where it would land and the target's own face
+stays (the "source's occluders" column).
 <b>Control masks</b>, per face and per generator scale (8x8 is coarsest): how much of each pixel
 kept the target's attribute features (pose, light, hair, background) instead of being drawn from
 the source identity.
@@ -270,6 +271,14 @@ def build_demo(
                             interactive=two_stage,
                             elem_id="shape-strength",
                         )
+                        paste_covers = gr.Checkbox(
+                            value=True,
+                            label="Paste what covers the source face",
+                            info="Its glasses, hair or hat come with the face, as in the photo. Off: the "
+                            "target's own face stays there (no stray microphone, but less of the person)",
+                            interactive=two_stage,
+                            elem_id="paste-source-occluders",
+                        )
                     again_button = gr.Button("Swap again with these options", elem_id="again-button")
 
             with gr.Tab("3 · Masks", id="masks"):
@@ -373,7 +382,8 @@ def build_demo(
         )
 
         # ---------------------------------------------------------------- swap and masks
-        swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather, shape]
+        swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather, shape,
+                       paste_covers]
 
         def chain_swap(started, public: bool) -> None:
             """/swap, then its timings and /masks, after `started`; named endpoints only once."""

@@ -125,6 +125,7 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
         "occlusion_aware": occlusion_aware,
         "feather": 0.04,
         "shape_strength": 0.0,
+        "paste_source_occluders": True,
     }
 
 
@@ -144,6 +145,7 @@ def test_the_four_endpoints_are_named(client):
         "occlusion_aware",
         "feather",
         "shape_strength",
+        "paste_source_occluders",
     ]
 
 

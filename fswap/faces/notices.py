@@ -4,8 +4,9 @@ Two kinds of source photo hurt a swap whatever the model does, and a user cannot
 the result alone:
 - a face turned far from the target face's pose: the side turned away from the camera is
   stretched from a few pixels (and the near side squeezed);
-- a face largely covered (hair, a hat, sunglasses, a hand): fswap does not paste what covers
-  it, so the target's own skin and features show there, and less of the source comes through.
+- a face largely covered (hair, a hat, sunglasses, a hand): what covers it is pasted with the
+  face (or, with `paste_source_occluders=False`, the target's own skin and features show
+  there, and less of the source comes through).
 
 The swap still runs. The notices (`SwapOutput.notices`, toasts in the app, `note:` lines from
 `fswap swap`) say what went wrong and which photo would do better. The limits are set so that
@@ -25,14 +26,17 @@ TURN_LIMIT = 45.0
 COVER_LIMIT = 0.2
 
 
-def covered_notice(name: str, covered_share: float) -> str | None:
-    """A notice when `covered_share` of the source face `name` is hidden, else None."""
+def covered_notice(name: str, covered_share: float, pasted: bool = True) -> str | None:
+    """A notice when `covered_share` of the source face `name` is hidden, else None. `pasted`:
+    whether what covers it is pasted with the face (`paste_source_occluders`)."""
     if not covered_share > COVER_LIMIT:
         return None
+    consequence = ("The swap shows what covers it, on the target's face" if pasted else
+                   "fswap does not paste what covers it, so the target's own skin shows there and less "
+                   "of this person comes through")
     return (
         f"{name}: about {covered_share:.0%} of the face is covered (hair, a hat, glasses or a hand). "
-        "fswap does not paste what covers it, so the target's own skin shows there and less of this "
-        "person comes through. A photo with the face uncovered swaps better."
+        f"{consequence}. A photo with the face uncovered swaps better."
     )
 
 
