@@ -395,9 +395,6 @@ class FaceSwapPipeline:
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
                 hidden = [hidden_features(points, occluders)
                           for points, occluders in zip(source_points, source_occluders, strict=True)]
-                # The occluder over a hidden eye is filled out near it (a lens's reflections too).
-                source_occluders = [hidden_regions(points, occluders, features) for points, occluders, features
-                                    in zip(source_points, source_occluders, hidden, strict=True)]
                 # Where each target face takes its source's texture: its own landmarks, with the
                 # source's proportions by `strength` (but for features the source hides); in the
                 # photo and in the crop.
@@ -406,8 +403,11 @@ class FaceSwapPipeline:
                           for k, j in enumerate(texture_sources)]
                 shape_points = [transform_points(points, m) for points, m in zip(shapes, target_matrices, strict=True)]
                 if not paste_source_occluders:
-                    carried = [carried_occluders(source_occluders[j], source_points[j], shape_points[k], (size, size),
-                                                 band) for k, j in enumerate(texture_sources)]
+                    # The occluder over a hidden eye is filled out near it (a lens's reflections too).
+                    left_out = [hidden_regions(points, occluders, features) for points, occluders, features
+                                in zip(source_points, source_occluders, hidden, strict=True)]
+                    carried = [carried_occluders(left_out[j], source_points[j], shape_points[k], (size, size), band)
+                               for k, j in enumerate(texture_sources)]
                 skins = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
                 attribute_batch = self._to_tensor([
                     first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k],

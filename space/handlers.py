@@ -254,9 +254,10 @@ class FaceSwapApp:
 
     @user_errors
     def checkpoint_options(self):
-        """The "source's proportions" slider as the loaded checkpoint sets it, when a page opens."""
+        """The "source's proportions" slider and the "paste what covers the source face" box as the
+        loaded checkpoint sets them, when a page opens: both act on two-stage checkpoints only."""
         two_stage, strength = shape_setting(self.pipeline.get())
-        return gr.Slider(value=strength, interactive=two_stage)
+        return gr.Slider(value=strength, interactive=two_stage), gr.Checkbox(interactive=two_stage)
 
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(

@@ -442,7 +442,7 @@ def build_demo(
         )
 
         # The slider as the loaded checkpoint sets it (it may differ from what its index said).
-        demo.load(app.checkpoint_options, None, shape, queue=False, api_visibility="private")
+        demo.load(app.checkpoint_options, None, [shape, paste_covers], queue=False, api_visibility="private")
 
     demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo

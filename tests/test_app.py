@@ -339,8 +339,9 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
     )
     app = FaceSwapApp(two_stage)
     assert _shape_setting(app.pipeline) == (True, 0.5)
-    slider = app.checkpoint_options()
-    assert slider.value == 0.5 and slider.interactive
+    slider, paste_box = app.checkpoint_options()
+    assert slider.value == 0.5 and slider.interactive and paste_box.interactive
+    assert not FaceSwapApp(one_stage).checkpoint_options()[1].interactive
 
     source = load_image(example_image("players.jpg"))
 
