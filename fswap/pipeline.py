@@ -43,7 +43,7 @@ from fswap.faces import (
 from fswap.faces.align import blend_mask
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
-from fswap.faces.notices import covered_notice, turn_notice
+from fswap.faces.notices import COVER_LIMIT, covered_notice, turn_notice
 from fswap.faces.pose import closest_poses, head_pose
 from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
@@ -91,6 +91,7 @@ class SwappedFace:
     blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible ∧ ¬left-out source occluders, feathered
     source_occluders: np.ndarray  # [S, S] float32, 1 = left out: the source's occluders land here (all 0 when pasted)
     control_masks: list[np.ndarray]  # coarse to fine, [h, w] float32; 1 = kept the target's attributes
+    texture_source: int = 0  # the source photo whose face texture was warped onto it (two-stage checkpoints)
 
 
 @dataclass
@@ -283,7 +284,8 @@ class FaceSwapPipeline:
             source_images: one photo (path, bytes, PIL image or RGB array) or several photos of
                 the same person; their identities are averaged (more photos, steadier identity),
                 and a two-stage checkpoint takes each target's face texture from the photo whose
-                head is turned most like it. The largest face of each photo is used.
+                head is turned most like it (of photos turned about as well, one whose face is not
+                largely covered). The largest face of each photo is used.
             target_image: the photo whose face(s) are replaced; the result has its size.
             target_faces: "largest", "all", an index or list of indices into the target's faces
                 (largest first), or a reference photo of the person to replace.
@@ -373,8 +375,8 @@ class FaceSwapPipeline:
             source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in source_points]
             source_occluders = [occluded_skin(region, mask, band)
                                 for region, mask in zip(source_regions, source_masks, strict=True)]
-            notices = [covered_notice(name, occluders.sum() / max(region.sum(), 1), paste_source_occluders)
-                       for name, occluders, region in zip(source_names, source_occluders, source_regions, strict=True)]
+            covered_shares = [occluders.sum() / max(region.sum(), 1)
+                              for occluders, region in zip(source_occluders, source_regions, strict=True)]
 
         with timed(timings, "identity"):
             source_view, visible_view = identity_view(source_batch, source_visible, margin)
@@ -384,9 +386,15 @@ class FaceSwapPipeline:
         two_stage = self.attribute_input == "warped_source"
         texture_sources = [0] * len(chosen)
         carried = [np.zeros((size, size), bool) for _ in chosen]
+        # Each source photo that is largely covered says so (in two-stage checkpoints, those
+        # whose texture is used: an uncovered photo turned as well is preferred to a covered one).
+        notices = [covered_notice(name, share, paste_source_occluders)
+                   for name, share in zip(source_names, covered_shares, strict=True)]
         if two_stage:
             with timed(timings, "first stage"):
-                texture_sources = closest_poses(source_points, target_points)
+                texture_sources = closest_poses(source_points, target_points,
+                                                [share > COVER_LIMIT for share in covered_shares])
+                notices = [notices[j] for j in sorted(set(texture_sources))]
                 source_yaws = [head_pose(face.landmarks, photo.shape)[0]
                                for face, photo in zip(source_faces, source_arrays, strict=True)]
                 target_yaws = [head_pose(faces[index].landmarks, target.shape)[0] for index in chosen]
@@ -446,7 +454,7 @@ class FaceSwapPipeline:
                     SwappedFace(
                         index=index, face=faces[index], matrix=target_matrices[k], target_crop=target_crops[k],
                         swapped_crop=swapped, occlusion_mask=visible[k], face_mask=face_masks[k], blend_mask=blend,
-                        source_occluders=carried[k].astype(np.float32),
+                        source_occluders=carried[k].astype(np.float32), texture_source=texture_sources[k],
                         control_masks=[masks[k] for masks in control_masks],
                     )
                 )

