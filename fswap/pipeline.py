@@ -385,7 +385,8 @@ class FaceSwapPipeline:
 
         two_stage = self.attribute_input == "warped_source"
         texture_sources = [0] * len(chosen)
-        carried = [np.zeros((size, size), bool) for _ in chosen]
+        left_out = [np.zeros((size, size), bool) for _ in chosen]  # the source's occluders, not pasted
+        measured = skins  # where the swap's and the target's skin colours are compared
         # Each source photo that is largely covered says so (in two-stage checkpoints, those
         # whose texture is used: an uncovered photo turned as well is preferred to a covered one).
         notices = [covered_notice(name, share, paste_source_occluders)
@@ -410,16 +411,19 @@ class FaceSwapPipeline:
                                          keep=hidden[j])
                           for k, j in enumerate(texture_sources)]
                 shape_points = [transform_points(points, m) for points, m in zip(shapes, target_matrices, strict=True)]
+                # Where the source's occluders land on each target face; the occluder over a hidden
+                # eye is filled out near it (a lens's reflections too). Pasted or not, they are no
+                # skin to measure colours on.
+                filled = [hidden_regions(points, occluders, features) for points, occluders, features
+                          in zip(source_points, source_occluders, hidden, strict=True)]
+                carried = [carried_occluders(filled[j], source_points[j], shape_points[k], (size, size), band)
+                           for k, j in enumerate(texture_sources)]
+                measured = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
                 if not paste_source_occluders:
-                    # The occluder over a hidden eye is filled out near it (a lens's reflections too).
-                    left_out = [hidden_regions(points, occluders, features) for points, occluders, features
-                                in zip(source_points, source_occluders, hidden, strict=True)]
-                    carried = [carried_occluders(left_out[j], source_points[j], shape_points[k], (size, size), band)
-                               for k, j in enumerate(texture_sources)]
-                skins = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
+                    skins, left_out = measured, carried
                 attribute_batch = self._to_tensor([
                     first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k],
-                                          shape_points[k])[0]
+                                          shape_points[k], measured=measured[k])[0]
                     for k, j in enumerate(texture_sources)
                 ])
         else:
@@ -436,25 +440,25 @@ class FaceSwapPipeline:
             image = target.copy()  # each face is written into it in place
             results = []
             for k, index in enumerate(chosen):
-                swapped, skin = swapped_crops[k], skins[k]
+                swapped = swapped_crops[k]
                 # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
-                blend = blend_mask(face_masks[k], skin, fraction * size, OCCLUDER_FEATHER * size)
+                blend = blend_mask(face_masks[k], skins[k], fraction * size, OCCLUDER_FEATHER * size)
                 if two_stage and full_resolution:
                     source = texture_sources[k]
                     correction = network_correction(swapped, first_stage_crops[k]) if refine else None
                     image, swapped = composite_full_resolution(
                         image, faces[index].landmarks, source_arrays[source], source_faces[source].landmarks,
-                        target_matrices[k], skin, blend, correction, appearance_matching, shapes[k], out=image,
+                        target_matrices[k], measured[k], blend, correction, appearance_matching, shapes[k], out=image,
                     )
                 else:
                     if appearance_matching:
-                        swapped = match_appearance(swapped, target_crops[k], skin)
+                        swapped = match_appearance(swapped, target_crops[k], measured[k])
                     paste_back(image, swapped, target_matrices[k], blend, out=image)
                 results.append(
                     SwappedFace(
                         index=index, face=faces[index], matrix=target_matrices[k], target_crop=target_crops[k],
                         swapped_crop=swapped, occlusion_mask=visible[k], face_mask=face_masks[k], blend_mask=blend,
-                        source_occluders=carried[k].astype(np.float32), texture_source=texture_sources[k],
+                        source_occluders=left_out[k].astype(np.float32), texture_source=texture_sources[k],
                         control_masks=[masks[k] for masks in control_masks],
                     )
                 )

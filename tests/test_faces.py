@@ -296,3 +296,34 @@ def test_source_occluders_land_where_the_source_face_is_warped(analyzer, t1_imag
     assert not carried_occluders(np.zeros((size, size), bool), points[0], points[1], (size, size)).any()
     grown = carried_occluders(mouth, points[0], points[1], (size, size), margin=3)
     assert (grown >= carried).all() and grown.sum() > carried.sum() * 1.3  # a margin around the occluder
+
+
+def test_first_stage_colours_are_matched_on_skin_not_on_the_sources_sunglasses(analyzer, t1_image):
+    from fswap.faces.masks import region_mask
+    from fswap.faces.warp import carried_occluders, first_stage_composite
+
+    faces = analyzer.detect(t1_image)[:2]
+    size = 128
+    crops, points = [], []
+    for face in faces:
+        matrix = alignment_matrix(face.keypoints, size, 0.25)
+        crops.append(warp_face(t1_image, matrix, size))
+        points.append(transform_points(face.landmarks, matrix))
+    source = crops[0].copy()
+    lenses = region_mask(points[0], (size, size), "eyes") > 0.5
+    lenses = cv2.dilate(lenses.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # dark sunglasses
+    source[lenses] = 10
+    visible = region_mask(points[1], (size, size), "face")
+    landed = carried_occluders(lenses, points[0], points[1], (size, size))
+    skin = (visible > 0.5) & ~landed
+
+    def skin_mean(composite: np.ndarray) -> float:
+        return float(composite[skin & (region_mask(points[1], (size, size), "inner_face") < 0.5)].mean())
+
+    plain, _ = first_stage_composite(crops[1], points[1], crops[0], points[0], visible)
+    dragged, _ = first_stage_composite(crops[1], points[1], source, points[0], visible)
+    measured, _ = first_stage_composite(crops[1], points[1], source, points[0], visible, measured=skin)
+    # Measured over the lenses too, the skin is pushed brighter to make up for them; measured on
+    # the skin alone it comes out as without sunglasses.
+    assert skin_mean(dragged) > skin_mean(plain) + 5
+    assert abs(skin_mean(measured) - skin_mean(plain)) < 1.5

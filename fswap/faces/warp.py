@@ -124,6 +124,8 @@ def first_stage_composite(
     source_landmarks: np.ndarray,
     visible_mask: np.ndarray,
     shape_landmarks: np.ndarray | None = None,
+    *,
+    measured: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Doc 003's first face image: the source's face texture warped onto the target's landmarks,
     recoloured to the target's skin, and put in the target crop where the target's face is
@@ -132,7 +134,8 @@ def first_stage_composite(
     All arrays are aligned crops of one size; landmarks are [106, 2] in crop coordinates and
     `visible_mask` is 1 on visible face skin of the target. `shape_landmarks` (default: the
     target's) is where the texture is warped to (`fswap.faces.shape.identity_shape`); the
-    target's landmarks still bound where it is put.
+    target's landmarks still bound where it is put. `measured` (default: where it is put) is
+    where the two skins' colours are compared: not where the source's sunglasses land.
     """
     from fswap.faces.color import match_appearance
     from fswap.faces.masks import region_mask
@@ -141,7 +144,8 @@ def first_stage_composite(
     destination = target_landmarks if shape_landmarks is None else shape_landmarks
     warped, coverage = warp_face_onto(source_crop, source_landmarks, destination, size)
     pasted = region_mask(target_landmarks, size, "face") * coverage * (np.asarray(visible_mask) > 0.5)
-    warped = match_appearance(warped, target_crop, pasted)
+    compared = pasted if measured is None else pasted * (np.asarray(measured) > 0.5)
+    warped = match_appearance(warped, target_crop, compared)
     alpha = cv2.GaussianBlur(pasted.astype(np.float32), (0, 0), max(size) / 128)[..., None] * pasted[..., None]
     composite = target_crop * (1.0 - alpha) + warped * alpha
     return np.clip(composite.round(), 0, 255).astype(np.uint8), pasted.astype(np.float32)
