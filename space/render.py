@@ -343,10 +343,12 @@ def cell_size(crop_size: int) -> int:
 
 def compositing_grid(output) -> np.ndarray:
     """Per swapped face: the target crop, its visible skin, the face region, where the source's own
-    occluders would land (0 there: not pasted), the blend mask made of them, and the generated
-    face — how the paste-back was decided."""
+    occluders land when they are left out (0 there: not pasted; `paste_source_occluders=False`),
+    the blend mask made of them, and the generated face (with several source photos, which one
+    gave its texture) — how the paste-back was decided."""
     size = cell_size(output.swapped[0].target_crop.shape[0])
     rows, notes = [], []
+    several = len(output.source_faces) > 1
     for swapped in output.swapped:
         target = _cell(swapped.target_crop, size)
         rows.append(
@@ -364,9 +366,10 @@ def compositing_grid(output) -> np.ndarray:
                 "",
                 f"{swapped.occlusion_mask.mean():.0%} visible",
                 "",
-                f"{swapped.source_occluders.mean():.0%} not pasted" if swapped.source_occluders.any() else "none",
+                f"{swapped.source_occluders.mean():.0%} not pasted" if swapped.source_occluders.any()
+                else "none left out",
                 f"{swapped.blend_mask.mean():.0%} pasted",
-                "",
+                f"from source {swapped.texture_source + 1}" if several else "",
             ]
         )
     return labelled_grid(
