@@ -6,9 +6,10 @@ had a say in it.
 
 Sources and targets are distinct training-split photos (seeded); each source is swapped onto two
 targets. Identity is the cosine of the swap to its source under w600k_mbf (the identity encoder
-the networks were trained with, via the face analyzer's ONNX copy); top-1 asks whether the
-source is the swap's nearest neighbour among all sources. Pose and expression errors are
-`fswap eval`'s landmark measures. Moving the features changes the landmarks those measures read,
+the networks were trained with, via the face analyzer's ONNX copy), through the same
+`fswap.evaluation.evaluate` as `fswap eval`; top-1 asks whether the source is the swap's
+nearest neighbour among all sources. Pose and expression errors are `fswap eval`'s landmark
+measures. Moving the features changes the landmarks those measures read,
 so both rise with the strength even where the head does not turn. The classic swap runs on the
 same pairs for reference.
 """
@@ -24,7 +25,8 @@ from common import markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
-from fswap.evaluation import expression_error, face_at, pose_error
+from fswap.evaluation import evaluate
+from fswap.faces.analyzer import Face
 from fswap.imageio import load_image
 from fswap.pipeline import FaceSwapPipeline
 
@@ -43,6 +45,17 @@ def training_photos(data: Path, count: int, seed: int) -> list[np.ndarray]:
     return [load_image(origins[i]) for i in chosen]
 
 
+class TrainingRecogniser:
+    """w600k_mbf, the recogniser the networks were trained with (the face analyzer's ONNX copy),
+    behind the evaluation recogniser's interface, so `evaluate` scores with it instead."""
+
+    def __init__(self, analyzer):
+        self.analyzer = analyzer
+
+    def embed(self, image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        return self.analyzer.embed(image, Face(box=np.zeros(4), score=1.0, keypoints=keypoints))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint folder (default: the embedded default)")
@@ -55,34 +68,18 @@ def main() -> None:
     photos = training_photos(args.data, 2 * args.people, args.seed)
     sources, targets = photos[: args.people], photos[args.people :]
     pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model())
-    analyzer = pipeline.face_analyzer
-    classic = ClassicFaceSwapper(analyzer)
-    source_faces = [analyzer.largest_face(photo, embeddings=True) for photo in sources]
-    target_faces = [analyzer.largest_face(photo) for photo in targets]
-    gallery = np.stack([face.embedding / np.linalg.norm(face.embedding) for face in source_faces])
+    classic = ClassicFaceSwapper(pipeline.face_analyzer)
     pairs = [(k, (k + step) % args.people) for step in range(2) for k in range(args.people)]
-
     methods = {f"fswap, shape_strength={strength:g}": (
         lambda source, target, strength=strength: pipeline(source, target, shape_strength=strength, watermark=False).image)
         for strength in args.strengths}
     methods["classic"] = lambda source, target: classic(source, target).image
-    rows = []
-    for name, method in methods.items():
-        identity, top1, pose, expression = [], [], [], []
-        for s, t in pairs:
-            result = method(sources[s], targets[t])
-            face = face_at(analyzer, result, target_faces[t])
-            embedding = analyzer.largest_face(result, embeddings=True).embedding
-            similarities = gallery @ (embedding / np.linalg.norm(embedding))
-            identity.append(similarities[s])
-            top1.append(int(np.argmax(similarities)) == s)
-            pose.append(pose_error(face.landmarks, target_faces[t].landmarks, targets[t].shape))
-            expression.append(expression_error(face.landmarks, target_faces[t].landmarks))
-        rows.append({"method": name, "identity_similarity": round(float(np.mean(identity)), 6),
-                     "identity_top1": round(float(np.mean(top1)), 6), "pose_error_deg": round(float(np.mean(pose)), 3),
-                     "pose_error_median_deg": round(float(np.median(pose)), 3),
-                     "expression_error": round(float(np.mean(expression)), 6), "pairs": len(pairs)})
-        print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
+    evaluation, _ = evaluate(methods, sources, targets, pairs, pipeline.face_analyzer,
+                             TrainingRecogniser(pipeline.face_analyzer))
+    rows = evaluation.rows()
+    for row in rows:
+        poses = [r.pose_error_deg for r in evaluation.results if r.method == row["method"]]
+        row["pose_error_median_deg"] = round(float(np.nanmedian(poses)), 3)
     path = write_result("shape_strength", {"model": args.model or str(default_model()), "data": str(args.data),
                                             "seed": args.seed, "recogniser": "w600k_mbf (training)", "rows": rows})
     print(markdown_table(rows, COLUMNS))
