@@ -31,22 +31,17 @@ from fswap.errors import CheckpointError, ModelNotFoundError
 from fswap.faces import (
     Face,
     FaceAnalyzer,
-    alignment_matrix,
     mask_to_image,
     match_appearance,
     paste_back,
     region_mask,
     select_faces,
-    transform_points,
-    warp_face,
 )
 from fswap.faces.align import blend_mask
+from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
 from fswap.faces.notices import COVER_LIMIT, covered_notice, turn_notice
-from fswap.faces.pose import closest_poses, head_pose
-from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
-from fswap.faces.warp import carried_occluders, first_stage_composite
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
@@ -327,17 +322,18 @@ class FaceSwapPipeline:
             fswap.NoFaceError: no face in a source photo, or the requested target face is absent.
         """
         timings: dict[str, float] = {}
-        sources = [source_images] if _is_single_image(source_images) else list(source_images)
-        if not sources:
+        source_inputs = [source_images] if _is_single_image(source_images) else list(source_images)
+        if not source_inputs:
             raise ValueError("give at least one source photo")
         if not refine and self.attribute_input != "warped_source":
             raise ValueError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
         with timed(timings, "load"):
-            source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}")) for i, image in enumerate(sources)]
+            source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}"))
+                             for i, image in enumerate(source_inputs)]
             target = load_image(target_image, name=_name(target_image, "target photo"))
             reference = None if _is_selector(target_faces) else load_image(target_faces, name="reference photo")
 
-        source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(sources)]
+        source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(source_inputs)]
         with timed(timings, "detect"):
             source_faces = [
                 self.face_analyzer.largest_face(image, name=name)
@@ -351,28 +347,24 @@ class FaceSwapPipeline:
 
         size, margin = self.crop_size, self.crop_margin
         with timed(timings, "align"):
-            source_matrices = [alignment_matrix(face.keypoints, size, margin) for face in source_faces]
-            source_crops = [warp_face(image, m, size) for image, m in zip(source_arrays, source_matrices, strict=True)]
-            target_matrices = [alignment_matrix(faces[i].keypoints, size, margin) for i in chosen]
-            target_crops = [warp_face(target, m, size) for m in target_matrices]
-            source_points = [transform_points(f.landmarks, m) for f, m in zip(source_faces, source_matrices, strict=True)]
-            target_points = [transform_points(faces[i].landmarks, m) for i, m in zip(chosen, target_matrices, strict=True)]
-            face_masks = [region_mask(points, (size, size), "face") for points in target_points]
+            sources = FaceCrops.align(source_arrays, source_faces, size, margin)
+            targets = FaceCrops.align([target] * len(chosen), [faces[i] for i in chosen], size, margin)
+            face_masks = [region_mask(points, (size, size), "face") for points in targets.points]
 
         with timed(timings, "occlusion"):
-            source_batch = self._to_tensor(source_crops)
-            target_batch = self._to_tensor(target_crops)
+            source_batch = self._to_tensor(sources.crops)
+            target_batch = self._to_tensor(targets.crops)
             if occlusion_aware:
                 source_visible = self.occlusion_segmenter.predict_mask(source_batch)
                 target_visible = self.occlusion_segmenter.predict_mask(target_batch)
             else:
-                source_visible = source_batch.new_ones(len(source_crops), 1, size, size)
-                target_visible = target_batch.new_ones(len(target_crops), 1, size, size)
+                source_visible = source_batch.new_ones(len(sources.crops), 1, size, size)
+                target_visible = target_batch.new_ones(len(targets.crops), 1, size, size)
             source_masks = list(source_visible.float().cpu().numpy()[:, 0])
             visible = target_visible.float().cpu().numpy()[:, 0]
             band = OUTLINE_BAND * size
             skins = [visible_skin(mask, v, band) for mask, v in zip(face_masks, visible, strict=True)]
-            source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in source_points]
+            source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in sources.points]
             source_occluders = [occluded_skin(region, mask, band)
                                 for region, mask in zip(source_regions, source_masks, strict=True)]
             covered_shares = [occluders.sum() / max(region.sum(), 1)
@@ -384,55 +376,28 @@ class FaceSwapPipeline:
             identity_embedding = identity_embedding.expand(len(chosen), -1)
 
         two_stage = self.attribute_input == "warped_source"
-        texture_sources = [0] * len(chosen)
-        left_out = [np.zeros((size, size), bool) for _ in chosen]  # the source's occluders, not pasted
-        measured = skins  # where the swap's and the target's skin colours are compared
         # Each source photo that is largely covered says so (in two-stage checkpoints, those
         # whose texture is used: an uncovered photo turned as well is preferred to a covered one).
         notices = [covered_notice(name, share, paste_source_occluders)
                    for name, share in zip(source_names, covered_shares, strict=True)]
         if two_stage:
             with timed(timings, "first stage"):
-                texture_sources = closest_poses(source_points, target_points,
-                                                [share > COVER_LIMIT for share in covered_shares])
-                notices = [notices[j] for j in sorted(set(texture_sources))]
-                source_yaws = [head_pose(face.landmarks, photo.shape)[0]
-                               for face, photo in zip(source_faces, source_arrays, strict=True)]
-                target_yaws = [head_pose(faces[index].landmarks, target.shape)[0] for index in chosen]
-                notices += [turn_notice(source_names[j], source_yaws[j], target_yaws[k])
-                            for k, j in enumerate(texture_sources)]
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
-                hidden = [hidden_features(points, occluders)
-                          for points, occluders in zip(source_points, source_occluders, strict=True)]
-                # Where each target face takes its source's texture: its own landmarks, with the
-                # source's proportions by `strength` (but for features the source hides); in the
-                # photo and in the crop.
-                shapes = [identity_shape(source_faces[j].landmarks, faces[chosen[k]].landmarks, strength,
-                                         keep=hidden[j])
-                          for k, j in enumerate(texture_sources)]
-                shape_points = [transform_points(points, m) for points, m in zip(shapes, target_matrices, strict=True)]
-                # Where the source's occluders land on each target face; the occluder over a hidden
-                # eye is filled out near it (a lens's reflections too). Pasted or not, they are no
-                # skin to measure colours on.
-                filled = [hidden_regions(points, occluders, features) for points, occluders, features
-                          in zip(source_points, source_occluders, hidden, strict=True)]
-                carried = [carried_occluders(filled[j], source_points[j], shape_points[k], (size, size), band)
-                           for k, j in enumerate(texture_sources)]
-                measured = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
-                if not paste_source_occluders:
-                    skins, left_out = measured, carried
-                attribute_batch = self._to_tensor([
-                    first_stage_composite(target_crops[k], target_points[k], source_crops[j], source_points[j], skins[k],
-                                          shape_points[k], measured=measured[k])[0]
-                    for k, j in enumerate(texture_sources)
-                ])
+                covered = [share > COVER_LIMIT for share in covered_shares]
+                stage = first_stage(sources, targets, source_occluders, covered, skins, strength,
+                                    paste_source_occluders, band)
+                notices = [notices[j] for j in sorted(set(stage.texture_sources))]
+                notices += [turn_notice(source_names[j], sources.yaw(j), targets.yaw(k))
+                            for k, j in enumerate(stage.texture_sources)]
+                skins = stage.skins
+                attribute_batch = self._to_tensor(stage.crops)
         else:
+            stage = FirstStage.none(skins, size)
             attribute_batch = target_batch
         with timed(timings, "generate"):
             attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
             generated = self.generator(identity_embedding, attribute_features)
-            first_stage_crops = self._to_uint8(attribute_batch) if two_stage else None
-            swapped_crops = self._to_uint8(generated.image) if refine else first_stage_crops
+            swapped_crops = self._to_uint8(generated.image) if refine else stage.crops
             control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
 
         with timed(timings, "blend"):
@@ -444,22 +409,23 @@ class FaceSwapPipeline:
                 # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
                 blend = blend_mask(face_masks[k], skins[k], fraction * size, OCCLUDER_FEATHER * size)
                 if two_stage and full_resolution:
-                    source = texture_sources[k]
-                    correction = network_correction(swapped, first_stage_crops[k]) if refine else None
+                    j = stage.texture_sources[k]
+                    correction = network_correction(swapped, stage.crops[k]) if refine else None
                     image, swapped = composite_full_resolution(
-                        image, faces[index].landmarks, source_arrays[source], source_faces[source].landmarks,
-                        target_matrices[k], measured[k], blend, correction, appearance_matching, shapes[k], out=image,
+                        image, faces[index].landmarks, sources.photos[j], sources.faces[j].landmarks,
+                        targets.matrices[k], stage.measured[k], blend, correction, appearance_matching,
+                        stage.shapes[k], out=image,
                     )
                 else:
                     if appearance_matching:
-                        swapped = match_appearance(swapped, target_crops[k], measured[k])
-                    paste_back(image, swapped, target_matrices[k], blend, out=image)
+                        swapped = match_appearance(swapped, targets.crops[k], stage.measured[k])
+                    paste_back(image, swapped, targets.matrices[k], blend, out=image)
                 results.append(
                     SwappedFace(
-                        index=index, face=faces[index], matrix=target_matrices[k], target_crop=target_crops[k],
+                        index=index, face=faces[index], matrix=targets.matrices[k], target_crop=targets.crops[k],
                         swapped_crop=swapped, occlusion_mask=visible[k], face_mask=face_masks[k], blend_mask=blend,
-                        source_occluders=left_out[k].astype(np.float32), texture_source=texture_sources[k],
-                        control_masks=[masks[k] for masks in control_masks],
+                        source_occluders=stage.left_out[k].astype(np.float32),
+                        texture_source=stage.texture_sources[k], control_masks=[masks[k] for masks in control_masks],
                     )
                 )
         if watermark:

@@ -1,0 +1,116 @@
+"""Doc 003's first stage for a whole swap: for each target face, the source photo its texture
+comes from, where that texture goes (the target's landmarks moved towards the source's
+proportions), what of the source's occluders comes with it, and the first face image that a
+two-stage checkpoint's networks refine.
+
+    sources, targets (FaceCrops) ─ closest pose ─ identity shape ─ carried occluders
+        ─ first_stage_composite ─ FirstStage
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fswap.faces.align import alignment_matrix, transform_points, warp_face
+from fswap.faces.analyzer import Face
+from fswap.faces.pose import closest_poses, head_pose
+from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
+from fswap.faces.warp import carried_occluders, first_stage_composite
+
+
+@dataclass
+class FaceCrops:
+    """Faces cut out of their photos into aligned crops, with what aligning them gave."""
+
+    photos: list[np.ndarray]  # the photo each face is in
+    faces: list[Face]
+    matrices: list[np.ndarray]  # 2x3, photo -> crop
+    crops: list[np.ndarray]  # [S, S, 3] uint8
+    points: list[np.ndarray]  # [106, 2] landmarks in the crop
+
+    @classmethod
+    def align(cls, photos: Sequence[np.ndarray], faces: Sequence[Face], size: int, margin: float) -> FaceCrops:
+        """Crop each face of `faces` out of the photo at the same place in `photos`."""
+        matrices = [alignment_matrix(face.keypoints, size, margin) for face in faces]
+        return cls(
+            photos=list(photos), faces=list(faces), matrices=matrices,
+            crops=[warp_face(photo, m, size) for photo, m in zip(photos, matrices, strict=True)],
+            points=[transform_points(face.landmarks, m) for face, m in zip(faces, matrices, strict=True)],
+        )
+
+    def yaw(self, index: int) -> float:
+        """How far face `index` is turned, in degrees (`fswap.faces.pose.head_pose`)."""
+        return float(head_pose(self.faces[index].landmarks, self.photos[index].shape)[0])
+
+
+@dataclass
+class FirstStage:
+    """What the first stage decided for each target face; masks are [S, S] in its crop."""
+
+    texture_sources: list[int]  # the source photo whose texture it takes
+    shapes: list[np.ndarray | None]  # [106, 2] where that texture goes, in the target photo (None: its landmarks)
+    skins: list[np.ndarray]  # where the swap is pasted: visible skin, less the source's occluders when cut
+    measured: list[np.ndarray]  # where the swap's and the target's skin colours are compared
+    left_out: list[np.ndarray]  # bool, where the source's occluders land and are not pasted
+    crops: list[np.ndarray] | None  # the first face images, uint8 [S, S, 3]; None without a first stage
+
+    @classmethod
+    def none(cls, skins: list[np.ndarray], size: int) -> FirstStage:
+        """One-stage checkpoints: the texture is generated, so only the target's skins count."""
+        return cls(texture_sources=[0] * len(skins), shapes=[None] * len(skins), skins=skins, measured=skins,
+                   left_out=[np.zeros((size, size), bool) for _ in skins], crops=None)
+
+
+def first_stage(
+    sources: FaceCrops,
+    targets: FaceCrops,
+    source_occluders: list[np.ndarray],
+    covered: list[bool],
+    skins: list[np.ndarray],
+    strength: float,
+    paste_occluders: bool,
+    band: float,
+) -> FirstStage:
+    """Doc 003's first face image for each target face, and the masks the later stages need.
+
+    Args:
+        sources, targets: the source photos' faces and the target faces to swap, aligned.
+        source_occluders: bool [S, S] per source, what covers its face (`fswap.faces.masks.occluded_skin`).
+        covered: per source, whether its face is largely covered: an uncovered photo turned about
+            as well gives the texture instead (`fswap.faces.pose.closest_poses`).
+        skins: per target face, its visible skin (`fswap.faces.masks.visible_skin`).
+        strength: how far the texture takes the source's proportions (`fswap.faces.shape.identity_shape`).
+        paste_occluders: paste what covers the source face with it; False keeps the target's
+            face where it lands.
+        band: px, the source's occluders are grown by this much where they land (a frame's edge).
+    """
+    size = sources.crops[0].shape[:2]
+    texture_sources = closest_poses(sources.points, targets.points, covered)
+    hidden = [hidden_features(points, occluders)
+              for points, occluders in zip(sources.points, source_occluders, strict=True)]
+    # Where each target face takes its source's texture: its own landmarks, with the source's
+    # proportions by `strength` (but for features the source hides); in the photo and in the crop.
+    shapes = [identity_shape(sources.faces[j].landmarks, targets.faces[k].landmarks, strength, keep=hidden[j])
+              for k, j in enumerate(texture_sources)]
+    shape_points = [transform_points(points, m) for points, m in zip(shapes, targets.matrices, strict=True)]
+    # Where the source's occluders land on each target face; the occluder over a hidden eye is
+    # filled out near it (a lens's reflections too). Pasted or not, they are no skin to measure
+    # colours on.
+    filled = [hidden_regions(points, occluders, features)
+              for points, occluders, features in zip(sources.points, source_occluders, hidden, strict=True)]
+    carried = [carried_occluders(filled[j], sources.points[j], shape_points[k], size, band)
+               for k, j in enumerate(texture_sources)]
+    measured = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
+    if paste_occluders:
+        pasted, left_out = skins, [np.zeros(size, bool) for _ in skins]
+    else:
+        pasted, left_out = measured, carried
+    crops = [
+        first_stage_composite(targets.crops[k], targets.points[k], sources.crops[j], sources.points[j], pasted[k],
+                              shape_points[k], measured=measured[k])[0]
+        for k, j in enumerate(texture_sources)
+    ]
+    return FirstStage(texture_sources, shapes, pasted, measured, left_out, crops)
