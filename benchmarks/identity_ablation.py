@@ -10,6 +10,9 @@ Rows (all scored by the evaluation recogniser, which never enters training):
   are, without the source's feature proportions (`shape_strength=0`, `fswap.faces.shape`);
 - fswap, source's occluders cut: the target's face kept where what covers the source face lands
   (`paste_source_occluders=False`, the default until 2026-11-30);
+- fswap, classic's outline feather: the face's outline fades over 0.0234 of the crop
+  (`feather_fraction`; about 0.04 of the face's size, the classic swap's) instead of 0.04 of
+  the crop: more of the source's face, and its seams (`benchmarks/swap_settings.py`);
 - fswap, crop resolution: the network's 128-px face pasted back as it is (no full-resolution finish);
 - fswap, occlusion off: occluders are not kept, the swapped face is pasted over them;
 - first stage only: doc 003's first face image (source texture warped onto the target), no network;
@@ -32,6 +35,9 @@ from fswap.baselines.classic import ClassicFaceSwapper
 from fswap.evaluation import EvaluationRecogniser, Journal, evaluate, held_out_pairs
 from fswap.pipeline import FaceSwapPipeline
 
+#: The classic swap feathers its outline over 0.04 of the face's size (`fswap.baselines.classic`);
+#: the face spans about 75 px of the 128-px crop, so that is 0.0234 of the crop.
+CLASSIC_FEATHER = 0.0234
 COLUMNS = ["method", "identity_similarity", "identity_top1", "pose_error_deg", "expression_error",
            "background_psnr_db", "seconds_per_swap", "pairs", "failures"]
 
@@ -55,6 +61,7 @@ def main() -> None:
         "fswap": fswap(),
         "fswap, target's proportions": fswap(shape_strength=0.0),
         "fswap, source's occluders cut": fswap(paste_source_occluders=False),
+        "fswap, classic's outline feather": fswap(feather_fraction=CLASSIC_FEATHER),
         "fswap, crop resolution": fswap(full_resolution=False),
         "fswap, occlusion off": fswap(occlusion_aware=False),
         "first stage only": fswap(refine=False),

@@ -1,8 +1,12 @@
-"""How the default checkpoint's `shape_strength` was chosen: swaps of *training* photos scored
-with the *training* recogniser, so neither the held-out photos nor the evaluation recogniser
-had a say in it.
+"""How the default checkpoint's `shape_strength` and `feather_fraction` were chosen: swaps of
+*training* photos scored with the *training* recogniser, so neither the held-out photos nor the
+evaluation recogniser had a say in them.
 
-    python benchmarks/shape_strength.py --strengths 0 0.25 0.5 0.75 1     # -> benchmarks/results/shape_strength.json
+    python benchmarks/swap_settings.py --strengths 0 0.25 0.5 0.75 1 --feathers 0.04
+    python benchmarks/swap_settings.py --strengths 0.25 0.5 --feathers 0.04 0.03 0.0234 0.016
+        # -> benchmarks/results/swap_settings.json
+
+Every strength is run with every feather (`FaceSwapPipeline(shape_strength=, feather_fraction=)`).
 
 Sources and targets are distinct training-split photos (seeded); each source is swapped onto two
 targets. Identity is the cosine of the swap to its source under w600k_mbf (the identity encoder
@@ -60,8 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint folder (default: the embedded default)")
     parser.add_argument("--data", type=Path, default=Path("data/celeba"))
-    parser.add_argument("--people", type=int, default=30, help="sources (and as many targets)")
+    parser.add_argument("--people", type=int, default=150, help="sources (and as many targets)")
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--feathers", type=float, nargs="+", default=[0.04],
+                        help="outline feathering, as a fraction of the crop size")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
 
@@ -70,9 +76,12 @@ def main() -> None:
     pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model())
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     pairs = [(k, (k + step) % args.people) for step in range(2) for k in range(args.people)]
-    methods = {f"fswap, shape_strength={strength:g}": (
-        lambda source, target, strength=strength: pipeline(source, target, shape_strength=strength, watermark=False).image)
-        for strength in args.strengths}
+    methods = {
+        f"fswap, shape_strength={strength:g}, feather={feather:g}": (
+            lambda source, target, strength=strength, feather=feather: pipeline(
+                source, target, shape_strength=strength, feather_fraction=feather, watermark=False).image)
+        for strength in args.strengths for feather in args.feathers
+    }
     methods["classic"] = lambda source, target: classic(source, target).image
     evaluation, _ = evaluate(methods, sources, targets, pairs, pipeline.face_analyzer,
                              TrainingRecogniser(pipeline.face_analyzer))
@@ -80,7 +89,7 @@ def main() -> None:
     for row in rows:
         poses = [r.pose_error_deg for r in evaluation.results if r.method == row["method"]]
         row["pose_error_median_deg"] = round(float(np.nanmedian(poses)), 3)
-    path = write_result("shape_strength", {"model": args.model or str(default_model()), "data": str(args.data),
+    path = write_result("swap_settings", {"model": args.model or str(default_model()), "data": str(args.data),
                                             "seed": args.seed, "recogniser": "w600k_mbf (training)", "rows": rows})
     print(markdown_table(rows, COLUMNS))
     print(f"wrote {path}")
