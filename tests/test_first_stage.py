@@ -1,0 +1,90 @@
+"""Doc 003's first stage for a whole swap (`fswap.faces.first_stage`), on the faces of t1.jpg
+with a painted occluder over one source's eyes."""
+
+import cv2
+import numpy as np
+import pytest
+
+from fswap.faces import region_mask, warp_face
+from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
+from fswap.faces.masks import occluded_skin, visible_skin
+
+SIZE, MARGIN, BAND = 128, 0.25, 3.2
+
+
+@pytest.fixture(scope="module")
+def faces(analyzer, t1_image):
+    return analyzer.detect(t1_image)
+
+
+@pytest.fixture(scope="module")
+def crops(faces, t1_image):
+    """Sources: t1's first two people; targets: the next two."""
+    sources = FaceCrops.align([t1_image] * 2, faces[:2], SIZE, MARGIN)
+    targets = FaceCrops.align([t1_image] * 2, faces[2:4], SIZE, MARGIN)
+    return sources, targets
+
+
+def _sunglasses(points):
+    """A dark band over both eyes of the face with these crop landmarks, as the segmenter's
+    visible-skin map (0 on the band), and the source's occluders it makes."""
+    eyes = region_mask(points, (SIZE, SIZE), "eyes").astype(np.uint8)
+    band = cv2.dilate(eyes, np.ones((11, 11), np.uint8)) > 0
+    visible = (~band).astype(np.float32)
+    return occluded_skin(region_mask(points, (SIZE, SIZE), "face") > 0.5, visible, BAND)
+
+
+def test_face_crops_hold_each_face_aligned_in_its_own_photo(crops, faces, t1_image):
+    sources, _ = crops
+    assert len(sources.crops) == 2 and sources.crops[0].shape == (SIZE, SIZE, 3)
+    assert np.array_equal(sources.crops[1], warp_face(t1_image, sources.matrices[1], SIZE))
+    # The landmarks land inside the crop, and the eyes where the template puts them (upper half).
+    assert (sources.points[0] > 0).all() and (sources.points[0] < SIZE).all()
+    assert sources.points[0][33:43, 1].mean() < SIZE / 2
+    assert abs(sources.yaw(0)) < 45
+
+
+def test_the_source_occluders_are_pasted_or_cut_and_never_measured(crops):
+    sources, targets = crops
+    occluders = [_sunglasses(sources.points[0]), np.zeros((SIZE, SIZE), bool)]
+    assert occluders[0].sum() > 100
+    skins = [visible_skin(region_mask(points, (SIZE, SIZE), "face"), np.ones((SIZE, SIZE), np.float32), BAND)
+             for points in targets.points]
+
+    pasted = first_stage(sources, targets, occluders, [True, False], skins, 0.0, True, BAND)
+    cut = first_stage(sources, targets, occluders, [False, False], skins, 0.0, False, BAND)
+    for stage in (pasted, cut):
+        assert len(stage.crops) == 2 and stage.crops[0].dtype == np.uint8
+    # Whichever face takes the sunglasses' texture: colours are never measured on them.
+    covered = [k for k, j in enumerate(cut.texture_sources) if j == 0]
+    assert covered, "the test needs one target face textured from the covered source"
+    k = covered[0]
+    assert cut.left_out[k].sum() > 100
+    assert not (cut.measured[k] > 0.5)[cut.left_out[k]].any()
+    assert np.array_equal(cut.skins[k], cut.measured[k])  # cut: not pasted either
+    # Pasted: the skins are the target's own, nothing is left out, and the first face image
+    # differs from the cut one where the sunglasses land.
+    unmarked = first_stage(sources, targets, occluders, [False, False], skins, 0.0, True, BAND)
+    assert unmarked.skins[k] is skins[k] and not unmarked.left_out[k].any()
+    assert not (unmarked.measured[k] > 0.5)[cut.left_out[k]].any()
+    changed = np.abs(unmarked.crops[k].astype(int) - cut.crops[k].astype(int)).max(axis=-1) > 8
+    assert changed[cut.left_out[k]].mean() > 0.5
+
+
+def test_a_covered_source_gives_way_to_an_uncovered_one_turned_as_well(crops):
+    sources, targets = crops
+    occluders = [_sunglasses(sources.points[0]), np.zeros((SIZE, SIZE), bool)]
+    skins = [region_mask(points, (SIZE, SIZE), "face") for points in targets.points]
+    by_pose = first_stage(sources, targets, occluders, [False, False], skins, 0.5, True, BAND).texture_sources
+    marked = first_stage(sources, targets, occluders, [True, False], skins, 0.5, True, BAND).texture_sources
+    # By pose alone the first photo suits both targets; t1's people face the camera alike, so
+    # the uncovered second photo is turned about as well and takes over once the first is covered.
+    assert by_pose == [0, 0]
+    assert marked == [1, 1]
+
+
+def test_one_stage_checkpoints_have_no_first_stage():
+    skins = [np.ones((SIZE, SIZE), np.float32)] * 3
+    stage = FirstStage.none(skins, SIZE)
+    assert stage.crops is None and stage.texture_sources == [0, 0, 0] and stage.shapes == [None] * 3
+    assert stage.measured is skins and not any(mask.any() for mask in stage.left_out)
