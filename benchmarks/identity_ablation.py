@@ -13,6 +13,8 @@ Rows (all scored by the evaluation recogniser, which never enters training):
 - fswap, classic's outline feather: the face's outline fades over 0.0234 of the crop
   (`feather_fraction`; about 0.04 of the face's size, the classic swap's) instead of 0.04 of
   the crop: more of the source's face, and its seams (`benchmarks/swap_settings.py`);
+- fswap, no watermark: without fswap's invisible watermark (`watermark=False`), which changes the
+  face by a few grey levels;
 - fswap, crop resolution: the network's 128-px face pasted back as it is (no full-resolution finish);
 - fswap, occlusion off: occluders are not kept, the swapped face is pasted over them;
 - first stage only: doc 003's first face image (source texture warped onto the target), no network;
@@ -62,6 +64,7 @@ def main() -> None:
         "fswap, target's proportions": fswap(shape_strength=0.0),
         "fswap, source's occluders cut": fswap(paste_source_occluders=False),
         "fswap, classic's outline feather": fswap(feather_fraction=CLASSIC_FEATHER),
+        "fswap, no watermark": fswap(watermark=False),
         "fswap, crop resolution": fswap(full_resolution=False),
         "fswap, occlusion off": fswap(occlusion_aware=False),
         "first stage only": fswap(refine=False),
