@@ -16,7 +16,11 @@ fringe or sunglasses: `fswap.data.own_occluders`), which have no label. On the 9
 photos as they are, "share of the skin cut" is the share of the face the segmenter calls occluded
 outside those pixels (most is bare skin, so lower is fewer false cuts), and "share of their own
 occluders found" is the share of those pixels it calls occluded (higher finds more real fringes,
-brims and sunglasses, though the colour test behind them also flags some bare skin).
+brims and sunglasses, though the colour test behind them also flags some bare skin). The share of
+the skin cut is also given for the frontal photos and for the turned ones apart
+(`fswap.faces.pose.yaw_proxy` under `FRONTAL` or from `TURNED`, about 10° and 30°): on a turned
+face the landmark hull reaches past the far cheek, and a segmenter may take the far eye for an
+occluder.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ from fswap.data.aligned import AlignedFaces
 from fswap.data.occluders import OCCLUDERS, occlude
 from fswap.data.own_occluders import own_occluders
 from fswap.faces.masks import region_mask
+from fswap.faces.pose import yaw_proxy
 from fswap.models import OcclusionSegmenter, load_component
+
+#: `yaw_proxy` limits: under FRONTAL a photo counts as frontal, from TURNED as turned.
+FRONTAL, TURNED = 0.2, 0.6
 
 
 def main() -> None:
@@ -75,13 +83,18 @@ def main() -> None:
     photos = [faces[k] for k in range(len(faces))]
     masks = np.stack([region_mask(f.landmarks, (resolution, resolution), "face") > 0.5 for f in photos])
     own = masks & np.stack([own_occluders(f.image, f.landmarks) for f in photos])
-    cut_skin = {"occluder": "real photos: share of the skin cut"}
+    turns = np.array([abs(yaw_proxy(f.landmarks)) for f in photos])
+    groups = {"": turns >= 0, f", {(turns < FRONTAL).sum()} frontal": turns < FRONTAL,
+              f", {(turns >= TURNED).sum()} turned": turns >= TURNED}
+    cut_skin = {label: {"occluder": f"real photos{label}: share of the skin cut"} for label in groups}
     found = {"occluder": "real photos: share of their own occluders found"}
     for name, model in segmenters.items():
         occluded = (predict(model, [f.image for f in photos]) <= 0.5) & masks
-        cut_skin[name] = round(float((occluded & ~own).sum() / (masks & ~own).sum()), 3)
+        for label, chosen_photos in groups.items():
+            skin = (masks & ~own)[chosen_photos]
+            cut_skin[label][name] = round(float((occluded & ~own)[chosen_photos].sum() / max(skin.sum(), 1)), 3)
         found[name] = round(float((occluded & own).sum() / max(own.sum(), 1)), 3)
-    rows += [cut_skin, found]
+    rows += [*cut_skin.values(), found]
 
     columns = ["occluder", *segmenters]
     path = write_result("segmenter_occluders", {"data": str(args.data), "samples_per_kind": args.samples,
