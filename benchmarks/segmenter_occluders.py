@@ -88,11 +88,12 @@ def main() -> None:
               f", {(turns >= TURNED).sum()} turned": turns >= TURNED}
     cut_skin = {label: {"occluder": f"real photos{label}: share of the skin cut"} for label in groups}
     found = {"occluder": "real photos: share of their own occluders found"}
+    skin = masks & ~own
     for name, model in segmenters.items():
         occluded = (predict(model, [f.image for f in photos]) <= 0.5) & masks
         for label, chosen_photos in groups.items():
-            skin = (masks & ~own)[chosen_photos]
-            cut_skin[label][name] = round(float((occluded & ~own)[chosen_photos].sum() / max(skin.sum(), 1)), 3)
+            cut = (occluded & skin)[chosen_photos].sum()
+            cut_skin[label][name] = round(float(cut / max(skin[chosen_photos].sum(), 1)), 3)
         found[name] = round(float((occluded & own).sum() / max(own.sum(), 1)), 3)
     rows += [*cut_skin.values(), found]
 

@@ -37,7 +37,8 @@ COLUMNS = ["method", "identity_similarity", "identity_top1", "pose_error_deg", "
            "expression_error", "pairs"]
 
 
-def training_photos(data: Path, count: int, seed: int) -> list[np.ndarray]:
+def training_photo_paths(data: Path, count: int, seed: int) -> list[str]:
+    """`count` distinct original photos of the training split, in a seeded random order."""
     origins = set()
     for line in (data / "manifest.jsonl").read_text().splitlines():
         record = json.loads(line)
@@ -45,7 +46,11 @@ def training_photos(data: Path, count: int, seed: int) -> list[np.ndarray]:
             origins.add(record["origin"])
     origins = sorted(origins)
     chosen = np.random.default_rng(seed).choice(len(origins), count, replace=False)
-    return [load_image(origins[i]) for i in chosen]
+    return [origins[i] for i in chosen]
+
+
+def training_photos(data: Path, count: int, seed: int) -> list[np.ndarray]:
+    return [load_image(path) for path in training_photo_paths(data, count, seed)]
 
 
 class TrainingRecogniser:
