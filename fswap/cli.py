@@ -29,6 +29,9 @@ def _face_selector(text: str):
     if all(part.strip().isdigit() for part in parts):
         indices = [int(part) for part in parts]
         return indices[0] if len(indices) == 1 else indices
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is neither "largest", "all", face numbers ("2" or "0,3") nor a reference photo (no such file)')
     return Path(text)
 
 

@@ -17,6 +17,7 @@ ONNX files. Only safetensors and ONNX are ever read, and loading is strict.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 
 from fswap import __version__
 from fswap.assets import is_hub_repo_id
-from fswap.errors import CheckpointError, ModelNotFoundError
+from fswap.errors import CheckpointError, ImageError, ModelNotFoundError
 from fswap.faces import (
     Face,
     FaceAnalyzer,
@@ -331,7 +332,7 @@ class FaceSwapPipeline:
             source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}"))
                              for i, image in enumerate(source_inputs)]
             target = load_image(target_image, name=_name(target_image, "target photo"))
-            reference = None if _is_selector(target_faces) else load_image(target_faces, name="reference photo")
+            reference = None if _is_selector(target_faces) else _reference_photo(target_faces)
 
         source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(source_inputs)]
         with timed(timings, "detect"):
@@ -558,6 +559,15 @@ def _is_selector(value) -> bool:
     if isinstance(value, (int, np.integer)):
         return True
     return isinstance(value, (list, tuple)) and all(isinstance(v, (int, np.integer)) for v in value)
+
+
+def _reference_photo(target_faces) -> np.ndarray:
+    """The photo behind a `target_faces` that is not a selector; a string that names no file is
+    taken for a mistyped selector, not reported as a missing photo."""
+    if isinstance(target_faces, (str, os.PathLike)) and not Path(target_faces).is_file():
+        raise ImageError(f'target_faces={target_faces!r} is neither "largest", "all", face numbers nor a reference '
+                         "photo (no such file)")
+    return load_image(target_faces, name="reference photo")
 
 
 def _name(image, fallback: str) -> str:

@@ -98,11 +98,21 @@ def test_user_mistakes_end_in_one_line(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_face_selector_parsing():
+def test_face_selector_parsing(tmp_path):
     parser = build_parser()
     assert parser.parse_args(["swap", "a", "b", "-o", "c", "--faces", "all"]).faces == "all"
     assert parser.parse_args(["swap", "a", "b", "-o", "c", "--faces", "3"]).faces == 3
     assert parser.parse_args(["swap", "a", "b", "-o", "c", "--faces", "0,2"]).faces == [0, 2]
+    reference = tmp_path / "her.jpg"
+    reference.write_bytes(b"checked when read")
+    assert parser.parse_args(["swap", "a", "b", "-o", "c", "--faces", str(reference)]).faces == reference
+
+
+def test_face_selector_that_is_no_selector_and_no_file_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["swap", "a", "b", "-o", "c", "--faces", "biggest"])
+    assert exit_info.value.code == 2
+    assert "'biggest' is neither \"largest\", \"all\", face numbers" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model_index.json").is_file(), reason="no default checkpoint")

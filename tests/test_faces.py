@@ -88,6 +88,33 @@ def test_grey_border_leaves_faces_where_they_are(analyzer, t1_image, scale):
         assert np.abs(face.landmarks - twin.landmarks).mean() < 0.01 * width
 
 
+def test_small_faces_in_a_large_photo_are_found_in_tiles(analyzer, t1_image, monkeypatch):
+    import fswap.faces.analyzer as analyzer_module
+
+    # t1's six people at a quarter size (faces ~28 px) in a 3200 x 2400 photo: shrunk whole to
+    # the detector's 640 px they are ~6 px, too small to see.
+    small = cv2.resize(t1_image, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    photo = np.full((2400, 3200, 3), 90, np.uint8)
+    photo[1300 : 1300 + small.shape[0], 1700 : 1700 + small.shape[1]] = small
+    faces = analyzer.detect(photo)
+    assert len(faces) == 6
+    for face in analyzer.detect(t1_image):
+        expected = face.keypoints / 4 + (1700, 1300)
+        assert min(np.abs(other.keypoints - expected).max() for other in faces) < 6.0  # each one, once, in place
+    assert len({tuple(face.box.round()) for face in faces}) == 6  # the tiles overlap; no face twice
+
+    monkeypatch.setattr(analyzer_module, "TILING_FACTOR", float("inf"))
+    assert analyzer.detect(photo) == []  # the whole-photo pass alone misses them all
+
+
+def test_tile_starts_cover_the_side_with_the_last_tile_flush():
+    from fswap.faces.analyzer import _tile_starts
+
+    assert _tile_starts(500, 640, 480) == [0]
+    assert _tile_starts(2048, 640, 480) == [0, 480, 960, 1408]
+    assert _tile_starts(1120, 640, 480) == [0, 480]
+
+
 def test_tight_crop_is_found(analyzer):
     from fswap.assets import example_image
     from fswap.imageio import load_image

@@ -139,6 +139,9 @@ def test_clear_errors_for_user_mistakes(pipe, source_path, t1_image, tmp_path):
 
     with pytest.raises(ImageError, match="broken.jpg"):
         pipe(source_path, broken)
+    # A mistyped selector is said to be one, not reported as a missing reference photo.
+    with pytest.raises(ImageError, match="'biggest' is neither \"largest\", \"all\""):
+        pipe(source_path, t1_image, target_faces="biggest")
 
 
 def test_save_then_load_gives_identical_outputs(pipe, saved_pipeline, source_path, t1_image):

@@ -24,6 +24,9 @@ from fswap.faces.align import alignment_matrix, warp_face
 CONFIG_NAME = "config.json"
 #: Photos no larger than this on their longer side are detected at this input size.
 SMALL_PHOTO = 320
+#: When no face is found in a photo (its analysis copy) more than this many times the detector's
+#: input size, it is searched again in tiles at its own scale (`FaceAnalyzer._detect_tiles`).
+TILING_FACTOR = 1.5
 DEFAULT_FILES = {
     "detector": "scrfd_500m_bnkps.onnx",
     "landmarks": "2d106det.onnx",
@@ -151,6 +154,9 @@ class FaceAnalyzer:
                 longer side wide; it keeps a face cut by the photo's edge in view.
             near: boxes [x0, y0, x1, y1]; keep only the face that overlaps each most (IoU ≥ 0.3),
                 in their order, so landmarks and embeddings are computed for those faces alone.
+
+        A large photo in which no face is found is searched again in tiles at its own scale
+        (`_detect_tiles`), so a face only a few percent of its width across is found as well.
         """
         from insightface.app.common import Face as InsightFace
 
@@ -197,6 +203,8 @@ class FaceAnalyzer:
             # photo); its faces are large, which suits the smaller input's anchors (998/999 found).
             size = min(size, SMALL_PHOTO)
         boxes, keypoints = self._detector.detect(bgr, input_size=(size, size))
+        if len(boxes) == 0 and max(bgr.shape[:2]) > TILING_FACTOR * size:
+            return self._detect_tiles(bgr, size)
         if len(boxes) or max(bgr.shape[:2]) > size:
             return boxes, keypoints
         pad = max(bgr.shape[:2]) // 2
@@ -204,6 +212,31 @@ class FaceAnalyzer:
         boxes, keypoints = self._detector.detect(padded, input_size=(size, size))
         boxes[:, :4] -= pad
         return boxes, keypoints - pad
+
+    def _detect_tiles(self, bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """SCRFD on overlapping `size` x `size` tiles at the photo's own scale, merged by NMS.
+
+        The whole photo is shrunk to `size` for the detector, and a face a few percent of a
+        large photo's width shrinks below what it can see (a 3000-px photo, a 100-px face: 20 px).
+        Tiles show it at full size. They overlap by a quarter, so a face up to a quarter of a
+        tile wide lies whole in one of them; anything larger the whole-photo pass finds.
+        """
+        height, width = bgr.shape[:2]
+        stride = size * 3 // 4
+        found_boxes, found_points = [], []
+        for y in _tile_starts(height, size, stride):
+            for x in _tile_starts(width, size, stride):
+                tile = np.ascontiguousarray(bgr[y : y + size, x : x + size])
+                boxes, keypoints = self._detector.detect(tile, input_size=(size, size))
+                if len(boxes):
+                    found_boxes.append(boxes + np.array([x, y, x, y, 0], boxes.dtype))
+                    found_points.append(keypoints + np.array([x, y], keypoints.dtype))
+        if not found_boxes:
+            return np.empty((0, 5), np.float32), np.empty((0, 5, 2), np.float32)
+        boxes, keypoints = np.concatenate(found_boxes), np.concatenate(found_points)
+        order = np.argsort(-boxes[:, 4], kind="stable")
+        keep = self._detector.nms(boxes[order])  # a face in two tiles is found twice
+        return boxes[order][keep], keypoints[order][keep]
 
     def largest_face(self, image: np.ndarray, *, name: str = "image", embeddings: bool = False) -> Face:
         """The largest face, or `NoFaceError` naming the image."""
@@ -278,6 +311,14 @@ def _analysis_copy(image: np.ndarray, max_side: int, border: float) -> tuple[np.
         grey = (127, 127, 127)
         work = cv2.copyMakeBorder(work, work_pad, work_pad, work_pad, work_pad, cv2.BORDER_CONSTANT, value=grey)
     return cv2.cvtColor(work, cv2.COLOR_RGB2BGR), scale, float(work_pad)
+
+
+def _tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Where tiles `tile` long start along a side `length` long, `stride` apart, the last one
+    flush with the end."""
+    if length <= tile:
+        return [0]
+    return [*range(0, length - tile, stride), length - tile]
 
 
 def _overlapping(faces: list[Face], boxes: Sequence[np.ndarray]) -> list[int]:
