@@ -107,6 +107,13 @@ def test_small_faces_in_a_large_photo_are_found_in_tiles(analyzer, t1_image, mon
     assert analyzer.detect(photo) == []  # the whole-photo pass alone misses them all
 
 
+def test_a_large_texture_is_no_face_in_tiles_either(analyzer):
+    from skimage import data
+
+    gravel = cv2.resize(data.gravel(), (2048, 2048), interpolation=cv2.INTER_LINEAR)
+    assert analyzer.detect(np.repeat(gravel[..., None], 3, axis=2)) == []  # 0.55 in one tile: not sure enough
+
+
 def test_tile_starts_cover_the_side_with_the_last_tile_flush():
     from fswap.faces.analyzer import _tile_starts
 
