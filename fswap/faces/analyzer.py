@@ -199,23 +199,24 @@ class FaceAnalyzer:
         return embedding / max(np.linalg.norm(embedding), 1e-12)
 
     def _detect_boxes(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """SCRFD boxes [N, 5] and keypoints [N, 5, 2]; tight face crops are retried with a border,
-        because the detector misses a face that fills the whole frame."""
+        """SCRFD boxes [N, 5] and keypoints [N, 5, 2]. When the whole photo shows no face, it is
+        tried again framed in grey (the detector misses a face that fills the whole frame: a
+        tight crop, a close-up), then, when it is large, in tiles (`_detect_tiles`)."""
         size = self.config.detection_size
         if max(bgr.shape[:2]) <= SMALL_PHOTO:
             # Upscaling a small photo to 640 adds no detail and costs 4x (62 vs 16 ms on a CelebA
             # photo); its faces are large, which suits the smaller input's anchors (998/999 found).
             size = min(size, SMALL_PHOTO)
         boxes, keypoints = self._detector.detect(bgr, input_size=(size, size))
-        if len(boxes) == 0 and max(bgr.shape[:2]) > TILING_FACTOR * size:
-            return self._detect_tiles(bgr, size)
-        if len(boxes) or max(bgr.shape[:2]) > size:
+        if len(boxes):
             return boxes, keypoints
         pad = max(bgr.shape[:2]) // 2
         padded = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
         boxes, keypoints = self._detector.detect(padded, input_size=(size, size))
-        boxes[:, :4] -= pad
-        return boxes, keypoints - pad
+        if len(boxes) or max(bgr.shape[:2]) <= TILING_FACTOR * size:
+            boxes[:, :4] -= pad
+            return boxes, keypoints - pad
+        return self._detect_tiles(bgr, size)
 
     def _detect_tiles(self, bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
         """SCRFD on overlapping `size` x `size` tiles at the photo's own scale, merged by NMS.
