@@ -39,10 +39,17 @@ from fswap.faces import (
     select_faces,
 )
 from fswap.faces.align import blend_mask
+from fswap.faces.analyzer import largest
 from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
-from fswap.faces.notices import COVER_LIMIT, covered_notice, enlarged_notice, turn_notice
+from fswap.faces.notices import (
+    COVER_LIMIT,
+    covered_notice,
+    enlarged_notice,
+    several_faces_notice,
+    turn_notice,
+)
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
@@ -336,10 +343,8 @@ class FaceSwapPipeline:
 
         source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(source_inputs)]
         with timed(timings, "detect"):
-            source_faces = [
-                self.face_analyzer.largest_face(image, name=name)
-                for image, name in zip(source_arrays, source_names, strict=True)
-            ]
+            found = [self.face_analyzer.detect(image) for image in source_arrays]
+            source_faces = [largest(faces, name) for faces, name in zip(found, source_names, strict=True)]
             faces = self.face_analyzer.detect(target, embeddings=reference is not None)
             selector = target_faces
             if reference is not None:
@@ -397,6 +402,9 @@ class FaceSwapPipeline:
         else:
             stage = FirstStage.none(skins, size)
             attribute_batch = target_batch
+        # Every source photo gives identity, so each says when it may show the wrong person.
+        notices += [several_faces_notice(name, [np.sqrt(face.area) for face in faces])
+                    for name, faces in zip(source_names, found, strict=True)]
         with timed(timings, "generate"):
             attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
             generated = self.generator(identity_embedding, attribute_features)

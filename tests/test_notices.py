@@ -12,9 +12,11 @@ from fswap.faces.align import warp_face
 from fswap.faces.notices import (
     COVER_LIMIT,
     ENLARGE_LIMIT,
+    RIVAL_SIZE,
     TURN_LIMIT,
     covered_notice,
     enlarged_notice,
+    several_faces_notice,
     turn_notice,
 )
 from fswap.faces.pose import closest_poses
@@ -40,6 +42,9 @@ def test_limits():
     assert enlarged_notice("a.jpg", 400.0, 50.0) is None  # shrunk onto a small face: as sharp as the photo
     assert "about 40 px across and the target face 200 px" in enlarged_notice("a.jpg", 40.0, 200.0)
     assert enlarged_notice("a.jpg", 0.0, 200.0) is None
+    assert several_faces_notice("a.jpg", []) is None and several_faces_notice("a.jpg", [100.0]) is None
+    assert several_faces_notice("a.jpg", [100.0, 100.0 * RIVAL_SIZE - 1, 20.0]) is None  # people behind
+    assert several_faces_notice("a.jpg", [100.0, 95.0, 30.0]).startswith("a.jpg: 2 faces in it are about as large")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +82,16 @@ def test_a_small_source_face_on_a_large_target_face_is_said_to_look_soft(pipe):
     assert soft.startswith("source photo 1: the face is about") and "enlarges it about 5 times" in soft
     assert pipe(photo, thumbnail, watermark=False).notices == []  # shrinking loses nothing the target had
     assert pipe(photo, photo, watermark=False).notices == []
+
+
+@needs_default
+def test_a_group_photo_as_source_says_whose_face_is_used(pipe):
+    target = load_image(example_image("yaoming.jpg"))
+    [group] = pipe(example_image("t1.jpg"), target, watermark=False).notices  # six people in a row
+    assert group.startswith("t1.jpg: 6 faces in it are about as large as each other, and the largest is used")
+    # Several source photos: only the group photo says so.
+    notices = pipe([example_image("yaoming.jpg"), example_image("t1.jpg")], target, watermark=False).notices
+    assert [notice.split(":")[0] for notice in notices] == ["t1.jpg"]
 
 
 @needs_default

@@ -247,10 +247,14 @@ class FaceAnalyzer:
 
     def largest_face(self, image: np.ndarray, *, name: str = "image", embeddings: bool = False) -> Face:
         """The largest face, or `NoFaceError` naming the image."""
-        faces = self.detect(image, embeddings=embeddings, max_faces=1)
-        if not faces:
-            raise NoFaceError(f"no face found in {name}; use a photo where a face is clearly visible")
-        return faces[0]
+        return largest(self.detect(image, embeddings=embeddings, max_faces=1), name)
+
+
+def largest(faces: list[Face], name: str = "image") -> Face:
+    """The first (largest) of `faces` as `FaceAnalyzer.detect` sorts them, or `NoFaceError` naming the image."""
+    if not faces:
+        raise NoFaceError(f"no face found in {name}; use a photo where a face is clearly visible")
+    return faces[0]
 
 
 FaceSelector = str | int | Sequence[int] | np.ndarray

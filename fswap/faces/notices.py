@@ -1,14 +1,16 @@
 """Notices in plain words about source photos that make a poor swap.
 
-Three kinds of source photo hurt a swap whatever the model does, and a user cannot tell why
-from the result alone:
+Some source photos hurt a swap whatever the model does, and a user cannot tell why from the
+result alone:
 - a face turned far from the target face's pose: the side turned away from the camera is
   stretched from a few pixels (and the near side squeezed);
 - a face largely covered (hair, a hat, sunglasses, a hand): what covers it is pasted with the
   face (or, with `paste_source_occluders=False`, the target's own skin and features show
   there, and less of the source comes through);
 - a face much smaller in its photo than the target face: its pixels are enlarged to cover the
-  target face, and the swap looks soft next to the sharp photo around it.
+  target face, and the swap looks soft next to the sharp photo around it;
+- a photo of several people about as large as each other: the largest face is used, and it
+  may not be the person meant.
 
 The swap still runs. The notices (`SwapOutput.notices`, toasts in the app, `note:` lines from
 `fswap swap`) say what went wrong and which photo would do better. The limits are set so that
@@ -29,6 +31,9 @@ COVER_LIMIT = 0.2
 #: How many times larger (across, in pixels) than the source face the target face may be before
 #: the swap looks soft: enlarged twice, a photo's finest detail (eyelashes, pores) is gone.
 ENLARGE_LIMIT = 2.0
+#: Another face in a source photo at least this large, across, against the largest face may be
+#: the person meant (a face in the background is smaller and is not).
+RIVAL_SIZE = 0.7
 
 
 def covered_notice(name: str, covered_share: float, pasted: bool = True) -> str | None:
@@ -66,4 +71,16 @@ def enlarged_notice(name: str, source_size: float, target_size: float) -> str | 
         f"{name}: the face is about {source_size:.0f} px across and the target face {target_size:.0f} px, so the "
         f"swap enlarges it about {target_size / source_size:.0f} times and looks soft. A larger, sharper photo "
         "of the face swaps better."
+    )
+
+
+def several_faces_notice(name: str, sizes: list[float]) -> str | None:
+    """A notice when the source photo `name` has other faces nearly as large as its largest one
+    (`sizes` across, in pixels, largest first), else None."""
+    rivals = sum(size >= RIVAL_SIZE * sizes[0] for size in sizes[1:]) if sizes else 0
+    if not rivals:
+        return None
+    return (
+        f"{name}: {rivals + 1} faces in it are about as large as each other, and the largest is used. If that is "
+        "not the person meant, crop the photo to them or use a photo of them alone."
     )
