@@ -159,8 +159,9 @@ class FaceAnalyzer:
             near: boxes [x0, y0, x1, y1]; keep only the face that overlaps each most (IoU ≥ 0.3),
                 in their order, so landmarks and embeddings are computed for those faces alone.
 
-        A large photo in which no face is found is searched again in tiles at its own scale
-        (`_detect_tiles`), so a face only a few percent of its width across is found as well.
+        A photo in which no face is found is tried again framed in grey, which finds a face that
+        fills the frame, and a large one then in tiles at its own scale (`_detect_tiles`), which
+        finds a face only a few percent of its width across (`_detect_boxes`).
         """
         from insightface.app.common import Face as InsightFace
 
