@@ -273,6 +273,18 @@ def test_annotation_draws_on_a_copy(analyzer, t1_image):
     assert t1_image.flags.writeable and np.any(drawn != t1_image)
 
 
+def test_a_small_face_in_a_large_photo_gets_a_number_no_wider_than_itself():
+    from fswap.faces import Face
+    from fswap.faces.draw import BOX_COLOUR
+
+    photo = np.zeros((3000, 3000, 3), np.uint8)  # sized for the photo, a number would be ~60 px wide
+    face = Face(box=np.array([1000.0, 1000.0, 1024.0, 1024.0]), score=0.9, keypoints=np.full((5, 2), 1012.0))
+    drawn = annotate_faces(photo, [face])
+    label_rows = np.all(drawn[980:998] == BOX_COLOUR, axis=-1)  # the number's green patch above the box
+    columns = np.flatnonzero(label_rows.any(axis=0))
+    assert len(columns) and columns.min() >= 1000 and columns.max() - columns.min() + 1 <= 26
+
+
 def test_visible_skin_drops_outline_slivers_and_keeps_real_occluders_whole():
     from fswap.faces.masks import visible_skin
 
