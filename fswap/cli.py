@@ -35,6 +35,14 @@ def _face_selector(text: str):
     return Path(text)
 
 
+def _face_numbers(text: str) -> list[int]:
+    """"1" or "1,0,2" → face numbers, one per source photo."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f'{text!r} is not face numbers ("1", or one per photo: "1,0")')
+    return [int(part) for part in parts]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fswap",
@@ -70,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="largest",
         help='which target faces: "largest" (default), "all", an index ("2"), indices ("0,3"), '
         "or the path of a reference photo of the person to replace",
+    )
+    swap.add_argument(
+        "--source-faces",
+        type=_face_numbers,
+        metavar="N[,N...]",
+        help="which face of each source photo is the person, by number as `fswap detect` gives them (largest "
+        'first): "1", or one per photo ("1,0"); default: the largest face of each',
     )
     swap.add_argument(
         "--method",
@@ -300,6 +315,9 @@ def _swap(args) -> int:
     from fswap.imageio import load_image, save_image
     from fswap.provenance.c2pa_manifest import COMPOSITE_SOURCE_TYPE, DIGITAL_SOURCE_TYPE
 
+    if args.source_faces and len(args.source_faces) != len(args.source):
+        raise FswapError(f"--source-faces gives {len(args.source_faces)} face number(s) for {len(args.source)} source "
+                         "photo(s): give one per photo")
     credentials = _c2pa_credentials(args)
     if args.method == "classic":
         from fswap.baselines.classic import ClassicFaceSwapper
@@ -312,6 +330,7 @@ def _swap(args) -> int:
             print("note: the classic swap uses the first source photo only", file=sys.stderr)
         result = ClassicFaceSwapper(analyzer)(
             args.source[0], args.target, target_faces=selector, color_correction=not args.no_color_correction,
+            source_face=args.source_faces[0] if args.source_faces else None,
             source_name=args.source[0].name, target_name=args.target.name,
         )
         image, timings = result.image, dict(result.timings)
@@ -329,7 +348,7 @@ def _swap(args) -> int:
 
         pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
         output = pipeline(
-            list(args.source), args.target, target_faces=args.faces,
+            list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
             paste_source_occluders=not args.cut_source_occluders, shape_strength=args.shape_strength,
             watermark=not args.no_provenance,

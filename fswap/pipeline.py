@@ -272,6 +272,7 @@ class FaceSwapPipeline:
         target_image: ImageInput,
         target_faces: str | int | Sequence[int] | ImageInput = "largest",
         *,
+        source_faces: int | Sequence[int | None] | None = None,
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
         paste_source_occluders: bool = True,
@@ -288,10 +289,14 @@ class FaceSwapPipeline:
                 the same person; their identities are averaged (more photos, steadier identity),
                 and a two-stage checkpoint takes each target's face texture from the photo whose
                 head is turned most like it (of photos turned about as well, one whose face is not
-                largely covered). The largest face of each photo is used.
+                largely covered). The largest face of each photo is used unless `source_faces`
+                says otherwise.
             target_image: the photo whose face(s) are replaced; the result has its size.
             target_faces: "largest", "all", an index or list of indices into the target's faces
                 (largest first), or a reference photo of the person to replace.
+            source_faces: which face of each source photo is the person, by index (largest
+                first, as `fswap detect` numbers them): one index for a single photo, or one
+                per photo (None: its largest). Default: the largest face of every photo.
             appearance_matching: recolour the generated face to the target face's colour
                 statistics before blending (doc 003).
             occlusion_aware: keep the target's occluders (hands, glasses, hair): the
@@ -344,7 +349,11 @@ class FaceSwapPipeline:
         source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(source_inputs)]
         with timed(timings, "detect"):
             found = [self.face_analyzer.detect(image) for image in source_arrays]
-            source_faces = [largest(faces, name) for faces, name in zip(found, source_names, strict=True)]
+            chosen_sources = _per_source_photo(source_faces, len(source_arrays))
+            used_source_faces = [
+                largest(faces, name) if index is None else faces[select_faces(faces, index, name=name)[0]]
+                for faces, name, index in zip(found, source_names, chosen_sources, strict=True)
+            ]
             faces = self.face_analyzer.detect(target, embeddings=reference is not None)
             selector = target_faces
             if reference is not None:
@@ -353,7 +362,7 @@ class FaceSwapPipeline:
 
         size, margin = self.crop_size, self.crop_margin
         with timed(timings, "align"):
-            sources = FaceCrops.align(source_arrays, source_faces, size, margin)
+            sources = FaceCrops.align(source_arrays, used_source_faces, size, margin)
             targets = FaceCrops.align([target] * len(chosen), [faces[i] for i in chosen], size, margin)
             face_masks = [region_mask(points, (size, size), "face") for points in targets.points]
 
@@ -402,9 +411,10 @@ class FaceSwapPipeline:
         else:
             stage = FirstStage.none(skins, size)
             attribute_batch = target_batch
-        # Every source photo gives identity, so each says when it may show the wrong person.
+        # Every source photo gives identity, so each whose face was not chosen says when it may
+        # show the wrong person.
         notices += [several_faces_notice(name, [np.sqrt(face.area) for face in faces])
-                    for name, faces in zip(source_names, found, strict=True)]
+                    for name, faces, index in zip(source_names, found, chosen_sources, strict=True) if index is None]
         with timed(timings, "generate"):
             attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
             generated = self.generator(identity_embedding, attribute_features)
@@ -445,7 +455,7 @@ class FaceSwapPipeline:
                 image = embed_watermark(image, [faces[i] for i in chosen], checkpoint=self.checkpoint_name,
                                         analyzer=self.face_analyzer)
         return SwapOutput(
-            image=image, faces=faces, swapped=results, source_faces=source_faces,
+            image=image, faces=faces, swapped=results, source_faces=used_source_faces,
             source_occlusion_masks=source_masks, timings=timings, notices=list(dict.fromkeys(n for n in notices if n)),
         )
 
@@ -569,6 +579,22 @@ def _is_selector(value) -> bool:
     if isinstance(value, (int, np.integer)):
         return True
     return isinstance(value, (list, tuple)) and all(isinstance(v, (int, np.integer)) for v in value)
+
+
+def _per_source_photo(source_faces, photos: int) -> list[int | None]:
+    """`source_faces` as one face index (or None: the largest) per source photo."""
+    if source_faces is None:
+        return [None] * photos
+    if isinstance(source_faces, (int, np.integer)):
+        if photos != 1:
+            raise ValueError(f"source_faces={source_faces} names one face, but there are {photos} source photos: "
+                             "give one index (or None) per photo")
+        return [int(source_faces)]
+    chosen = list(source_faces)
+    if len(chosen) != photos or not all(i is None or isinstance(i, (int, np.integer)) for i in chosen):
+        raise ValueError(f"source_faces must be one face index (or None) per source photo; got {source_faces!r} "
+                         f"for {photos} photo(s)")
+    return chosen
 
 
 def _reference_photo(target_faces) -> np.ndarray:

@@ -145,6 +145,27 @@ def chosen_indices(chosen) -> list[int]:
     return indices
 
 
+def source_face_numbers(text, photos: int) -> list[int | None] | None:
+    """The "face used from each source photo" field: "" (the largest of each), one number for one
+    photo, or one per photo separated by commas, where an empty place keeps that photo's largest
+    face ("2," for two photos). Numbers count from 0, largest face first."""
+    if text is None or not str(text).strip():
+        return None
+    parts = [part.strip() for part in str(text).split(",")]
+    if len(parts) != photos or not all(part.isdigit() or part == "" for part in parts):
+        raise OptionError(
+            f"the face used from each source photo must be {photos} face number(s) separated by commas "
+            f'(0 is the largest face), not {text!r}'
+        )
+    return [int(part) if part else None for part in parts]
+
+
+def source_face_text(numbers: list[int | None]) -> str:
+    """`source_face_numbers`' input for `numbers`: "" when every photo uses its largest face."""
+    return "" if all(number in (None, 0) for number in numbers) else ",".join(
+        "" if number is None else str(number) for number in numbers)
+
+
 @dataclass
 class SwapRequest:
     """One validated request of /swap or /masks."""
@@ -158,6 +179,7 @@ class SwapRequest:
     feather_fraction: float
     shape_strength: float | None  # None: the checkpoint's own setting
     paste_source_occluders: bool = True
+    source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
 
     def key(self) -> str:
         """A digest of everything that determines the output (the pipeline is deterministic)."""
@@ -169,7 +191,7 @@ class SwapRequest:
         digest.update(
             repr((self.appearance_matching, self.occlusion_aware, round(self.feather_fraction, 4),
                   None if self.shape_strength is None else round(self.shape_strength, 4),
-                  self.paste_source_occluders)).encode()
+                  self.paste_source_occluders, self.source_faces)).encode()
         )
         return digest.hexdigest()
 
@@ -241,16 +263,30 @@ class FaceSwapApp:
         return render.faces_found(image, faces), summary
 
     @user_errors
-    def preview_sources(self, sources) -> list[tuple[np.ndarray, str]]:
-        """Each source photo with the face that will be used (the largest) boxed."""
+    def preview_sources(self, sources, choice=None, next_face_of: int | None = None) -> tuple[list, str]:
+        """Each source photo's face that will be used, captioned with its number when the photo
+        shows several, and the "face used from each source photo" field. `next_face_of`: the
+        photo (from 0) whose next face, in size order, is taken instead (a click on its picture)."""
         if not sources:
-            return []
-        pictures = []
+            return [], ""
+        photos = read_sources(sources)
         analyzer = self.pipeline.get().face_analyzer
-        for number, image in enumerate(read_sources(sources), start=1):
-            face = analyzer.largest_face(image, name=f"source photo {number}")
-            pictures.append((render.face_thumbnail(image, face), f"photo {number}"))
-        return pictures
+        found = [analyzer.detect(image, landmarks=False) for image in photos]
+        numbers = source_face_numbers(choice, len(photos)) or [None] * len(photos)
+        if next_face_of is not None and 0 <= next_face_of < len(photos) and len(found[next_face_of]) > 1:
+            numbers[next_face_of] = ((numbers[next_face_of] or 0) + 1) % len(found[next_face_of])
+        pictures = []
+        for number, (image, faces, index) in enumerate(zip(photos, found, numbers, strict=True), start=1):
+            if not faces:
+                raise NoFaceError(f"no face found in source photo {number}; use a photo where a face is clearly visible")
+            index = 0 if index is None else index
+            if index >= len(faces):
+                raise NoFaceError(f"source photo {number} has {len(faces)} face(s), numbered 0 to "
+                                  f"{len(faces) - 1}; face {index} does not exist")
+            caption = f"photo {number}" + (f" · face {index} ({len(faces)} found): click for the next" if len(faces) > 1
+                                           else "")
+            pictures.append((render.face_thumbnail(image, faces[index]), caption))
+        return pictures, source_face_text(numbers)
 
     @user_errors
     def checkpoint_options(self):
@@ -262,7 +298,7 @@ class FaceSwapApp:
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders=True,
+        shape_strength=None, paste_source_occluders=True, source_faces=None,
     ) -> SwapRequest:
         if consent is not True:
             raise ConsentError(
@@ -309,6 +345,7 @@ class FaceSwapApp:
             feather,
             None if shape_strength is None else float(shape_strength),
             paste_source_occluders is not False,  # None (an API call without it): the default
+            source_face_numbers(source_faces, len(source_images)),
         )
 
     def _run_pipeline(self, request: SwapRequest) -> SwapOutput:
@@ -321,6 +358,7 @@ class FaceSwapApp:
             feather_fraction=request.feather_fraction,
             shape_strength=request.shape_strength,
             paste_source_occluders=request.paste_source_occluders,
+            source_faces=request.source_faces,
         )
 
     def run(self, request: SwapRequest) -> SwapOutput:
@@ -353,13 +391,14 @@ class FaceSwapApp:
         feather,
         shape_strength=None,
         paste_source_occluders=True,
+        source_faces=None,
         progress=gr.Progress(),
     ):
         """The swapped photo (full-resolution PNG), a before/after pair, the PNG again, and timings."""
         progress(0.0, desc="Reading the photos")
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength, paste_source_occluders,
+            shape_strength, paste_source_occluders, source_faces,
         )
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
@@ -377,13 +416,13 @@ class FaceSwapApp:
     @user_errors
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders=True,
+        shape_strength=None, paste_source_occluders=True, source_faces=None,
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength, paste_source_occluders,
+            shape_strength, paste_source_occluders, source_faces,
         )
         output = self.run(request)
         pipeline = self.pipeline.get()

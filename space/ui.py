@@ -3,7 +3,8 @@
     /detect (target)                                      -> faces picture, faces JSON
     /swap   (consent, sources, target, selection, chosen, reference,
              appearance_matching, occlusion_aware, feather,
-             shape_strength, paste_source_occluders)      -> result PNG, before/after, PNG, timings
+             shape_strength, paste_source_occluders,
+             source_faces)                                -> result PNG, before/after, PNG, timings
     /check  (image)                                       -> verdict HTML, picture, verdict JSON
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
@@ -155,7 +156,15 @@ def build_demo(
                             fit_columns=False,
                             object_fit="cover",
                             interactive=False,
+                            allow_preview=False,  # a click takes the photo's next face (`preview_sources`)
                             elem_id="source-faces",
+                        )
+                        source_choice = gr.Textbox(
+                            label="Face used from each source photo",
+                            placeholder="the largest of each (click a face above for the next)",
+                            info='Numbers, largest face first from 0, one per photo: "2" or "2,0"',
+                            max_lines=1,
+                            elem_id="source-choice",
                         )
                     with gr.Column(scale=3):
                         target = gr.Image(
@@ -354,7 +363,21 @@ def build_demo(
             queue=False,
             api_visibility="private",
         )
-        sources.change(app.preview_sources, sources, source_faces, preprocess=False, api_visibility="private")
+        sources.change(
+            app.preview_sources, sources, [source_faces, source_choice], preprocess=False, api_visibility="private"
+        )
+
+        def next_source_face(uploaded, choice, event: gr.SelectData):
+            return app.preview_sources(uploaded, choice, next_face_of=event.index)
+
+        source_faces.select(
+            next_source_face, [sources, source_choice], [source_faces, source_choice], preprocess=False,
+            api_visibility="private",
+        )
+        source_choice.submit(
+            app.preview_sources, [sources, source_choice], [source_faces, source_choice], preprocess=False,
+            api_visibility="private",
+        )
         selection.change(
             lambda how: gr.Image(visible=how == "reference"),
             selection,
@@ -383,7 +406,7 @@ def build_demo(
 
         # ---------------------------------------------------------------- swap and masks
         swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather, shape,
-                       paste_covers]
+                       paste_covers, source_choice]
 
         def chain_swap(started, public: bool) -> None:
             """/swap, then its timings and /masks, after `started`; named endpoints only once."""

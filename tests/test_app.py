@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import ipaddress
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -126,6 +127,7 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
         "feather": 0.04,
         "shape_strength": 0.0,
         "paste_source_occluders": True,
+        "source_faces": "",
     }
 
 
@@ -146,6 +148,7 @@ def test_the_four_endpoints_are_named(client):
         "feather",
         "shape_strength",
         "paste_source_occluders",
+        "source_faces",
     ]
 
 
@@ -304,6 +307,38 @@ def test_paths_outside_the_upload_folder_are_refused():
     ):
         with pytest.raises(ImageError, match="upload"):
             uploaded_path(payload, "target photo")
+
+
+def test_the_face_used_from_a_group_photo_can_be_chosen(client, t1_image):
+    largest, *_ = client.predict(**swap_arguments(["t1.jpg"], "yaoming.jpg"), api_name="/swap")
+    chosen, *_ = client.predict(**{**swap_arguments(["t1.jpg"], "yaoming.jpg"), "source_faces": "3"}, api_name="/swap")
+    assert not np.array_equal(load_image(largest), load_image(chosen))
+    for wrong, message in (("3,1", "1 face number"), ("third", "1 face number"), ("9", "face 9 does not exist")):
+        with pytest.raises(AppError, match=message):
+            client.predict(**{**swap_arguments(["t1.jpg"], "yaoming.jpg"), "source_faces": wrong}, api_name="/swap")
+
+
+def test_clicking_a_source_face_takes_the_next_face_of_that_photo(tiny_checkpoint, t1_image):
+    from gradio.utils import get_upload_folder
+
+    from fswap import FaceSwapPipeline
+    from space.handlers import FaceSwapApp
+
+    app = FaceSwapApp(FaceSwapPipeline.from_pretrained(tiny_checkpoint))
+    folder = Path(get_upload_folder()) / "test-source-choice"
+    folder.mkdir(parents=True, exist_ok=True)
+    uploads = []
+    for name in ("yaoming.jpg", "t1.jpg"):
+        shutil.copy(example_image(name), folder / name)
+        uploads.append({"path": str(folder / name), "meta": {"_type": "gradio.FileData"}})
+    pictures, choice = app.preview_sources(uploads)
+    assert choice == "" and [caption for _, caption in pictures] == [
+        "photo 1", "photo 2 · face 0 (6 found): click for the next"]
+    pictures, choice = app.preview_sources(uploads, choice, next_face_of=1)
+    assert choice == ",1" and pictures[1][1].startswith("photo 2 · face 1 (6 found)")
+    assert not np.array_equal(pictures[1][0], app.preview_sources(uploads)[0][1][0])  # another face shown
+    assert app.preview_sources(uploads, ",5", next_face_of=1)[1] == ""  # past the last face: the largest again
+    assert app.preview_sources(uploads, ",1", next_face_of=0)[1] == ",1"  # one face: nothing to move to
 
 
 def test_clicking_a_face_toggles_it():

@@ -176,3 +176,17 @@ def test_a_covered_source_photo_gets_a_warning_on_the_page(browser, tmp_path, sc
         assert "source photo 1: about" in toast.inner_text()
         wait_for_pictures(page, "#result")
         page.screenshot(path=screenshots / "notice.png", full_page=True)
+
+
+def test_clicking_a_source_face_takes_the_next_face_of_its_photo(browser, tiny_checkpoint, tmp_path):  # noqa: F811
+    with app_page(browser, tiny_checkpoint, tmp_path / "c2pa") as page:
+        page.locator("#sources input[type=file]").set_input_files([str(example_image("t1.jpg"))])
+        wait_for_pictures(page, "#source-faces")
+        page.get_by_text("face 0 (6 found)").first.wait_for()
+        first = picture(page, "#source-faces")
+        page.locator("#source-faces img").first.click()
+        page.wait_for_function("() => document.querySelector('#source-choice textarea, #source-choice input').value === '1'")
+        page.get_by_text("face 1 (6 found)").first.wait_for()
+        wait_until_done(page, "#source-faces")
+        assert not np.array_equal(picture(page, "#source-faces"), first)  # the next face is shown
+        assert not page.locator(".toast-body.error").count()

@@ -126,6 +126,17 @@ def test_a_photo_without_a_face_raises(analyzer, t1_image, tony_image, tmp_path)
         swapper(tony_image, t1_image[620:], target_name="the poker table")
     with pytest.raises(NoFaceError, match="face 6 does not exist"):
         swapper(tony_image, t1_image, 6)
+    with pytest.raises(NoFaceError, match="gdp.jpg has 5 face"):
+        swapper(example_image("gdp.jpg"), t1_image, source_face=7)
+
+
+def test_the_source_face_can_be_chosen_in_a_group_photo(analyzer, t1_image, t1_faces, gdp_image):
+    swapper = ClassicFaceSwapper(analyzer)
+    largest = swapper(t1_image, gdp_image, GDP_TONY)
+    assert np.array_equal(swapper(t1_image, gdp_image, GDP_TONY, source_face=0).image, largest.image)
+    chosen = swapper(t1_image, gdp_image, GDP_TONY, source_face=T1_PHOEBE)
+    expected = classic_swap(t1_image, gdp_image, t1_faces[T1_PHOEBE], analyzer.detect(gdp_image)[GDP_TONY])
+    assert np.array_equal(chosen.image, expected.image) and not np.array_equal(chosen.image, largest.image)
 
 
 def test_face_at_the_image_border(analyzer, t1_image, tony_image):

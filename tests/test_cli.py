@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from fswap.assets import DEFAULT_CHECKPOINT, example_image
@@ -30,6 +31,21 @@ def test_classic_swap_writes_a_full_size_result(tmp_path):
     assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(output),
                  "--method", "classic", "--faces", "0,2"]) == 0
     assert load_image(output).shape == (886, 1280, 3)
+
+
+def test_the_source_face_of_a_group_photo_can_be_chosen(tmp_path, capsys):
+    t1, gdp = str(example_image("t1.jpg")), str(example_image("gdp.jpg"))
+    largest, chosen = tmp_path / "largest.png", tmp_path / "chosen.png"
+    for output, extra in ((largest, []), (chosen, ["--source-faces", "3"])):
+        assert main(["swap", t1, gdp, "-o", str(output), "--method", "classic", "--no-provenance", *extra]) == 0
+    assert not np.array_equal(load_image(largest), load_image(chosen))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["swap", t1, t1, gdp, "-o", str(tmp_path / "x.png"), "--source-faces", "3"])
+    assert exit_info.value.code == 2 and "1 face number(s) for 2 source photo(s)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["swap", t1, gdp, "-o", "x.png", "--source-faces", "third"])
+    assert "'third' is not face numbers" in capsys.readouterr().err
 
 
 def test_every_swap_is_signed_and_watermarked_and_verify_says_so(tmp_path, capsys):

@@ -144,6 +144,25 @@ def test_clear_errors_for_user_mistakes(pipe, source_path, t1_image, tmp_path):
         pipe(source_path, t1_image, target_faces="biggest")
 
 
+def test_the_source_face_can_be_chosen_in_a_group_photo(pipe, source_path, t1_image):
+    largest = pipe(t1_image, source_path, watermark=False)
+    assert largest.notices[-1].startswith("source photo 1: 6 faces in it are about as large")
+    chosen = pipe(t1_image, source_path, source_faces=3, watermark=False)
+    assert not np.array_equal(chosen.source_faces[0].box, largest.source_faces[0].box)
+    assert np.array_equal(chosen.source_faces[0].box, pipe.face_analyzer.detect(t1_image)[3].box)
+    assert not any("faces in it" in notice for notice in chosen.notices)  # chosen: nothing to warn about
+    assert not np.array_equal(chosen.image, largest.image)
+    assert np.array_equal(pipe(t1_image, source_path, source_faces=[None], watermark=False).image, largest.image)
+    two = pipe([source_path, t1_image], source_path, source_faces=[None, 3], watermark=False)
+    assert np.array_equal(two.source_faces[1].box, chosen.source_faces[0].box)
+    with pytest.raises(NoFaceError, match="source photo 1 has 6 face"):
+        pipe(t1_image, source_path, source_faces=6)
+    with pytest.raises(ValueError, match="names one face, but there are 2 source photos"):
+        pipe([source_path, t1_image], source_path, source_faces=3)
+    with pytest.raises(ValueError, match="one face index \\(or None\\) per source photo"):
+        pipe(t1_image, source_path, source_faces=[0, 1])
+
+
 def test_save_then_load_gives_identical_outputs(pipe, saved_pipeline, source_path, t1_image):
     loaded = FaceSwapPipeline.from_pretrained(saved_pipeline)
     # The watermark's tag names the checkpoint ("fswap-tiny" once loaded, none before): compare unmarked.

@@ -157,18 +157,20 @@ class ClassicFaceSwapper:
         target_image: ImageInput,
         target_faces: FaceSelector = "largest",
         *,
+        source_face: int | None = None,
         color_correction: bool = True,
         poisson: bool = True,
         source_name: str | None = None,
         target_name: str | None = None,
     ) -> ClassicSwapResult:
-        """Put the largest face of `source_image` onto the chosen faces of `target_image`.
+        """Put the largest (or the chosen) face of `source_image` onto the chosen faces of `target_image`.
 
         Args:
             source_image: a path, bytes, PIL image or array; its largest face is the source.
             target_image: the same kinds; its size is the result's size.
             target_faces: "largest", "all", an index or list of indices (largest face first),
                 or a reference embedding [512] to pick the most similar face.
+            source_face: the index of the source's face (largest first) instead of the largest.
             color_correction, poisson: as in `classic_swap`.
             source_name, target_name: how to call the images in error messages; by default
                 their file names, or "the source image" / "the target image".
@@ -183,7 +185,11 @@ class ClassicFaceSwapper:
         target_image = load_image(target_image, name=target_name)
         timings: dict[str, float] = {}
         with timed(timings, "detect"):
-            source_face = self.analyzer.largest_face(source_image, name=source_name)
+            if source_face is None:
+                source_face = self.analyzer.largest_face(source_image, name=source_name)
+            else:
+                source_faces = self.analyzer.detect(source_image)
+                source_face = source_faces[select_faces(source_faces, source_face, name=source_name)[0]]
             faces = self.analyzer.detect(target_image, embeddings=isinstance(target_faces, np.ndarray))
             chosen = [faces[index] for index in select_faces(faces, target_faces, name=target_name)]
 

@@ -9,8 +9,8 @@ result alone:
   there, and less of the source comes through);
 - a face much smaller in its photo than the target face: its pixels are enlarged to cover the
   target face, and the swap looks soft next to the sharp photo around it;
-- a photo of several people about as large as each other: the largest face is used, and it
-  may not be the person meant.
+- a photo of several people about as large as each other: the largest face is used unless
+  another is chosen, and it may not be the person meant.
 
 The swap still runs. The notices (`SwapOutput.notices`, toasts in the app, `note:` lines from
 `fswap swap`) say what went wrong and which photo would do better. The limits are set so that
@@ -82,5 +82,6 @@ def several_faces_notice(name: str, sizes: list[float]) -> str | None:
         return None
     return (
         f"{name}: {rivals + 1} faces in it are about as large as each other, and the largest is used. If that is "
-        "not the person meant, crop the photo to them or use a photo of them alone."
+        "not the person meant, choose their face: in the app, click the source face for the next one; "
+        "otherwise --source-faces or source_faces= with its number, largest face first from 0."
     )
