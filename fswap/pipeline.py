@@ -39,7 +39,7 @@ from fswap.faces import (
     select_faces,
 )
 from fswap.faces.align import blend_mask
-from fswap.faces.analyzer import largest
+from fswap.faces.analyzer import face_numbered
 from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
@@ -350,10 +350,8 @@ class FaceSwapPipeline:
         with timed(timings, "detect"):
             found = [self.face_analyzer.detect(image) for image in source_arrays]
             chosen_sources = _per_source_photo(source_faces, len(source_arrays))
-            used_source_faces = [
-                largest(faces, name) if index is None else faces[select_faces(faces, index, name=name)[0]]
-                for faces, name, index in zip(found, source_names, chosen_sources, strict=True)
-            ]
+            used_source_faces = [face_numbered(faces, index, name)
+                                 for faces, name, index in zip(found, source_names, chosen_sources, strict=True)]
             faces = self.face_analyzer.detect(target, embeddings=reference is not None)
             selector = target_faces
             if reference is not None:

@@ -33,6 +33,7 @@ from PIL import Image
 
 from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundError, NoFaceError
 from fswap.faces import alignment_matrix, warp_face
+from fswap.faces.analyzer import face_numbered
 from fswap.imageio import load_image
 from fswap.pipeline import PIPELINE_SETTINGS, FaceSwapPipeline, SwapOutput
 from space import render
@@ -277,15 +278,10 @@ class FaceSwapApp:
             numbers[next_face_of] = ((numbers[next_face_of] or 0) + 1) % len(found[next_face_of])
         pictures = []
         for number, (image, faces, index) in enumerate(zip(photos, found, numbers, strict=True), start=1):
-            if not faces:
-                raise NoFaceError(f"no face found in source photo {number}; use a photo where a face is clearly visible")
-            index = 0 if index is None else index
-            if index >= len(faces):
-                raise NoFaceError(f"source photo {number} has {len(faces)} face(s), numbered 0 to "
-                                  f"{len(faces) - 1}; face {index} does not exist")
-            caption = f"photo {number}" + (f" · face {index} ({len(faces)} found): click for the next" if len(faces) > 1
-                                           else "")
-            pictures.append((render.face_thumbnail(image, faces[index]), caption))
+            face = face_numbered(faces, index, f"source photo {number}")
+            caption = f"photo {number}" + (f" · face {index or 0} ({len(faces)} found): click for the next"
+                                           if len(faces) > 1 else "")
+            pictures.append((render.face_thumbnail(image, face), caption))
         return pictures, source_face_text(numbers)
 
     @user_errors

@@ -25,7 +25,7 @@ import numpy as np
 
 from fswap.faces import Face, FaceAnalyzer, feather, match_appearance, region_mask, select_faces
 from fswap.faces.align import composite
-from fswap.faces.analyzer import FaceSelector
+from fswap.faces.analyzer import FaceSelector, face_numbered
 from fswap.faces.warp import face_points, face_rectangle, triangulate, warp_triangles
 from fswap.imageio import ImageInput, load_image
 from fswap.timing import timed
@@ -185,11 +185,7 @@ class ClassicFaceSwapper:
         target_image = load_image(target_image, name=target_name)
         timings: dict[str, float] = {}
         with timed(timings, "detect"):
-            if source_face is None:
-                source_face = self.analyzer.largest_face(source_image, name=source_name)
-            else:
-                source_faces = self.analyzer.detect(source_image)
-                source_face = source_faces[select_faces(source_faces, source_face, name=source_name)[0]]
+            source_face = face_numbered(self.analyzer.detect(source_image), source_face, source_name)
             faces = self.analyzer.detect(target_image, embeddings=isinstance(target_faces, np.ndarray))
             chosen = [faces[index] for index in select_faces(faces, target_faces, name=target_name)]
 

@@ -258,6 +258,12 @@ def largest(faces: list[Face], name: str = "image") -> Face:
     return faces[0]
 
 
+def face_numbered(faces: list[Face], index: int | None, name: str = "image") -> Face:
+    """The face numbered `index` of `faces` (largest first; None: the largest), or `NoFaceError`
+    naming the image when it has no such face."""
+    return largest(faces, name) if index is None else faces[select_faces(faces, index, name=name)[0]]
+
+
 FaceSelector = str | int | Sequence[int] | np.ndarray
 
 
