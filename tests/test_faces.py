@@ -122,6 +122,22 @@ def test_tile_starts_cover_the_side_with_the_last_tile_flush():
     assert _tile_starts(1120, 640, 480) == [0, 480]
 
 
+def test_an_upside_down_face_gets_its_own_landmarks_the_right_way_round(analyzer):
+    from fswap.assets import example_image
+    from fswap.imageio import load_image
+
+    photo = load_image(example_image("yaoming.jpg"))
+    height, width = photo.shape[:2]
+    [upright] = analyzer.detect(photo)
+    [down] = analyzer.detect(np.ascontiguousarray(photo[::-1, ::-1]))
+    # Turned back, the upside-down face's landmarks and keypoints lie on the upright ones (the
+    # detector alone reads its eyes where its mouth is, about 40 px off, and the swap is garbage).
+    for upright_points, down_points in ((upright.landmarks, down.landmarks), (upright.keypoints, down.keypoints)):
+        turned_back = np.stack([width - 1 - down_points[:, 0], height - 1 - down_points[:, 1]], axis=1)
+        assert np.abs(turned_back - upright_points).mean() < 1.0
+    assert down.keypoints[:2, 1].mean() > down.keypoints[3:, 1].mean()  # its eyes below its mouth
+
+
 def test_tight_crop_is_found(analyzer):
     from fswap.assets import example_image
     from fswap.imageio import load_image
