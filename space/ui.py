@@ -374,9 +374,9 @@ def build_demo(
             next_source_face, [sources, source_choice], [source_faces, source_choice], preprocess=False,
             api_visibility="private",
         )
-        source_choice.submit(
-            app.preview_sources, [sources, source_choice], [source_faces, source_choice], preprocess=False,
-            api_visibility="private",
+        gr.on(
+            [source_choice.submit, source_choice.blur], app.preview_sources, [sources, source_choice],
+            [source_faces, source_choice], preprocess=False, api_visibility="private",
         )
         selection.change(
             lambda how: gr.Image(visible=how == "reference"),

@@ -189,4 +189,8 @@ def test_clicking_a_source_face_takes_the_next_face_of_its_photo(browser, tiny_c
         page.get_by_text("face 1 (6 found)").first.wait_for()
         wait_until_done(page, "#source-faces")
         assert not np.array_equal(picture(page, "#source-faces"), first)  # the next face is shown
+        field = page.locator("#source-choice textarea, #source-choice input").first
+        field.fill("4")
+        field.press("Enter")  # a number typed in shows its face too
+        page.get_by_text("face 4 (6 found)").first.wait_for()
         assert not page.locator(".toast-body.error").count()
