@@ -45,6 +45,7 @@ from fswap.faces.full_resolution import composite_full_resolution, network_corre
 from fswap.faces.masks import occluded_skin, visible_skin
 from fswap.faces.notices import (
     COVER_LIMIT,
+    colourless_notice,
     covered_notice,
     enlarged_notice,
     several_faces_notice,
@@ -403,6 +404,8 @@ class FaceSwapPipeline:
                 notices += [turn_notice(source_names[j], sources.yaw(j), targets.yaw(k))
                             for k, j in enumerate(stage.texture_sources)]
                 notices += [enlarged_notice(source_names[j], sources.size(j), targets.size(k))
+                            for k, j in enumerate(stage.texture_sources)]
+                notices += [colourless_notice(source_names[j], sources.colourless(j), targets.colourless(k))
                             for k, j in enumerate(stage.texture_sources)]
                 skins = stage.skins
                 attribute_batch = self._to_tensor(stage.crops)

@@ -14,6 +14,7 @@ from fswap.faces.notices import (
     ENLARGE_LIMIT,
     RIVAL_SIZE,
     TURN_LIMIT,
+    colourless_notice,
     covered_notice,
     enlarged_notice,
     several_faces_notice,
@@ -42,6 +43,9 @@ def test_limits():
     assert enlarged_notice("a.jpg", 400.0, 50.0) is None  # shrunk onto a small face: as sharp as the photo
     assert "about 40 px across and the target face 200 px" in enlarged_notice("a.jpg", 40.0, 200.0)
     assert enlarged_notice("a.jpg", 0.0, 200.0) is None
+    assert colourless_notice("a.jpg", False, False) is None and colourless_notice("a.jpg", True, True) is None
+    assert colourless_notice("a.jpg", False, True) is None  # colour onto black and white: the target's look
+    assert colourless_notice("a.jpg", True, False).startswith("a.jpg: the photo is black and white")
     assert several_faces_notice("a.jpg", []) is None and several_faces_notice("a.jpg", [100.0]) is None
     assert several_faces_notice("a.jpg", [100.0, 100.0 * RIVAL_SIZE - 1, 20.0]) is None  # people behind
     assert several_faces_notice("a.jpg", [100.0, 95.0, 30.0]).startswith("a.jpg: 2 faces in it are about as large")
@@ -82,6 +86,23 @@ def test_a_small_source_face_on_a_large_target_face_is_said_to_look_soft(pipe):
     assert soft.startswith("source photo 1: the face is about") and "enlarges it about 5 times" in soft
     assert pipe(photo, thumbnail, watermark=False).notices == []  # shrinking loses nothing the target had
     assert pipe(photo, photo, watermark=False).notices == []
+
+
+@needs_default
+def test_a_black_and_white_source_on_a_colour_target_is_said_to_lack_colour(pipe):
+    import cv2
+    import numpy as np
+
+    photo = load_image(example_image("yaoming.jpg"))
+    target = load_image(example_image("t1.jpg"))
+    grey = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    # Saved as a JPEG, as such photos come: its channels differ by a few grey levels.
+    grey = cv2.imdecode(cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], cv2.IMREAD_COLOR)[..., ::-1]
+    [colourless] = pipe(np.ascontiguousarray(grey), target, watermark=False).notices
+    assert colourless.startswith("source photo 1: the photo is black and white")
+    grey_target = cv2.cvtColor(cv2.cvtColor(target, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    assert pipe(np.ascontiguousarray(grey), grey_target, watermark=False).notices == []
+    assert pipe(photo, target, watermark=False).notices == []
 
 
 @needs_default

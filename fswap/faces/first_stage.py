@@ -20,6 +20,9 @@ from fswap.faces.pose import closest_poses, head_pose
 from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
 
+#: Grey levels by which a black-and-white photo's channels may still differ (`FaceCrops.colourless`).
+COLOURLESS_SPREAD = 4.0
+
 
 @dataclass
 class FaceCrops:
@@ -44,6 +47,13 @@ class FaceCrops:
     def size(self, index: int) -> float:
         """How large face `index` is in its photo: the longer side of its landmarks' box, in px."""
         return float(np.ptp(self.faces[index].landmarks, axis=0).max())
+
+    def colourless(self, index: int) -> bool:
+        """Whether face `index` is black and white: its crop's three channels agree within a few
+        grey levels (`COLOURLESS_SPREAD`, what JPEG leaves of a greyscale photo) almost everywhere."""
+        crop = self.crops[index].astype(np.int16)
+        spread = np.abs(crop - crop.mean(axis=2, keepdims=True)).max(axis=2)
+        return float(np.percentile(spread, 99)) <= COLOURLESS_SPREAD
 
     def yaw(self, index: int) -> float:
         """How far face `index` is turned, in degrees (`fswap.faces.pose.head_pose`)."""

@@ -10,7 +10,9 @@ result alone:
 - a face much smaller in its photo than the target face: its pixels are enlarged to cover the
   target face, and the swap looks soft next to the sharp photo around it;
 - a photo of several people about as large as each other: the largest face is used unless
-  another is chosen, and it may not be the person meant.
+  another is chosen, and it may not be the person meant;
+- a black-and-white photo for a colour target: the face is recoloured to the target skin's
+  average, so the lips, eyes and cheeks have no colour of their own.
 
 The swap still runs. The notices (`SwapOutput.notices`, toasts in the app, `note:` lines from
 `fswap swap`) say what went wrong and which photo would do better. The limits are set so that
@@ -84,4 +86,14 @@ def several_faces_notice(name: str, sizes: list[float]) -> str | None:
         f"{name}: {rivals + 1} faces in it are about as large as each other, and the largest is used. If that is "
         "not the person meant, choose their face: in the app, click the source face for the next one; "
         "otherwise --source-faces or source_faces= with its number, largest face first from 0."
+    )
+
+
+def colourless_notice(name: str, source_colourless: bool, target_colourless: bool) -> str | None:
+    """A notice when the source face `name` is black and white and the target face is not, else None."""
+    if not source_colourless or target_colourless:
+        return None
+    return (
+        f"{name}: the photo is black and white, so the swapped face takes the target skin's average colour, "
+        "and its lips, eyes and cheeks have no colour of their own. A colour photo swaps better."
     )
