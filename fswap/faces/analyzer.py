@@ -227,6 +227,8 @@ class FaceAnalyzer:
         pad = 0.5 * max(x1 - x0, y1 - y0)
         left, top = int(max(0, x0 - pad)), int(max(0, y0 - pad))
         crop = work[top : int(min(work.shape[0], y1 + pad)), left : int(min(work.shape[1], x1 + pad))]
+        if min(crop.shape[:2]) < 2:  # a box off the photo's edge: nothing to turn
+            return None
         size = (UPRIGHT_CHECK_SIZE, UPRIGHT_CHECK_SIZE)
         upright, _ = self._detector.detect(np.ascontiguousarray(crop), input_size=size)
         flipped_crop, _, _ = _turned(crop, None, None)
