@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         "hair, a microphone) lands, instead of pasting it with the face (costs identity)",
     )
     swap.add_argument(
+        "--swap-open-mouths", action="store_true",
+        help="fswap, two-stage checkpoints: stretch a closed source mouth over an open target mouth instead of "
+        "keeping the target's teeth (the lips smear; keeps a little more identity)",
+    )
+    swap.add_argument(
         "--shape-strength", type=_unit_interval, metavar="S",
         help="fswap, two-stage checkpoints: 0..1, how far the face takes the source's proportions (eye spacing, "
         "nose length, mouth width) instead of the target's (default: the checkpoint's setting)",
@@ -350,8 +355,8 @@ def _swap(args) -> int:
         output = pipeline(
             list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
-            paste_source_occluders=not args.cut_source_occluders, shape_strength=args.shape_strength,
-            watermark=not args.no_provenance,
+            paste_source_occluders=not args.cut_source_occluders, keep_open_mouths=not args.swap_open_mouths,
+            shape_strength=args.shape_strength, watermark=not args.no_provenance,
         )
         image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
         source_type = DIGITAL_SOURCE_TYPE

@@ -277,6 +277,7 @@ class FaceSwapPipeline:
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
         paste_source_occluders: bool = True,
+        keep_open_mouths: bool = True,
         refine: bool = True,
         full_resolution: bool = True,
         feather_fraction: float | None = None,
@@ -307,6 +308,11 @@ class FaceSwapPipeline:
                 pasted with it, as the classic swap does. False keeps the target's own face where
                 those land instead: no microphone on the target's mouth, but the target's eyes
                 behind the source's glasses, which costs identity (the README's evaluation).
+            keep_open_mouths: (two-stage checkpoints) a target face whose mouth is open keeps its
+                own teeth and tongue when the source's mouth is much less open: warped apart, the
+                source's lips would smear over them (`fswap.faces.first_stage.kept_mouth`). The
+                source's lips still frame them. It keeps the target's expression and costs a
+                little identity (the README's evaluation).
             refine: run the networks. False (two-stage checkpoints only) blends doc 003's first
                 stage, the source texture warped onto the target, as it is: the ablation that
                 shows what the networks add.
@@ -399,7 +405,7 @@ class FaceSwapPipeline:
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
                 covered = [share > COVER_LIMIT for share in covered_shares]
                 stage = first_stage(sources, targets, source_occluders, covered, skins, strength,
-                                    paste_source_occluders, band)
+                                    paste_source_occluders, band, keep_open_mouths)
                 notices = [notices[j] for j in sorted(set(stage.texture_sources))]
                 notices += [turn_notice(source_names[j], sources.yaw(j), targets.yaw(k))
                             for k, j in enumerate(stage.texture_sources)]

@@ -2,6 +2,8 @@
 
 import json
 
+import cv2
+
 import numpy as np
 import pytest
 
@@ -91,6 +93,24 @@ def test_swap_with_the_default_checkpoint(tmp_path, capsys):
     assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(plain),
                  "--shape-strength", "0"]) == 0
     assert (load_image(plain) != load_image(output)).any()
+
+
+@pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model_index.json").is_file(), reason="no default checkpoint")
+def test_swap_open_mouths_stretches_the_closed_source_mouth_over_the_teeth(tmp_path):
+    from fswap.faces import FaceAnalyzer
+    from fswap.faces.masks import mouth_interior
+
+    closed_mouth, open_mouth = str(example_image("players.jpg")), example_image("yaoming.jpg")
+    kept, stretched = tmp_path / "kept.png", tmp_path / "stretched.png"
+    common = ["--source-faces", "2", "--no-provenance"]
+    assert main(["swap", closed_mouth, str(open_mouth), "-o", str(kept), *common]) == 0
+    assert main(["swap", closed_mouth, str(open_mouth), "-o", str(stretched), "--swap-open-mouths", *common]) == 0
+    target = load_image(open_mouth)
+    teeth = mouth_interior(FaceAnalyzer.from_pretrained().largest_face(target).landmarks, target.shape)
+    teeth = cv2.erode(teeth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert teeth.sum() > 50
+    assert np.array_equal(load_image(kept)[teeth], target[teeth])
+    assert np.abs(load_image(stretched)[teeth].astype(int) - target[teeth]).mean() > 10
 
 
 def test_shape_strength_outside_zero_to_one_is_refused(capsys):

@@ -7,7 +7,7 @@ import pytest
 
 from fswap.faces import region_mask, warp_face
 from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
-from fswap.faces.masks import occluded_skin, visible_skin
+from fswap.faces.masks import mouth_interior, mouth_opening, occluded_skin, visible_skin
 
 SIZE, MARGIN, BAND = 128, 0.25, 3.2
 
@@ -88,3 +88,52 @@ def test_one_stage_checkpoints_have_no_first_stage():
     stage = FirstStage.none(skins, SIZE)
     assert stage.crops is None and stage.texture_sources == [0, 0, 0] and stage.shapes == [None] * 3
     assert stage.measured is skins and not any(mask.any() for mask in stage.left_out)
+
+
+@pytest.fixture(scope="module")
+def mouths(analyzer):
+    """yaoming.jpg's open mouth, teeth showing, and the closed mouth of players.jpg's third player."""
+    from fswap.assets import example_image
+    from fswap.imageio import load_image
+
+    open_photo, closed_photo = (load_image(example_image(name)) for name in ("yaoming.jpg", "players.jpg"))
+    open_face = analyzer.largest_face(open_photo, name="yaoming.jpg")
+    closed_face = analyzer.detect(closed_photo)[2]
+    return (FaceCrops.align([open_photo], [open_face], SIZE, MARGIN),
+            FaceCrops.align([closed_photo], [closed_face], SIZE, MARGIN))
+
+
+def test_mouth_opening_tells_teeth_from_closed_lips(mouths):
+    from fswap.faces.first_stage import OPEN_MOUTH
+
+    open_mouth, closed_mouth = mouths
+    assert mouth_opening(open_mouth.points[0]) > 2 * OPEN_MOUTH
+    assert mouth_opening(closed_mouth.points[0]) < OPEN_MOUTH / 4
+    # The opening is a shape measure: the same in the photo as in the crop.
+    assert mouth_opening(open_mouth.faces[0].landmarks) == pytest.approx(mouth_opening(open_mouth.points[0]), rel=1e-6)
+    inside = mouth_interior(open_mouth.points[0], (SIZE, SIZE))
+    lips = region_mask(open_mouth.points[0], (SIZE, SIZE), "mouth") > 0.5
+    assert inside.sum() > 30 and not (inside & ~lips).any()
+
+
+def test_an_open_target_mouth_keeps_its_teeth_under_a_closed_source_mouth(mouths):
+    open_mouth, closed_mouth = mouths
+    skins = [region_mask(open_mouth.points[0], (SIZE, SIZE), "face")]
+    no_occluders = [np.zeros((SIZE, SIZE), bool)]
+    stage = first_stage(closed_mouth, open_mouth, no_occluders, [False], skins, 0.5, True, BAND)
+    teeth = mouth_interior(open_mouth.points[0], (SIZE, SIZE))
+    # Neither pasted nor measured on, and the first face image shows the target's own teeth there.
+    assert not (stage.skins[0] > 0.5)[teeth].any() and not (stage.measured[0] > 0.5)[teeth].any()
+    core = cv2.erode(teeth.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert core.sum() > 10
+    assert np.array_equal(stage.crops[0][core], open_mouth.crops[0][core])
+    # The rest of the face is still swapped, most of the lips included (the opening also follows
+    # the source's mouth where the source's proportions move it).
+    lips = (region_mask(open_mouth.points[0], (SIZE, SIZE), "mouth") > 0.5) & ~teeth
+    assert (stage.skins[0] > 0.5)[lips].mean() > 0.8
+    face = (skins[0] > 0.5) & ~(region_mask(open_mouth.points[0], (SIZE, SIZE), "mouth") > 0.5)
+    assert (stage.skins[0] > 0.5)[face].all()
+    # The other way round nothing is stretched: an open source mouth is pasted onto a closed one whole.
+    skins = [region_mask(closed_mouth.points[0], (SIZE, SIZE), "face")]
+    reverse = first_stage(open_mouth, closed_mouth, no_occluders, [False], skins, 0.5, True, BAND)
+    assert np.array_equal(reverse.skins[0], skins[0])

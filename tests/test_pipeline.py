@@ -319,3 +319,27 @@ def test_refine_off_blends_the_first_stage_as_it_is(pipe, source_path, t1_image)
     assert np.abs(refined.swapped_crop.astype(int) - first.target_crop.astype(int))[outside].mean() > 10
     with pytest.raises(ValueError, match="two-stage"):
         pipe(source_path, t1_image, refine=False)
+
+
+def test_an_open_target_mouth_keeps_its_own_teeth_in_the_photo(pipe):
+    """A closed source mouth warped onto an open one would smear its lips over the teeth."""
+    from fswap.faces.masks import mouth_interior
+
+    two_stage = FaceSwapPipeline(
+        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
+        attribute_input="warped_source",
+    )
+    target = load_image(example_image("yaoming.jpg"))
+    closed_mouth = load_image(example_image("players.jpg"))
+    options = {"source_faces": 2, "refine": False, "occlusion_aware": False, "watermark": False}
+    output = two_stage(closed_mouth, target, **options)
+    teeth = mouth_interior(output.swapped[0].face.landmarks, target.shape)
+    kept = teeth & (output.blend_mask() == 0)
+    assert teeth.sum() > 100 and kept.sum() > 0.3 * teeth.sum()
+    assert np.array_equal(output.image[kept], target[kept])
+    # The lips around them, and the rest of the face, are swapped.
+    face = output.blend_mask() > 0.5
+    assert np.abs(output.image[face].astype(int) - target[face]).mean() > 3
+    # Asked to, it stretches the source's closed mouth over the teeth.
+    stretched = two_stage(closed_mouth, target, keep_open_mouths=False, **options)
+    assert (stretched.blend_mask()[teeth] > 0.5).all()

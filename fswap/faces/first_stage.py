@@ -16,9 +16,16 @@ import numpy as np
 
 from fswap.faces.align import alignment_matrix, transform_points, warp_face
 from fswap.faces.analyzer import Face
+from fswap.faces.masks import mouth_interior, mouth_opening
 from fswap.faces.pose import closest_poses, head_pose
 from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
+
+#: A target mouth at least this open (`fswap.faces.masks.mouth_opening`: teeth show from about
+#: 0.06) keeps its own inside when the source's mouth is less than half as open: the source's
+#: lips, warped apart, would smear over its teeth.
+OPEN_MOUTH = 0.06
+MOUTH_STRETCH = 2.0
 
 #: Grey levels by which a black-and-white photo's channels may still differ (`FaceCrops.colourless`).
 COLOURLESS_SPREAD = 4.0
@@ -87,6 +94,7 @@ def first_stage(
     strength: float,
     paste_occluders: bool,
     band: float,
+    keep_open_mouths: bool = True,
 ) -> FirstStage:
     """Doc 003's first face image for each target face, and the masks the later stages need.
 
@@ -100,6 +108,7 @@ def first_stage(
         paste_occluders: paste what covers the source face with it; False keeps the target's
             face where it lands.
         band: px, the source's occluders are grown by this much where they land (a frame's edge).
+        keep_open_mouths: an open target mouth keeps its teeth under a closed source mouth (`kept_mouth`).
     """
     size = sources.crops[0].shape[:2]
     texture_sources = closest_poses(sources.points, targets.points, covered)
@@ -117,6 +126,12 @@ def first_stage(
               for points, occluders, features in zip(sources.points, source_occluders, hidden, strict=True)]
     carried = [carried_occluders(filled[j], sources.points[j], shape_points[k], size, band)
                for k, j in enumerate(texture_sources)]
+    # An open target mouth that the source's would be stretched over keeps its teeth: not pasted
+    # and not measured on (teeth are no skin).
+    if keep_open_mouths:
+        kept = [kept_mouth(sources.points[j], targets.points[k], shape_points[k], size)
+                for k, j in enumerate(texture_sources)]
+        skins = [skin * ~mouth if mouth.any() else skin for skin, mouth in zip(skins, kept, strict=True)]
     measured = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
     if paste_occluders:
         pasted, left_out = skins, [np.zeros(size, bool) for _ in skins]
@@ -128,3 +143,19 @@ def first_stage(
         for k, j in enumerate(texture_sources)
     ]
     return FirstStage(texture_sources, shapes, pasted, measured, left_out, crops)
+
+
+def kept_mouth(source_points: np.ndarray, target_points: np.ndarray, shape_points: np.ndarray,
+               size: tuple[int, int]) -> np.ndarray:
+    """bool `size`: where the target's open mouth is kept rather than swapped.
+
+    Warping a closed mouth onto an open one stretches the line between the lips over the teeth:
+    the target's grin becomes a wide closed mouth, or a red smear when it is wide open. When the
+    target's mouth is open (`OPEN_MOUTH`) and the source's less than 1/`MOUTH_STRETCH` as much,
+    the inside of the target's lips (teeth, tongue) stays its own, both where its lips part and
+    where the source's parted lips land (`shape_points`). The source's lips frame it.
+    """
+    target_opening = mouth_opening(target_points)
+    if target_opening < OPEN_MOUTH or mouth_opening(source_points) * MOUTH_STRETCH > target_opening:
+        return np.zeros(size, bool)
+    return mouth_interior(target_points, size) | mouth_interior(shape_points, size)

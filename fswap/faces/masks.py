@@ -30,6 +30,11 @@ REGIONS: dict[str, tuple[str, ...]] = {
     "inner_face": ("left_eye", "right_eye", "left_brow", "right_brow", "nose", "mouth"),
 }
 
+#: The lips' inner edge, in order round the opening: left corner, upper lip, right corner, lower lip.
+INNER_LIPS: tuple[int, ...] = (65, 66, 62, 70, 69, 57, 60, 54)
+#: The mouth's outer corners (left, right).
+MOUTH_CORNERS: tuple[int, int] = (52, 61)
+
 
 def region_mask(landmarks: np.ndarray, shape: tuple[int, int], region: str = "face") -> np.ndarray:
     """A float32 [H, W] mask (1 inside) of `region` drawn from [106, 2] landmarks.
@@ -54,6 +59,25 @@ def region_mask(landmarks: np.ndarray, shape: tuple[int, int], region: str = "fa
     for group in REGIONS[region]:
         _fill_hull(mask, landmarks[list(LANDMARK_GROUPS[group])])
     return mask.astype(np.float32)
+
+
+def mouth_opening(landmarks: np.ndarray) -> float:
+    """How far the mouth is open: the area between the lips' inner edges over the squared
+    width of the mouth (0 when the lips meet; about 0.15 for a broad smile showing teeth)."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    inner = landmarks[list(INNER_LIPS)]
+    x, y = inner[:, 0], inner[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+    width = float(np.linalg.norm(landmarks[MOUTH_CORNERS[1]] - landmarks[MOUTH_CORNERS[0]]))
+    return area / max(width, 1e-6) ** 2
+
+
+def mouth_interior(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """bool [H, W]: inside the lips' inner edge (teeth, tongue, the dark of an open mouth)."""
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    points = np.round(np.asarray(landmarks, dtype=np.float64)[list(INNER_LIPS)]).astype(np.int32)
+    cv2.fillPoly(mask, [points], 1, lineType=cv2.LINE_8)
+    return mask > 0
 
 
 def _forehead(landmarks: np.ndarray) -> np.ndarray:
