@@ -6,7 +6,9 @@
 - docs/images/swap_grid.png: held-out sources and targets (never trained on), classic vs fswap;
 - docs/images/occlusion_masks.png: the trained segmenter on real photos with real occluders;
 - docs/images/feather.png: the outline feather at the default and two narrower widths, on the
-  training photos `benchmarks/swap_settings.py` chose it on.
+  training photos `benchmarks/swap_settings.py` chose it on;
+- docs/images/open_mouths.png: held-out targets with open mouths under closed source mouths,
+  stretched (`keep_open_mouths=False`) and with their teeth kept (the default).
 """
 
 from __future__ import annotations
@@ -141,14 +143,45 @@ def feather_figure(pipeline: FaceSwapPipeline, data: Path, height: int = 240) ->
     rows = []
     for k in FEATHER_PAIRS:
         source, target = load_image(paths[k]), load_image(paths[150 + k])
-        x0, y0, x1, y1 = pipeline.face_analyzer.largest_face(target).box.astype(int)
-        pad_x, pad_y = (x1 - x0) // 6, (y1 - y0) // 6
-        window = (slice(max(0, y0 - pad_y), y1 + pad_y), slice(max(0, x0 - pad_x), x1 + pad_x))
+        window = _face_window(pipeline, target)
         swaps = [pipeline(source, target, feather_fraction=f, watermark=False).image for f in FEATHERS]
-        tiles = [cv2.resize(image[window], (height, height), interpolation=cv2.INTER_CUBIC) for image in (target, *swaps)]
+        tiles = [_square(image[window], height) for image in (target, *swaps)]
         rows.append(np.concatenate(tiles, axis=1))
     header = np.concatenate([_label(t, height) for t in ("target", *FEATHERS.values())], axis=1)
     return save_image(IMAGES / "feather.png", np.concatenate([header, *rows], axis=0))
+
+
+def open_mouth_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 4, height: int = 200) -> Path:
+    """The first held-out targets whose mouths are wide open (teeth showing), each under the next
+    held-out source whose mouth is closed: the source's lips stretched over the teeth, and the
+    teeth kept."""
+    from fswap.faces.masks import mouth_opening
+
+    photos = [load_image(p) for p in held_out_photos(data, seed=1)]
+    openings = [mouth_opening(pipeline.face_analyzer.largest_face(photo).landmarks) for photo in photos]
+    targets = [k for k, opening in enumerate(openings) if opening >= 0.1][:rows]
+    sources = [k for k, opening in enumerate(openings) if opening < 0.02][:rows]
+    lines = []
+    for source_index, target_index in zip(sources, targets, strict=True):
+        source, target = photos[source_index], photos[target_index]
+        swaps = [pipeline(source, target, keep_open_mouths=keep, watermark=False).image for keep in (False, True)]
+        window = _face_window(pipeline, target)
+        tiles = [source[_face_window(pipeline, source)], target[window], *(swap[window] for swap in swaps)]
+        lines.append(np.concatenate([_square(tile, height) for tile in tiles], axis=1))
+    header = np.concatenate([_label(text, height) for text in
+                             ("source", "target", "lips stretched", "teeth kept (default)")], axis=1)
+    return save_image(IMAGES / "open_mouths.png", np.concatenate([header, *lines], axis=0))
+
+
+def _face_window(pipeline: FaceSwapPipeline, image: np.ndarray) -> tuple[slice, slice]:
+    """The largest face's box in `image`, grown by a sixth on each side."""
+    x0, y0, x1, y1 = pipeline.face_analyzer.largest_face(image).box.astype(int)
+    pad_x, pad_y = (x1 - x0) // 6, (y1 - y0) // 6
+    return slice(max(0, y0 - pad_y), y1 + pad_y), slice(max(0, x0 - pad_x), x1 + pad_x)
+
+
+def _square(image: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
 def main() -> None:
@@ -174,6 +207,7 @@ def main() -> None:
     if occluded:
         print(occlusion_figure(pipeline, occluded))
     print(feather_figure(pipeline, args.data))
+    print(open_mouth_figure(pipeline, args.data))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ Rows (all scored by the evaluation recogniser, which never enters training):
   are, without the source's feature proportions (`shape_strength=0`, `fswap.faces.shape`);
 - fswap, source's occluders cut: the target's face kept where what covers the source face lands
   (`paste_source_occluders=False`, the default until 2026-11-30);
+- fswap, closed mouths stretched over open ones: an open target mouth does not keep its teeth
+  under a closed source mouth (`keep_open_mouths=False`, the default until 2026-11-30);
 - fswap, classic's outline feather: the face's outline fades over 0.0234 of the crop
   (`feather_fraction`; about 0.04 of the face's size, the classic swap's) instead of 0.04 of
   the crop: more of the source's face, and its seams (`benchmarks/swap_settings.py`);
@@ -63,6 +65,7 @@ def main() -> None:
         "fswap": fswap(),
         "fswap, target's proportions": fswap(shape_strength=0.0),
         "fswap, source's occluders cut": fswap(paste_source_occluders=False),
+        "fswap, closed mouths stretched over open ones": fswap(keep_open_mouths=False),
         "fswap, classic's outline feather": fswap(feather_fraction=CLASSIC_FEATHER),
         "fswap, no watermark": fswap(watermark=False),
         "fswap, crop resolution": fswap(full_resolution=False),

@@ -14,7 +14,8 @@ targets `fswap eval` pairs it with), and the swap is scored against a gallery of
   person's other photo; top-1: that photo is the nearest in the gallery);
 - the 80 other held-out photos, targets included, as other people.
 Rows: fswap as shipped; fswap with the target's face kept where the source's occluders land
-(`paste_source_occluders=False`); the classic swap; no swap. The paired comparison is fswap
+(`paste_source_occluders=False`); fswap with a closed source mouth stretched over an open target
+mouth (`keep_open_mouths=False`, the default until 2026-11-30); the classic swap; no swap. The paired comparison is fswap
 against the classic swap, bootstrapped over the 14 people (so its intervals are wide).
 
 How the 14 pairs were found (2026-11-30): every photo embedded by both recognisers we have (the
@@ -86,6 +87,8 @@ def main() -> None:
         "fswap": lambda source, target: pipeline(source, target).image,
         "fswap, source's occluders cut": lambda source, target: pipeline(source, target,
                                                                           paste_source_occluders=False).image,
+        "fswap, closed mouths stretched over open ones": lambda source, target: pipeline(
+            source, target, keep_open_mouths=False).image,
         "classic": lambda source, target: classic(source, target).image,
         "no swap": lambda source, target: target,
     }

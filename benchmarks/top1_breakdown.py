@@ -1,0 +1,66 @@
+"""Where fswap's and the classic swap's identity top-1 differ, photo by photo, from saved results.
+
+    python benchmarks/top1_breakdown.py                     # checkpoints/fswap-default/eval.json
+    python benchmarks/top1_breakdown.py --results benchmarks/results/identity_ablation.json \\
+        --method fswap --reference "fswap, closed mouths stretched over open ones"
+
+Reads the per-pair results that `fswap eval` (eval.json) or `identity_ablation.py` wrote, so it
+swaps nothing. For `--method` against `--reference` (default: fswap against classic): the pairs
+each gets wrong, the pairs only one of them gets right, and those grouped by source photo and by
+target photo, named by file (the held-out order of `fswap.evaluation.held_out_photos`, seed 0 as
+in `fswap eval`). Against another fswap row of the ablation, it shows which photos a change of
+setting moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from fswap.evaluation import held_out_photos
+
+
+def right_pairs(results: list[dict], method: str) -> dict[tuple[int, int], bool]:
+    """(source, target) -> whether `method` retrieved the right source there."""
+    scored = {(r["source"], r["target"]): r.get("retrieved") == r["source"] for r in results if r["method"] == method}
+    if not scored:
+        raise SystemExit(f"no results for method {method!r}; have {sorted({r['method'] for r in results})}")
+    return scored
+
+
+def by_photo(pairs: list[tuple[int, int]], names: list[str], people: int, top: int) -> tuple[str, str]:
+    """The photos that most of `pairs` share, as sources and as targets: 'name count, ...'."""
+    sources = Counter(names[source] for source, _ in pairs).most_common(top)
+    targets = Counter(names[people + target] for _, target in pairs).most_common(top)
+    return (", ".join(f"{name} {count}" for name, count in sources),
+            ", ".join(f"{name} {count}" for name, count in targets))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("checkpoints/fswap-default/eval.json"))
+    parser.add_argument("--method", default="fswap")
+    parser.add_argument("--reference", default="classic")
+    parser.add_argument("--data", type=Path, default=Path("data/celeba"))
+    parser.add_argument("--top", type=int, default=6)
+    args = parser.parse_args()
+
+    results = json.loads(args.results.read_text())["results"]
+    method = right_pairs(results, args.method)
+    people = max(source for source, _ in method) + 1
+    names = [path.name for path in held_out_photos(args.data, 2 * people, seed=0)]
+    other = args.reference
+    reference = right_pairs(results, other)
+    only_method = sorted(pair for pair, right in method.items() if right and not reference[pair])
+    only_reference = sorted(pair for pair, right in reference.items() if right and not method[pair])
+    print(f"{len(method)} pairs; wrong: {args.method} {sum(not r for r in method.values())}, "
+          f"{other} {sum(not r for r in reference.values())}")
+    for label, pairs in ((f"right only for {args.method}", only_method), (f"right only for {other}", only_reference)):
+        sources, targets = by_photo(pairs, names, people, args.top)
+        print(f"{label}: {len(pairs)}\n  by source: {sources}\n  by target: {targets}")
+
+
+if __name__ == "__main__":
+    main()
