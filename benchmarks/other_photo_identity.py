@@ -15,8 +15,9 @@ targets `fswap eval` pairs it with), and the swap is scored against a gallery of
 - the 80 other held-out photos, targets included, as other people.
 Rows: fswap as shipped; fswap with the target's face kept where the source's occluders land
 (`paste_source_occluders=False`); fswap with a closed source mouth stretched over an open target
-mouth (`keep_open_mouths=False`, the default until 2026-11-30); the classic swap; no swap. The paired comparison is fswap
-against the classic swap, bootstrapped over the 14 people (so its intervals are wide).
+mouth (`keep_open_mouths=False`, the default until 2026-11-30); the classic swap; no swap. The
+paired comparison is fswap against the classic swap, bootstrapped over the 14 people (so its
+intervals are wide).
 
 How the 14 pairs were found (2026-11-30): every photo embedded by both recognisers we have (the
 evaluation recogniser and the training one); pairs with cosine above 0.38 under both, looked at

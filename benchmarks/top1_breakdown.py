@@ -51,13 +51,12 @@ def main() -> None:
     method = right_pairs(results, args.method)
     people = max(source for source, _ in method) + 1
     names = [path.name for path in held_out_photos(args.data, 2 * people, seed=0)]
-    other = args.reference
-    reference = right_pairs(results, other)
+    reference = right_pairs(results, args.reference)
     only_method = sorted(pair for pair, right in method.items() if right and not reference[pair])
     only_reference = sorted(pair for pair, right in reference.items() if right and not method[pair])
     print(f"{len(method)} pairs; wrong: {args.method} {sum(not r for r in method.values())}, "
-          f"{other} {sum(not r for r in reference.values())}")
-    for label, pairs in ((f"right only for {args.method}", only_method), (f"right only for {other}", only_reference)):
+          f"{args.reference} {sum(not r for r in reference.values())}")
+    for label, pairs in ((f"right only for {args.method}", only_method), (f"right only for {args.reference}", only_reference)):
         sources, targets = by_photo(pairs, names, people, args.top)
         print(f"{label}: {len(pairs)}\n  by source: {sources}\n  by target: {targets}")
 

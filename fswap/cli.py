@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument(
         "--swap-open-mouths", action="store_true",
         help="fswap, two-stage checkpoints: stretch a closed source mouth over an open target mouth instead of "
-        "keeping the target's teeth (the lips smear; keeps a little more identity)",
+        "keeping the target's teeth (the lips smear; a recogniser scores it higher)",
     )
     swap.add_argument(
         "--shape-strength", type=_unit_interval, metavar="S",

@@ -92,7 +92,7 @@ class SwappedFace:
     swapped_crop: np.ndarray  # [S, S, 3] uint8, the pasted face (after appearance matching) seen in the crop
     occlusion_mask: np.ndarray  # [S, S] float32, 1 = visible face skin of the target
     face_mask: np.ndarray  # [S, S] float32, the face region from the landmarks
-    blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible ∧ ¬left-out source occluders, feathered
+    blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible ∧ ¬left-out source occluders ∧ ¬kept open mouth, feathered
     source_occluders: np.ndarray  # [S, S] float32, 1 = left out: the source's occluders land here (all 0 when pasted)
     control_masks: list[np.ndarray]  # coarse to fine, [h, w] float32; 1 = kept the target's attributes
     texture_source: int = 0  # the source photo whose face texture was warped onto it (two-stage checkpoints)
@@ -311,8 +311,8 @@ class FaceSwapPipeline:
             keep_open_mouths: (two-stage checkpoints) a target face whose mouth is open keeps its
                 own teeth and tongue when the source's mouth is much less open: warped apart, the
                 source's lips would smear over them (`fswap.faces.first_stage.kept_mouth`). The
-                source's lips still frame them. It keeps the target's expression and costs a
-                little identity (the README's evaluation).
+                source's lips still frame them. It keeps the target's expression; the
+                recogniser sees the target's teeth, which costs identity top-1 (the README's evaluation).
             refine: run the networks. False (two-stage checkpoints only) blends doc 003's first
                 stage, the source texture warped onto the target, as it is: the ablation that
                 shows what the networks add.
