@@ -1,13 +1,14 @@
-"""Where fswap's and the classic swap's identity top-1 differ, photo by photo, from saved results.
+"""Where two methods' identity top-1 differ, pair by pair and photo by photo, from saved results.
 
     python benchmarks/top1_breakdown.py                     # checkpoints/fswap-default/eval.json
     python benchmarks/top1_breakdown.py --results benchmarks/results/identity_ablation.json \\
         --method fswap --reference "fswap, closed mouths stretched over open ones"
 
 Reads the per-pair results that `fswap eval` (eval.json) or `identity_ablation.py` wrote, so it
-swaps nothing. For `--method` against `--reference` (default: fswap against classic): the pairs
-each gets wrong, the pairs only one of them gets right, and those grouped by source photo and by
-target photo, named by file (the held-out order of `fswap.evaluation.held_out_photos`, seed 0 as
+swaps nothing. For `--method` against `--reference` (default: fswap against classic): the paired
+comparison `fswap eval` prints (`fswap.evaluation.paired_comparison`: McNemar's test on top-1,
+bootstrapped intervals on identity and pose), the pairs each gets wrong, and the pairs only one
+of them gets right grouped by source photo and by target photo, named by file (the held-out order of `fswap.evaluation.held_out_photos`, seed 0 as
 in `fswap eval`). Against another fswap row of the ablation, it shows which photos a change of
 setting moved.
 """
@@ -19,7 +20,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from fswap.evaluation import held_out_photos
+from fswap.evaluation import Evaluation, PairResult, comparison_text, held_out_photos, paired_comparison
 
 
 def right_pairs(results: list[dict], method: str) -> dict[tuple[int, int], bool]:
@@ -48,6 +49,8 @@ def main() -> None:
     args = parser.parse_args()
 
     results = json.loads(args.results.read_text())["results"]
+    evaluation = Evaluation(results=[PairResult(**result) for result in results])
+    print(comparison_text(paired_comparison(evaluation, args.method, args.reference)))
     method = right_pairs(results, args.method)
     people = max(source for source, _ in method) + 1
     names = [path.name for path in held_out_photos(args.data, 2 * people, seed=0)]
