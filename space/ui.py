@@ -80,7 +80,8 @@ HEADER = """
 MASKS_HELP = """
 <div class="fs-help">
 <b>On the target</b>, zoomed on the swapped faces: the faces found; the <b>blend mask</b>, what was
-pasted (the face region where the skin is visible, feathered at the edge); the <b>occlusion mask</b>,
+pasted (the face region where the skin is visible, feathered at the edge; an open mouth keeps its
+own teeth when the source's mouth is closed); the <b>occlusion mask</b>,
 the segmenter's visible skin (1) against occluders (0) such as hands, glasses, hair or a microphone,
 which stay in front of the new face; the <b>face region</b>, the hull of the 106 landmarks.
 <b>Source photos</b>: the identity is read from their visible skin only, so their occluders do not
