@@ -181,6 +181,7 @@ class SwapRequest:
     shape_strength: float | None  # None: the checkpoint's own setting
     paste_source_occluders: bool = True
     source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
+    keep_open_mouths: bool = True  # an open target mouth keeps its teeth under a closed source mouth
 
     def key(self) -> str:
         """A digest of everything that determines the output (the pipeline is deterministic)."""
@@ -192,7 +193,7 @@ class SwapRequest:
         digest.update(
             repr((self.appearance_matching, self.occlusion_aware, round(self.feather_fraction, 4),
                   None if self.shape_strength is None else round(self.shape_strength, 4),
-                  self.paste_source_occluders, self.source_faces)).encode()
+                  self.paste_source_occluders, self.source_faces, self.keep_open_mouths)).encode()
         )
         return digest.hexdigest()
 
@@ -286,15 +287,17 @@ class FaceSwapApp:
 
     @user_errors
     def checkpoint_options(self):
-        """The "source's proportions" slider and the "paste what covers the source face" box as the
-        loaded checkpoint sets them, when a page opens: both act on two-stage checkpoints only."""
+        """The "source's proportions" slider and the "paste what covers the source face" and "keep
+        an open mouth's teeth" boxes as the loaded checkpoint sets them, when a page opens: all three
+        act on two-stage checkpoints only."""
         two_stage, strength = shape_setting(self.pipeline.get())
-        return gr.Slider(value=strength, interactive=two_stage), gr.Checkbox(interactive=two_stage)
+        return (gr.Slider(value=strength, interactive=two_stage), gr.Checkbox(interactive=two_stage),
+                gr.Checkbox(interactive=two_stage))
 
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders=True, source_faces=None,
+        shape_strength=None, paste_source_occluders=True, source_faces=None, keep_open_mouths=True,
     ) -> SwapRequest:
         if consent is not True:
             raise ConsentError(
@@ -342,6 +345,7 @@ class FaceSwapApp:
             None if shape_strength is None else float(shape_strength),
             paste_source_occluders is not False,  # None (an API call without it): the default
             source_face_numbers(source_faces, len(source_images)),
+            keep_open_mouths is not False,  # None (an API call without it): the default
         )
 
     def _run_pipeline(self, request: SwapRequest) -> SwapOutput:
@@ -355,6 +359,7 @@ class FaceSwapApp:
             shape_strength=request.shape_strength,
             paste_source_occluders=request.paste_source_occluders,
             source_faces=request.source_faces,
+            keep_open_mouths=request.keep_open_mouths,
         )
 
     def run(self, request: SwapRequest) -> SwapOutput:
@@ -388,13 +393,14 @@ class FaceSwapApp:
         shape_strength=None,
         paste_source_occluders=True,
         source_faces=None,
+        keep_open_mouths=True,
         progress=gr.Progress(),
     ):
         """The swapped photo (full-resolution PNG), a before/after pair, the PNG again, and timings."""
         progress(0.0, desc="Reading the photos")
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength, paste_source_occluders, source_faces,
+            shape_strength, paste_source_occluders, source_faces, keep_open_mouths,
         )
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
@@ -412,13 +418,13 @@ class FaceSwapApp:
     @user_errors
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders=True, source_faces=None,
+        shape_strength=None, paste_source_occluders=True, source_faces=None, keep_open_mouths=True,
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength, paste_source_occluders, source_faces,
+            shape_strength, paste_source_occluders, source_faces, keep_open_mouths,
         )
         output = self.run(request)
         pipeline = self.pipeline.get()

@@ -4,7 +4,7 @@
     /swap   (consent, sources, target, selection, chosen, reference,
              appearance_matching, occlusion_aware, feather,
              shape_strength, paste_source_occluders,
-             source_faces)                                -> result PNG, before/after, PNG, timings
+             source_faces, keep_open_mouths)              -> result PNG, before/after, PNG, timings
     /check  (image)                                       -> verdict HTML, picture, verdict JSON
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
@@ -289,6 +289,14 @@ def build_demo(
                             interactive=two_stage,
                             elem_id="paste-source-occluders",
                         )
+                        keep_mouths = gr.Checkbox(
+                            value=True,
+                            label="Keep the target's teeth under a closed source mouth",
+                            info="An open target mouth keeps its teeth, framed by the source's lips. Off: "
+                            "the source's closed lips are stretched over them (a smear, but more of the person)",
+                            interactive=two_stage,
+                            elem_id="keep-open-mouths",
+                        )
                     again_button = gr.Button("Swap again with these options", elem_id="again-button")
 
             with gr.Tab("3 · Masks", id="masks"):
@@ -407,7 +415,7 @@ def build_demo(
 
         # ---------------------------------------------------------------- swap and masks
         swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather, shape,
-                       paste_covers, source_choice]
+                       paste_covers, source_choice, keep_mouths]
 
         def chain_swap(started, public: bool) -> None:
             """/swap, then its timings and /masks, after `started`; named endpoints only once."""
@@ -466,7 +474,8 @@ def build_demo(
         )
 
         # The slider as the loaded checkpoint sets it (it may differ from what its index said).
-        demo.load(app.checkpoint_options, None, [shape, paste_covers], queue=False, api_visibility="private")
+        demo.load(app.checkpoint_options, None, [shape, paste_covers, keep_mouths], queue=False,
+                  api_visibility="private")
 
     demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo

@@ -128,6 +128,7 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
         "shape_strength": 0.0,
         "paste_source_occluders": True,
         "source_faces": "",
+        "keep_open_mouths": True,
     }
 
 
@@ -149,6 +150,7 @@ def test_the_four_endpoints_are_named(client):
         "shape_strength",
         "paste_source_occluders",
         "source_faces",
+        "keep_open_mouths",
     ]
 
 
@@ -374,9 +376,9 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
     )
     app = FaceSwapApp(two_stage)
     assert _shape_setting(app.pipeline) == (True, 0.5)
-    slider, paste_box = app.checkpoint_options()
-    assert slider.value == 0.5 and slider.interactive and paste_box.interactive
-    assert not FaceSwapApp(one_stage).checkpoint_options()[1].interactive
+    slider, paste_box, mouth_box = app.checkpoint_options()
+    assert slider.value == 0.5 and slider.interactive and paste_box.interactive and mouth_box.interactive
+    assert not any(box.interactive for box in FaceSwapApp(one_stage).checkpoint_options()[1:])
 
     source = load_image(example_image("players.jpg"))
 
@@ -413,3 +415,29 @@ def test_the_slider_starts_at_the_default_checkpoints_setting_without_loading_it
         checkpoint_settings(tmp_path / "nowhere")
     with pytest.raises(ModelNotFoundError, match="model_index.json"):
         checkpoint_settings(tmp_path)
+
+
+def test_the_open_mouth_box_reaches_the_pipeline(tiny_checkpoint):
+    """A closed source mouth onto yaoming's teeth: kept by default, stretched with the box off, and
+    the two are cached apart."""
+    from fswap import FaceSwapPipeline
+    from fswap.faces.masks import mouth_interior
+    from space.handlers import FaceSwapApp, SwapRequest
+
+    one_stage = FaceSwapPipeline.from_pretrained(tiny_checkpoint)
+    app = FaceSwapApp(FaceSwapPipeline(
+        one_stage.face_analyzer, one_stage.identity_encoder, one_stage.attribute_encoder, one_stage.generator,
+        one_stage.occlusion_segmenter, attribute_input="warped_source",
+    ))
+    closed_mouth = load_image(example_image("players.jpg"))
+    target = load_image(example_image("yaoming.jpg"))
+
+    def request(keep):
+        return SwapRequest([closed_mouth], target, Path("yaoming.jpg"), "largest", True, False, 0.04, None,
+                           source_faces=[2], keep_open_mouths=keep)
+
+    assert request(True).key() != request(False).key()
+    outputs = {keep: app._run_pipeline(request(keep)) for keep in (True, False)}
+    teeth = mouth_interior(outputs[True].swapped[0].face.landmarks, target.shape)
+    assert (outputs[True].blend_mask()[teeth] < 0.5).mean() > 0.5
+    assert (outputs[False].blend_mask()[teeth] > 0.5).all()
