@@ -159,3 +159,50 @@ def test_a_lock_across_the_face_is_filled_only_near_the_eye_it_hides(t1_landmark
     far = np.hypot(*(np.mgrid[: shape[0], : shape[1]][::-1] - eye.mean(axis=0)[:, None, None])) > 2.5 * eye_width
     assert np.array_equal(filled[far], lock[far])  # away from the eye, the lock stays as it was found
     assert filled.sum() >= lock.sum()
+
+
+def _centre(landmarks, feature):
+    return landmarks[list(LANDMARK_GROUPS[feature])].mean(axis=0)
+
+
+def test_moves_a_turned_or_tilted_head_would_make_are_left_out(t1_landmarks):
+    """The nose's place and any sideways shift are the head's pose as much as the person's: a
+    source whose nose sits lower, or whose features all sit to one side, moves neither; its
+    bigger nose and wider-set eyes still count."""
+    target = t1_landmarks[0]
+    width = _face_width(target)
+    nose, mouth = list(LANDMARK_GROUPS["nose"]), list(LANDMARK_GROUPS["mouth"])
+
+    lower_nose = target.copy()
+    lower_nose[nose, 1] += 0.05 * width
+    shaped = identity_shape(lower_nose, target, 1.0)
+    assert np.allclose(_centre(shaped, "nose"), _centre(target, "nose"), atol=0.002 * width)
+    # The rest barely moves either: only as far as the lower nose shifts the fit of the whole face.
+    assert np.abs(shaped - target).max() < 0.01 * width
+
+    bigger_nose = target.copy()
+    bigger_nose[nose] = target[nose] + (target[nose] - target[nose].mean(axis=0)) * 0.3
+    shaped = identity_shape(bigger_nose, target, 1.0)
+    assert np.ptp(shaped[nose, 0]) > 1.1 * np.ptp(target[nose, 0])  # bigger ...
+    assert np.allclose(_centre(shaped, "nose"), _centre(target, "nose"), atol=0.02 * width)  # ... in place
+
+    to_one_side = target.copy()
+    for feature in ("left_eye", "right_eye", "left_brow", "right_brow", "mouth"):
+        to_one_side[list(LANDMARK_GROUPS[feature]), 0] += 0.05 * width
+    shaped = identity_shape(to_one_side, target, 1.0)
+    for feature in ("left_eye", "right_eye", "mouth"):
+        assert abs(_centre(shaped, feature)[0] - _centre(target, feature)[0]) < 0.01 * width, feature
+
+    lower_mouth = target.copy()
+    lower_mouth[mouth, 1] += 0.04 * width  # up and down, the mouth still moves
+    assert _centre(identity_shape(lower_mouth, target, 1.0), "mouth")[1] > _centre(target, "mouth")[1] + 0.02 * width
+
+
+def test_one_hidden_eye_holds_the_other_still_sideways(t1_landmarks):
+    target = t1_landmarks[0]
+    source = target.copy()
+    source[list(LANDMARK_GROUPS["right_eye"]), 0] += 0.05 * _face_width(target)
+    shaped = identity_shape(source, target, 1.0, keep=frozenset({"left_eye"}))
+    assert np.allclose(_centre(shaped, "right_eye")[0], _centre(target, "right_eye")[0], atol=0.01 * _face_width(target))
+    assert np.allclose(identity_shape(source, target, 1.0)[list(LANDMARK_GROUPS["left_eye"])][:, 0].mean(),
+                       _centre(target, "left_eye")[0] - 0.025 * _face_width(target), atol=0.01 * _face_width(target))

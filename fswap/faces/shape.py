@@ -15,6 +15,13 @@ target by the similarity transform that best fits all 106 landmarks, so the head
 position and roll are the target's. Proportions read off a head turned
 differently from the target's are foreshortened, so the change fades out as the two poses
 differ (`yaw_proxy`).
+
+In one photo, some moves are the head's pose as much as the person's proportions, and those
+are left out (`_without_pose`): the nose keeps the target's place, because it stands out of the
+face and where it sits between the eyes and the mouth is how far the head is tilted or turned;
+and no feature moves to one side, only the eyes and brows apart or together. With the nose
+moved, a face mesh read the swapped heads as turned 0.1° further from the target's (the
+README's pose measures).
 """
 
 from __future__ import annotations
@@ -117,21 +124,43 @@ def identity_shape(
     across /= max(np.linalg.norm(across), 1e-9)
     axes = np.stack([across, np.array([-across[1], across[0]])])  # rows: x, y
 
+    moving = [feature for feature in FEATURES if feature not in keep]
+    mine = {f: target[list(LANDMARK_GROUPS[f])] @ axes.T for f in moving}  # in face axes
+    theirs = {f: aligned[list(LANDMARK_GROUPS[f])] @ axes.T for f in moving}
+    moves = _without_pose({f: strength * (_anchor(theirs[f], f) - _anchor(mine[f], f)) for f in moving})
     shaped = target.copy()
-    for feature in FEATURES:
-        if feature in keep:
-            continue
-        group = list(LANDMARK_GROUPS[feature])
-        mine, theirs = target[group] @ axes.T, aligned[group] @ axes.T  # in face axes
-        width = _extent(theirs[:, 0]) / max(_extent(mine[:, 0]), 1e-6)
+    for feature in moving:
+        width = _extent(theirs[feature][:, 0]) / max(_extent(mine[feature][:, 0]), 1e-6)
         # Eyes, brows and mouth scale evenly by their width, so an eye stays as open and a mouth
         # as wide open as the target's; the nose takes the source's length as well.
-        height = _extent(theirs[:, 1]) / max(_extent(mine[:, 1]), 1e-6) if feature == "nose" else width
+        height = (_extent(theirs[feature][:, 1]) / max(_extent(mine[feature][:, 1]), 1e-6)
+                  if feature == "nose" else width)
         scale = 1.0 + strength * (np.array([width, height]) - 1.0)
-        anchor_mine, anchor_theirs = _anchor(mine, feature), _anchor(theirs, feature)
-        moved = anchor_mine + strength * (anchor_theirs - anchor_mine) + (mine - anchor_mine) * scale
-        shaped[group] = moved @ axes  # back to image coordinates
+        anchor = _anchor(mine[feature], feature)
+        moved = anchor + moves[feature] + (mine[feature] - anchor) * scale
+        shaped[list(LANDMARK_GROUPS[feature])] = moved @ axes  # back to image coordinates
     return shaped
+
+
+def _without_pose(moves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each feature's move (x across the face, y down it) less the part a head's turn would
+    make as well: the nose does not move (it stands out of the face, so where it sits between
+    the eyes and the mouth is the head's pitch and yaw as much as the person's), the mouth does
+    not move sideways, and the eyes and brows move sideways only apart or together, each pair by
+    the same amount (a pair shifted to one side is a turned head). One of a pair held still
+    (`keep`) holds the other's sideways move too: the spacing cannot be read."""
+    moves = {feature: move.copy() for feature, move in moves.items()}
+    if "nose" in moves:
+        moves["nose"][:] = 0.0
+    if "mouth" in moves:
+        moves["mouth"][0] = 0.0
+    for left, right in (("left_eye", "right_eye"), ("left_brow", "right_brow")):
+        if left in moves and right in moves:
+            apart = (moves[right][0] - moves[left][0]) / 2.0
+            moves[left][0], moves[right][0] = -apart, apart
+        elif left in moves or right in moves:
+            moves[left if left in moves else right][0] = 0.0
+    return moves
 
 
 def _values_at(array: np.ndarray, points: np.ndarray, outside):
