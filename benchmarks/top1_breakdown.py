@@ -3,6 +3,7 @@
     python benchmarks/top1_breakdown.py                     # checkpoints/fswap-default/eval.json
     python benchmarks/top1_breakdown.py --results benchmarks/results/identity_ablation.json \\
         --method fswap --reference "fswap, closed mouths stretched over open ones"
+    python benchmarks/top1_breakdown.py --reference fswap --reference-results old_eval.json
 
 Reads the per-pair results that `fswap eval` (eval.json) or `identity_ablation.py` wrote, so it
 swaps nothing. For `--method` against `--reference` (default: fswap against classic): the paired
@@ -10,7 +11,9 @@ comparison `fswap eval` prints (`fswap.evaluation.paired_comparison`: McNemar's 
 bootstrapped intervals on identity and pose), the pairs each gets wrong, and the pairs only one
 of them gets right grouped by source photo and by target photo, named by file (the held-out order of `fswap.evaluation.held_out_photos`, seed 0 as
 in `fswap eval`). Against another fswap row of the ablation, it shows which photos a change of
-setting moved.
+setting moved. With `--reference-results`, the reference is read from another results file on
+the same pairs (an earlier eval.json, say, from before a change to the code), and is named
+"<reference> (before)".
 """
 
 from __future__ import annotations
@@ -44,11 +47,17 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("checkpoints/fswap-default/eval.json"))
     parser.add_argument("--method", default="fswap")
     parser.add_argument("--reference", default="classic")
+    parser.add_argument("--reference-results", type=Path,
+                        help="read --reference from this results file instead (an earlier run on the same pairs)")
     parser.add_argument("--data", type=Path, default=Path("data/celeba"))
     parser.add_argument("--top", type=int, default=6)
     args = parser.parse_args()
 
     results = json.loads(args.results.read_text())["results"]
+    if args.reference_results:
+        earlier = json.loads(args.reference_results.read_text())["results"]
+        args.reference = f"{args.reference} (before)"
+        results += [{**r, "method": f"{r['method']} (before)"} for r in earlier]
     evaluation = Evaluation(results=[PairResult(**result) for result in results])
     print(comparison_text(paired_comparison(evaluation, args.method, args.reference)))
     method = right_pairs(results, args.method)
