@@ -103,8 +103,9 @@ def identity_shape(
 
     Args:
         source_landmarks, target_landmarks: [106, 2] landmarks, each in its own photo's coordinates.
-        strength: 0 gives the target's landmarks back; 1 moves and scales every feature all the
-            way to the source's (at equal poses; less as the poses differ).
+        strength: 0 gives the target's landmarks back; 1 scales every feature all the way to
+            the source's size and moves it to the source's place, but for the moves a head's pose
+            would make (`_without_pose`), at equal poses; less as the poses differ.
         keep: features left as the target's, e.g. the source's `hidden_features`: landmarks
             guessed under sunglasses or a fringe would move a feature to a wrong place.
 
