@@ -2,7 +2,7 @@
 `fswap eval`'s 2d106det landmarks, on the same swaps in the same run.
 
     python -m venv .venv-mediapipe && .venv-mediapipe/bin/pip install mediapipe==0.10.21   # once
-    python benchmarks/mesh_pose.py --mediapipe-python .venv-mediapipe/bin/python   # 8 minutes
+    python benchmarks/mesh_pose.py --mediapipe-python .venv-mediapipe/bin/python   # 9 minutes
     # -> benchmarks/results/mesh_pose.json
 
 Why a second measure: `fswap eval` reads the head's pose by PnP from six of 2d106det's
