@@ -73,3 +73,9 @@ def label_strip(text: str, width: int) -> np.ndarray:
     canvas = np.full((26, width, 3), 255, np.uint8)
     cv2.putText(canvas, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
     return canvas
+
+
+def add_checkpoint_arguments(parser) -> None:
+    """The `--model` and `--data` options of the benchmarks that swap held-out photos."""
+    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the embedded default)")
+    parser.add_argument("--data", type=Path, default=Path("data/celeba"), help="prepared data set (fswap data prepare)")

@@ -30,9 +30,8 @@ Writes benchmarks/results/identity_ablation.json and prints a Markdown table for
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from common import RESULTS, markdown_table, write_result
+from common import RESULTS, add_checkpoint_arguments, markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -48,8 +47,7 @@ COLUMNS = ["method", "identity_similarity", "identity_top1", "pose_error_deg", "
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the embedded default)")
-    parser.add_argument("--data", type=Path, default=Path("data/celeba"), help="prepared data set (fswap data prepare)")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--pairs", type=int, default=141, help="pairs; beyond half the held-out photos, several targets per source")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import markdown_table, write_result
+from common import add_checkpoint_arguments, markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -95,8 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mediapipe-python", required=True,
                         help="the python of an environment with mediapipe==0.10.21 installed")
-    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the embedded default)")
-    parser.add_argument("--data", type=Path, default=Path("data/celeba"), help="prepared data set (fswap data prepare)")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--pairs", type=int, default=2209)
     parser.add_argument("--work", type=Path, help="where the swaps are saved (default: a temporary folder)")
     args = parser.parse_args()

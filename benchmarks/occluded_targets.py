@@ -40,7 +40,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import fit_height, label_strip, markdown_table, write_result
+from common import add_checkpoint_arguments, fit_height, label_strip, markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -148,8 +148,7 @@ def figure(shown: list[dict], sources: list[np.ndarray], occluded_targets: dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the embedded default)")
-    parser.add_argument("--data", type=Path, default=Path("data/celeba"), help="prepared data set (fswap data prepare)")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="where the occluders go")
     args = parser.parse_args()
     from tqdm.auto import tqdm
@@ -165,6 +164,7 @@ def main() -> None:
     }
     analyzer, recogniser = pipeline.face_analyzer, EvaluationRecogniser()
     source_faces = [analyzer.largest_face(image) for image in sources]
+    target_faces = [analyzer.largest_face(image) for image in targets]
     gallery = np.stack([recogniser.embed(image, face.keypoints) for image, face in zip(sources, source_faces, strict=True)])
     rng = np.random.default_rng(args.seed)
     results, failures = [], dict.fromkeys(methods, 0)
@@ -173,7 +173,7 @@ def main() -> None:
     for t, k in tqdm(pairs, desc="occluded targets", unit="pair"):
         target, kind = targets[t], OCCLUDERS[k]
         source_index = (t + 16 * k) % len(sources)
-        target_face = analyzer.largest_face(target)
+        target_face = target_faces[t]
         occluded_target, alpha = occlude(target, target_face.landmarks, kind, rng)
         occluded_targets[t, k] = occluded_target
         face = region_mask(target_face.landmarks, target.shape, "face") > 0.5

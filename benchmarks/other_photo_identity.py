@@ -31,9 +31,8 @@ Writes benchmarks/results/other_photo_identity.json and prints a Markdown table 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from common import RESULTS, markdown_table, write_result
+from common import RESULTS, add_checkpoint_arguments, markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -62,8 +61,7 @@ COLUMNS = ["method", "identity_similarity", "identity_top1", "pose_error_deg", "
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the embedded default)")
-    parser.add_argument("--data", type=Path, default=Path("data/celeba"), help="prepared data set (fswap data prepare)")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="the held-out order, as in fswap eval")
     args = parser.parse_args()
 
