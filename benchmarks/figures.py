@@ -5,8 +5,9 @@
 - docs/images/training_curves.png from the checkpoint's training histories;
 - docs/images/swap_grid.png: held-out sources and targets (never trained on), classic vs fswap;
 - docs/images/occlusion_masks.png: the trained segmenter on real photos with real occluders;
-- docs/images/feather.png: the outline feather at the default and two narrower widths, on the
-  training photos `benchmarks/swap_settings.py` chose it on;
+- docs/images/feather.png: the outline feather as it was until 2026-12-01, the default (narrower
+  below the nose) and two narrower widths all round, on the training photos
+  `benchmarks/swap_settings.py` chose it on;
 - docs/images/open_mouths.png: held-out targets with open mouths under closed source mouths,
   stretched (`keep_open_mouths=False`) and with their teeth kept (the default).
 """
@@ -38,10 +39,16 @@ IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 #: hand on the head, sunglasses, tinted glasses, hair over a profile face; as sources, a lock of
 #: hair across the face and a hat's brim.
 OCCLUDED_CELEBA = ("000691.jpg", "000342.jpg", "000350.jpg", "000237.jpg", "000949.jpg", "000124.jpg", "000149.jpg")
-#: `swap_settings.py`'s training pairs (its seed and 150 people) shown at three feathers (as a
-#: fraction of the crop; 0.0234 is the classic swap's 0.04 of the face's size).
+#: `swap_settings.py`'s training pairs (its seed and 150 people) shown at four feathers (as a
+#: fraction of the crop; 0.0234 is the classic swap's 0.04 of the face's size), with the
+#: pipeline options that give each.
 FEATHER_PAIRS = (2, 3, 4)
-FEATHERS = {0.04: "feather 0.04 (default)", 0.0234: "0.0234 (classic's)", 0.016: "0.016"}
+FEATHERS = {
+    "0.04 all round (until 12-01)": {"feather_fraction": 0.04, "jaw_feather_share": 1.0},
+    "0.04, jaw 0.0234 (default)": {},
+    "0.0234 all round (classic's)": {"feather_fraction": 0.0234, "jaw_feather_share": 1.0},
+    "0.016 all round": {"feather_fraction": 0.016, "jaw_feather_share": 1.0},
+}
 
 
 def read_history(path: Path) -> list[dict]:
@@ -129,16 +136,16 @@ def occlusion_figure(pipeline: FaceSwapPipeline, photos: list[np.ndarray], heigh
 
 def feather_figure(pipeline: FaceSwapPipeline, data: Path, height: int = 240) -> Path:
     """The face of each training pair at `FEATHERS`: a narrower outline feather carries more of
-    the source's face, and its seams (a hairline, a shading step) with it."""
+    the source's face, and its seams (a hairline, a strand of hair, a shading step) with it."""
     paths = training_photo_paths(data, 300, seed=11)  # swap_settings.py's sources, then its targets
     rows = []
     for k in FEATHER_PAIRS:
         source, target = load_image(paths[k]), load_image(paths[150 + k])
         window = _face_window(pipeline, target)
-        swaps = [pipeline(source, target, feather_fraction=f, watermark=False).image for f in FEATHERS]
+        swaps = [pipeline(source, target, watermark=False, **options).image for options in FEATHERS.values()]
         tiles = [_square(image[window], height) for image in (target, *swaps)]
         rows.append(np.concatenate(tiles, axis=1))
-    header = np.concatenate([label_strip(t, height) for t in ("target", *FEATHERS.values())], axis=1)
+    header = np.concatenate([label_strip(t, height) for t in ("target", *FEATHERS)], axis=1)
     return save_image(IMAGES / "feather.png", np.concatenate([header, *rows], axis=0))
 
 

@@ -12,9 +12,12 @@ Rows (all scored by the evaluation recogniser, which never enters training):
   (`paste_source_occluders=False`, the default until 2026-11-30);
 - fswap, closed mouths stretched over open ones: an open target mouth does not keep its teeth
   under a closed source mouth (`keep_open_mouths=False`, the default until 2026-11-30);
-- fswap, classic's outline feather: the face's outline fades over 0.0234 of the crop
-  (`feather_fraction`; about 0.04 of the face's size, the classic swap's) instead of 0.04 of
-  the crop: more of the source's face, and its seams (`benchmarks/swap_settings.py`);
+- fswap, the outline's feather along the jaw too: the face's outline fades over 0.04 of the
+  crop all round, as it did until 2026-12-01, not over the classic swap's width below the nose
+  (`jaw_feather_share=1`, `fswap.faces.align.blend_mask`);
+- fswap, classic's outline feather: the face's outline fades over 0.0234 of the crop all round
+  (`feather_fraction`; about 0.04 of the face's size, the classic swap's), the forehead and
+  temples too: more of the source's face, and its seams (`benchmarks/swap_settings.py`);
 - fswap, no watermark: without fswap's invisible watermark (`watermark=False`), which changes the
   face by a few grey levels;
 - fswap, crop resolution: the network's 128-px face pasted back as it is (no full-resolution finish);
@@ -64,7 +67,8 @@ def main() -> None:
         "fswap, target's proportions": fswap(shape_strength=0.0),
         "fswap, source's occluders cut": fswap(paste_source_occluders=False),
         "fswap, closed mouths stretched over open ones": fswap(keep_open_mouths=False),
-        "fswap, classic's outline feather": fswap(feather_fraction=CLASSIC_FEATHER),
+        "fswap, the outline's feather along the jaw too": fswap(jaw_feather_share=1.0),
+        "fswap, classic's outline feather": fswap(feather_fraction=CLASSIC_FEATHER, jaw_feather_share=1.0),
         "fswap, no watermark": fswap(watermark=False),
         "fswap, crop resolution": fswap(full_resolution=False),
         "fswap, occlusion off": fswap(occlusion_aware=False),

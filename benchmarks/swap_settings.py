@@ -1,11 +1,14 @@
-"""How the default checkpoint's `shape_strength` and `feather_fraction` were chosen: swaps of
-*training* photos scored with the *training* recogniser, so neither the held-out photos nor the
-evaluation recogniser had a say in them.
+"""How the default checkpoint's `shape_strength`, `feather_fraction` and `jaw_feather_share` were
+chosen: swaps of *training* photos scored with the *training* recogniser, so neither the held-out
+photos nor the evaluation recogniser had a say in them.
 
-    python benchmarks/swap_settings.py --strengths 0 0.25 0.5 0.75 1 --feathers 0.04 0.03 0.0234 0.016
-        # 300 pairs, 7 min here -> benchmarks/results/swap_settings.json
+    python benchmarks/swap_settings.py --strengths 0 0.25 0.5 0.75 1 --feathers 0.04 0.03 0.0234 0.016 \
+        --jaw-shares 1   # 300 pairs, 7 min here -> benchmarks/results/swap_settings.json
+    python benchmarks/swap_settings.py --strengths 0.5 --feathers 0.04 --jaw-shares 1 0.75 0.585 0.4 \
+        --output swap_settings_jaw   # 3 min -> benchmarks/results/swap_settings_jaw.json
 
-Every strength is run with every feather (`FaceSwapPipeline(shape_strength=, feather_fraction=)`).
+Every strength is run with every feather and every jaw share (`FaceSwapPipeline(shape_strength=,
+feather_fraction=, jaw_feather_share=)`; without `--jaw-shares`, the checkpoint's own).
 
 Sources and targets are distinct training-split photos (seeded); each source is swapped onto two
 targets. Identity is the cosine of the swap to its source under w600k_mbf (the identity encoder
@@ -72,7 +75,10 @@ def main() -> None:
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--feathers", type=float, nargs="+", default=[0.04],
                         help="outline feathering, as a fraction of the crop size")
+    parser.add_argument("--jaw-shares", type=float, nargs="+", default=[None],
+                        help="the outline's feather below the nose, as a share of the feather (default: the checkpoint's)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--output", default="swap_settings", help="results file name in benchmarks/results/")
     args = parser.parse_args()
 
     photos = training_photos(args.data, 2 * args.people, args.seed)
@@ -81,10 +87,11 @@ def main() -> None:
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     pairs = [(k, (k + step) % args.people) for step in range(2) for k in range(args.people)]
     methods = {
-        f"fswap, shape_strength={strength:g}, feather={feather:g}": (
-            lambda source, target, strength=strength, feather=feather: pipeline(
-                source, target, shape_strength=strength, feather_fraction=feather, watermark=False).image)
-        for strength in args.strengths for feather in args.feathers
+        f"fswap, shape_strength={strength:g}, feather={feather:g}" + ("" if jaw is None else f", jaw share={jaw:g}"): (
+            lambda source, target, strength=strength, feather=feather, jaw=jaw: pipeline(
+                source, target, shape_strength=strength, feather_fraction=feather, jaw_feather_share=jaw,
+                watermark=False).image)
+        for strength in args.strengths for feather in args.feathers for jaw in args.jaw_shares
     }
     methods["classic"] = lambda source, target: classic(source, target).image
     evaluation, _ = evaluate(methods, sources, targets, pairs, pipeline.face_analyzer,
@@ -93,7 +100,7 @@ def main() -> None:
     for row in rows:
         poses = [r.pose_error_deg for r in evaluation.results if r.method == row["method"]]
         row["pose_error_median_deg"] = round(float(np.nanmedian(poses)), 3)
-    path = write_result("swap_settings", {"model": args.model or str(default_model()), "data": str(args.data),
+    path = write_result(args.output, {"model": args.model or str(default_model()), "data": str(args.data),
                                             "seed": args.seed, "recogniser": "w600k_mbf (training)", "rows": rows})
     print(markdown_table(rows, COLUMNS))
     print(f"wrote {path}")

@@ -38,7 +38,7 @@ from fswap.faces import (
     region_mask,
     select_faces,
 )
-from fswap.faces.align import blend_mask
+from fswap.faces.align import blend_mask, jaw_rows
 from fswap.faces.analyzer import face_numbered
 from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
@@ -69,7 +69,8 @@ COMPONENTS: dict[str, type] = {
     "occlusion_segmenter": OcclusionSegmenter,
 }
 NETWORKS = ("identity_encoder", "attribute_encoder", "generator", "occlusion_segmenter")
-PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04, "attribute_input": "target", "shape_strength": 0.0}
+PIPELINE_SETTINGS = {"crop_margin": 0.25, "feather_fraction": 0.04, "attribute_input": "target", "shape_strength": 0.0,
+                     "jaw_feather_share": 1.0}
 #: Occluded regions thinner than this band along the face's outline (a fraction of the crop
 #: size, 3 px at 128) are the segmenter's guess of the outline, not occluders (`visible_skin`).
 OUTLINE_BAND = 0.025
@@ -144,6 +145,7 @@ class FaceSwapPipeline:
         feather_fraction: float = PIPELINE_SETTINGS["feather_fraction"],
         attribute_input: str = PIPELINE_SETTINGS["attribute_input"],
         shape_strength: float = PIPELINE_SETTINGS["shape_strength"],
+        jaw_feather_share: float = PIPELINE_SETTINGS["jaw_feather_share"],
     ):
         size = generator.config.sample_size
         if attribute_encoder.config.sample_size != size:
@@ -171,6 +173,9 @@ class FaceSwapPipeline:
         #: Two-stage checkpoints: how far the source's face proportions replace the target's
         #: (`fswap.faces.shape.identity_shape`; 0 = warp onto the target's landmarks as they are).
         self.shape_strength = float(shape_strength)
+        #: How wide the outline's feather is below the nose, as a share of `feather_fraction`
+        #: (`fswap.faces.align.blend_mask`; 1 = as wide as around the forehead).
+        self.jaw_feather_share = _jaw_feather_share(jaw_feather_share, CheckpointError)
         #: What this checkpoint is called in provenance (watermark tag, C2PA claim): the Hub id or
         #: the folder's name when loaded by `from_pretrained`.
         self.checkpoint_name: str | None = None
@@ -282,6 +287,7 @@ class FaceSwapPipeline:
         full_resolution: bool = True,
         feather_fraction: float | None = None,
         shape_strength: float | None = None,
+        jaw_feather_share: float | None = None,
         watermark: bool = True,
     ) -> SwapOutput:
         """Swap the identity of the person in `source_images` onto faces of `target_image`.
@@ -324,6 +330,10 @@ class FaceSwapPipeline:
                 always paste their crop.
             feather_fraction: blend-mask feathering as a fraction of the crop size
                 (default: the checkpoint's setting).
+            jaw_feather_share: 0..1, the feather below the nose (cheeks, jaw, chin) as a share
+                of `feather_fraction`; above, where a hairline's seam would show, the outline
+                keeps the whole width (`fswap.faces.align.blend_mask`). Default: the
+                checkpoint's setting.
             shape_strength: (two-stage checkpoints) 0..1, how far the swapped face takes the
                 source's proportions (the distance between the eyes, nose length, mouth width)
                 instead of the target's, keeping the target's pose, expression and outline
@@ -347,6 +357,7 @@ class FaceSwapPipeline:
             raise ValueError("give at least one source photo")
         if not refine and self.attribute_input != "warped_source":
             raise ValueError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
+        jaw_share = self.jaw_feather_share if jaw_feather_share is None else _jaw_feather_share(jaw_feather_share)
         with timed(timings, "load"):
             source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}"))
                              for i, image in enumerate(source_inputs)]
@@ -430,12 +441,14 @@ class FaceSwapPipeline:
 
         with timed(timings, "blend"):
             fraction = self.feather_fraction if feather_fraction is None else feather_fraction
+            lower_face = jaw_rows(size, self.crop_margin)
             image = target.copy()  # each face is written into it in place
             results = []
             for k, index in enumerate(chosen):
                 swapped = swapped_crops[k]
                 # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
-                blend = blend_mask(face_masks[k], skins[k], fraction * size, OCCLUDER_FEATHER * size)
+                blend = blend_mask(face_masks[k], skins[k], fraction * size, OCCLUDER_FEATHER * size,
+                                   jaw_radius=jaw_share * fraction * size, jaw_rows=lower_face)
                 if two_stage and full_resolution:
                     j = stage.texture_sources[k]
                     correction = network_correction(swapped, stage.crops[k]) if refine else None
@@ -574,6 +587,14 @@ def _check_index(index: dict, path: Path) -> dict:
         if not (path.parent / name).is_dir():
             raise CheckpointError(f"{path.parent} lacks the folder of component {name}")
     return _settings(index)
+
+
+def _jaw_feather_share(value, error: type[Exception] = ValueError) -> float:
+    """`jaw_feather_share` as a float in [0, 1], or `error`."""
+    share = float(value)
+    if not 0.0 <= share <= 1.0:
+        raise error(f"jaw_feather_share must be in [0, 1], got {value}")
+    return share
 
 
 def _is_single_image(value) -> bool:

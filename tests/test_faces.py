@@ -347,6 +347,27 @@ def test_blend_mask_fades_wide_at_the_outline_and_narrow_at_occluders():
     assert np.array_equal(blend_mask(face, face, 8, 2), feather(face, 8))  # nothing occluded: the outline alone
 
 
+def test_blend_mask_narrows_the_outline_below_the_nose_only():
+    from fswap.faces.align import blend_mask, face_template, jaw_rows
+
+    face = np.zeros((128, 128), np.float32)
+    face[10:120, 20:108] = 1.0
+    top, bottom = jaw_rows(128, 0.25)
+    template = face_template(128, 0.25)  # eyes, nose tip, mouth corners
+    assert template[:2, 1].mean() < top < template[2, 1] < bottom < template[3:, 1].mean()
+    wide = blend_mask(face, face, 8, 2)
+    jaw = blend_mask(face, face, 8, 2, jaw_radius=3, jaw_rows=(top, bottom))
+    above, below = int(top) - 1, int(bottom) + 2
+    assert np.array_equal(jaw[:above], wide[:above])  # forehead and temples: the outline's width
+    assert np.array_equal(jaw[below:], blend_mask(face, face, 3, 2)[below:])  # cheeks, jaw, chin: the jaw's
+    assert jaw[below, 25] > 0.99 and wide[below, 25] < 0.2  # 5 px inside the cheek's edge
+    assert jaw[114, 64] > 0.99 and wide[114, 64] < 0.2  # and the chin's
+    assert np.all(jaw[face == 0] == 0)
+    assert np.array_equal(blend_mask(face, face, 8, 2, jaw_radius=8, jaw_rows=(top, bottom)), wide)
+    with pytest.raises(ValueError, match="jaw_rows"):
+        blend_mask(face, face, 8, 2, jaw_radius=3)
+
+
 def test_source_occluders_land_where_the_source_face_is_warped(analyzer, t1_image):
     from fswap.faces.masks import region_mask
     from fswap.faces.warp import carried_occluders

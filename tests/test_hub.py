@@ -416,8 +416,11 @@ def test_default_checkpoint_card_parses():
     card = ModelCard(render_model_card(DEFAULT_CHECKPOINT))
     assert card.data.library_name == "fswap" and card.data.license
     # Its shape_strength (model_index.json) is stated among the limitations, as a share.
-    strength = json.loads((DEFAULT_CHECKPOINT / "model_index.json").read_text())["shape_strength"]
-    assert f"take {strength * 100:g} % of the way to the source's" in card.text
+    index = json.loads((DEFAULT_CHECKPOINT / "model_index.json").read_text())
+    assert f"take {index['shape_strength'] * 100:g} % of the way to the source's" in card.text
+    # So are the outline's feather and its narrower share along the jaw.
+    assert f"over {index['feather_fraction']:g} of the crop around the forehead" in card.text
+    assert f"{index['jaw_feather_share'] * 100:g} % of that along the cheeks and the jaw" in card.text
 
 
 # ------------------------------------------------------------------------------ the Space

@@ -12,6 +12,7 @@ from fswap.assets import example_image
 from fswap.building import build_untrained_pipeline, swap_network_configs
 from fswap.errors import CheckpointError, ModelNotFoundError, NoFaceError
 from fswap.faces import region_mask
+from fswap.faces.align import jaw_rows
 from fswap.imageio import load_image
 
 
@@ -302,6 +303,28 @@ def test_shape_strength_moves_the_features_inside_the_face_only_and_is_kept(pipe
     with pytest.raises(CheckpointError, match="shape_strength"):
         FaceSwapPipeline(pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator,
                          pipe.occlusion_segmenter, attribute_input="warped_source", shape_strength=1.5)
+
+
+def test_jaw_feather_share_narrows_the_lower_outline_only_and_is_kept(pipe, tmp_path, t1_image, source_path):
+    narrow = FaceSwapPipeline(
+        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
+        jaw_feather_share=0.5,
+    )
+    options = {"occlusion_aware": False, "watermark": False}
+    wide = narrow(source_path, t1_image, jaw_feather_share=1.0, **options).swapped[0].blend_mask
+    output = narrow(source_path, t1_image, **options)
+    jaw = output.swapped[0].blend_mask
+    top, bottom = jaw_rows(narrow.crop_size, narrow.crop_margin)
+    assert np.array_equal(jaw[: int(top)], wide[: int(top)])  # the forehead's seam is feathered as widely
+    assert (jaw[int(bottom) + 1 :] >= wide[int(bottom) + 1 :]).all() and jaw.sum() > wide.sum()
+    loaded = FaceSwapPipeline.from_pretrained(narrow.save_pretrained(tmp_path / "jaw"))
+    assert loaded.jaw_feather_share == 0.5
+    assert np.array_equal(loaded(source_path, t1_image, **options).image, output.image)
+    with pytest.raises(CheckpointError, match="jaw_feather_share"):
+        FaceSwapPipeline(pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator,
+                         pipe.occlusion_segmenter, jaw_feather_share=1.5)
+    with pytest.raises(ValueError, match="jaw_feather_share"):
+        narrow(source_path, t1_image, jaw_feather_share=-0.1, **options)
 
 
 def test_refine_off_blends_the_first_stage_as_it_is(pipe, source_path, t1_image):

@@ -66,17 +66,45 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
     return np.clip(blurred, 0.0, 1.0) * mask
 
 
-def blend_mask(face_mask: np.ndarray, skin: np.ndarray, outline_radius: float, occluder_radius: float) -> np.ndarray:
+def jaw_rows(size: int, margin: float = 0.0) -> tuple[float, float]:
+    """Where, in a crop aligned by `alignment_matrix`, the lower face begins: the rows halfway
+    between the eyes and the nose tip, and halfway between the nose tip and the mouth (the
+    template's). `blend_mask` turns from the outline's feather to the jaw's between them."""
+    template = face_template(size, margin)
+    eyes, nose, mouth = template[:2, 1].mean(), template[2, 1], template[3:, 1].mean()
+    return float((eyes + nose) / 2), float((nose + mouth) / 2)
+
+
+def blend_mask(
+    face_mask: np.ndarray,
+    skin: np.ndarray,
+    outline_radius: float,
+    occluder_radius: float,
+    jaw_radius: float | None = None,
+    jaw_rows: tuple[float, float] | None = None,
+) -> np.ndarray:
     """What is pasted: float32 [H, W] in [0, 1], 0 outside the face and on its occluders.
 
     The face's outline fades over `outline_radius` px, where the swapped skin has to melt into
-    the target's. An occluder's edge (a hand, a microphone, the rim of a pair of glasses) is a
-    real edge in the photo, so the fade around it is only `occluder_radius` px: feathering it
-    as widely as the outline would show a halo of the target's skin around every occluder and
-    blow a speck the segmenter missed up into a hole the size of the feather.
+    the target's. Below the nose, in an aligned crop, it may fade over a narrower `jaw_radius`:
+    the two feathers are mixed row by row, the outline's above `jaw_rows[0]` and the jaw's below
+    `jaw_rows[1]` (`jaw_rows`). A hairline and strands of hair, whose seams a narrow feather
+    shows, sit above; along the cheeks and the jaw the face meets the neck or the background,
+    and there a narrow feather carries more of the source's face. An occluder's edge (a hand, a
+    microphone, the rim of a pair of glasses) is a real edge in the photo, so the fade around it
+    is only `occluder_radius` px: feathering it as widely as the outline would show a halo of the
+    target's skin around every occluder and blow a speck the segmenter missed up into a hole the
+    size of the feather.
     """
     face = (np.asarray(face_mask) > 0.5).astype(np.float32)
     outline = feather(face, outline_radius)
+    if jaw_radius is not None and jaw_radius != outline_radius:
+        if jaw_rows is None:
+            raise ValueError("a jaw_radius needs the jaw_rows it applies below")
+        top, bottom = jaw_rows
+        rows = np.arange(face.shape[0], dtype=np.float32)[:, None]
+        below = np.clip((rows - top) / max(bottom - top, 1e-6), 0.0, 1.0)
+        outline = outline * (1.0 - below) + feather(face, jaw_radius) * below
     occluders = (face > 0) & (np.asarray(skin) <= 0.5)
     if not occluders.any():
         return outline
