@@ -267,7 +267,8 @@ def build_demo(
                             value=DEFAULT_FEATHER,
                             step=0.01,
                             label="Mask feathering",
-                            info="Width of the soft edge, as a fraction of the face crop",
+                            info="Width of the soft edge around the forehead, as a fraction of the face crop "
+                                 "(below the nose, the checkpoint's jaw_feather_share of it)",
                         )
                         two_stage, strength = shape_setting(app.pipeline)
                         shape = gr.Slider(
