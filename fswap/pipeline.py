@@ -286,8 +286,8 @@ class FaceSwapPipeline:
         refine: bool = True,
         full_resolution: bool = True,
         feather_fraction: float | None = None,
-        shape_strength: float | None = None,
         jaw_feather_share: float | None = None,
+        shape_strength: float | None = None,
         watermark: bool = True,
     ) -> SwapOutput:
         """Swap the identity of the person in `source_images` onto faces of `target_image`.
