@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+#: Where the README's figures are written.
+IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
 def median_seconds(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:

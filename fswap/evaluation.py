@@ -69,13 +69,18 @@ def expression_error(swap_landmarks: np.ndarray, target_landmarks: np.ndarray) -
     return float(distances.mean() / interocular)
 
 
+def masked_psnr(image: np.ndarray, reference: np.ndarray, where: np.ndarray, cap: float = 100.0) -> float:
+    """PSNR of `image` against `reference` (uint8) on the pixels `where` is True, dB, capped at `cap`."""
+    mse = float(np.mean((image[where].astype(np.float64) - reference[where]) ** 2))
+    return cap if mse == 0 else float(min(cap, 10 * np.log10(255.0**2 / mse)))
+
+
 def background_psnr(swap: np.ndarray, target: np.ndarray, target_face: Face, cap: float = 100.0) -> float:
     """PSNR outside the target face (its landmark hull grown by 10 % of the face size), dB, capped."""
     hull = region_mask(target_face.landmarks, target.shape, "face")
     grow = int(0.1 * max(target_face.box[2] - target_face.box[0], target_face.box[3] - target_face.box[1])) * 2 + 1
     outside = cv2.dilate(hull, np.ones((grow, grow), np.uint8)) == 0
-    mse = np.mean((swap[outside].astype(np.float64) - target[outside]) ** 2)
-    return cap if mse == 0 else float(min(cap, 10 * np.log10(255.0**2 / mse)))
+    return masked_psnr(swap, target, outside, cap)
 
 
 def face_at(analyzer: FaceAnalyzer, image: np.ndarray, where: Face) -> Face:
@@ -151,24 +156,33 @@ def paired_comparison(
     p_value = binomtest(only_method, discordant, 0.5).pvalue if discordant else 1.0
 
     sources = np.array([k[0] for k in keys])
-    people = np.unique(sources)
-    members = [np.flatnonzero(sources == person) for person in people]
-    rng = np.random.default_rng(seed)
-    draws = [np.concatenate([members[i] for i in rng.integers(0, len(people), len(people))]) for _ in range(resamples)]
 
     def difference(field_name: str) -> dict:
         values = np.array([getattr(first[k], field_name) - getattr(second[k], field_name) for k in keys], np.float64)
-        means = [float(np.nanmean(values[draw])) for draw in draws]
-        low, high = np.nanpercentile(means, [2.5, 97.5])
-        return {"mean": round(float(np.nanmean(values)), 6), "ci95": [round(float(low), 6), round(float(high), 6)]}
+        return source_bootstrap(values, sources, resamples, seed, digits=6)
 
     return {
-        "method": method, "reference": reference, "pairs": len(keys), "sources": len(people),
+        "method": method, "reference": reference, "pairs": len(keys), "sources": len(np.unique(sources)),
         "top1_only_method": only_method, "top1_only_reference": only_reference,
         "top1_mcnemar_p": float(f"{p_value:.3g}"),
         "identity_similarity_difference": difference("identity_similarity"),
         "pose_error_deg_difference": difference("pose_error_deg"),
     }
+
+
+def source_bootstrap(values: np.ndarray, sources: np.ndarray, resamples: int = 2000, seed: int = 0,
+                     digits: int = 6) -> dict:
+    """The mean of per-pair `values` (NaN ignored) and its 95 % interval from a bootstrap over
+    *source photos* (`sources`, one per value): a source's pairs are not independent of each
+    other. {"mean", "ci95": [low, high]}, rounded to `digits`."""
+    values, sources = np.asarray(values, np.float64), np.asarray(sources)
+    people = np.unique(sources)
+    members = [np.flatnonzero(sources == person) for person in people]
+    rng = np.random.default_rng(seed)
+    means = [float(np.nanmean(values[np.concatenate([members[i] for i in rng.integers(0, len(people), len(people))])]))
+             for _ in range(resamples)]
+    low, high = np.nanpercentile(means, [2.5, 97.5])
+    return {"mean": round(float(np.nanmean(values)), digits), "ci95": [round(float(low), digits), round(float(high), digits)]}
 
 
 SwapMethod = Callable[[np.ndarray, np.ndarray], np.ndarray]
