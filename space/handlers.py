@@ -35,7 +35,7 @@ from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundE
 from fswap.faces import alignment_matrix, warp_face
 from fswap.faces.analyzer import face_numbered
 from fswap.imageio import load_image
-from fswap.pipeline import PIPELINE_SETTINGS, FaceSwapPipeline, SwapOutput
+from fswap.pipeline import FaceSwapPipeline, SwapOutput
 from space import render
 from space.model import LazyPipeline, default_settings, load_default_detector, signing_credentials
 
@@ -50,8 +50,6 @@ SELECTIONS = {
     "chosen": "The faces ticked below (or clicked in the picture)",
     "reference": "The face most like a reference photo",
 }
-DEFAULT_FEATHER = PIPELINE_SETTINGS["feather_fraction"]
-
 
 class TooManyFacesError(FswapError):
     """More target faces were asked for than one request may swap."""
@@ -177,7 +175,7 @@ class SwapRequest:
     target_faces: str | list[int] | np.ndarray
     appearance_matching: bool
     occlusion_aware: bool
-    feather_fraction: float
+    feather_fraction: float | None  # None: the checkpoint's own setting
     shape_strength: float | None  # None: the checkpoint's own setting
     paste_source_occluders: bool = True
     source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
@@ -191,22 +189,35 @@ class SwapRequest:
         selector = self.target_faces
         digest.update(selector.tobytes() if isinstance(selector, np.ndarray) else repr(selector).encode())
         digest.update(
-            repr((self.appearance_matching, self.occlusion_aware, round(self.feather_fraction, 4),
-                  None if self.shape_strength is None else round(self.shape_strength, 4),
+            repr((self.appearance_matching, self.occlusion_aware, _rounded(self.feather_fraction),
+                  _rounded(self.shape_strength),
                   self.paste_source_occluders, self.source_faces, self.keep_open_mouths)).encode()
         )
         return digest.hexdigest()
 
 
-def shape_setting(pipeline: LazyPipeline | FaceSwapPipeline) -> tuple[bool, float]:
-    """(two-stage?, shape_strength) of the app's checkpoint: the slider acts on two-stage
-    checkpoints only. From the pipeline when it is loaded, else from the default checkpoint's
-    `model_index.json`, without loading it."""
+def _rounded(setting: float | None) -> float | None:
+    return None if setting is None else round(setting, 4)
+
+
+@dataclass(frozen=True)
+class SliderSettings:
+    """Where the app's sliders start: the checkpoint's own settings."""
+
+    two_stage: bool  # the proportions slider and the source-cover and teeth boxes act on these only
+    shape_strength: float
+    feather_fraction: float
+
+
+def slider_settings(pipeline: LazyPipeline | FaceSwapPipeline) -> SliderSettings:
+    """The app's checkpoint's settings: from the pipeline when it is loaded, else from the default
+    checkpoint's `model_index.json`, without loading it."""
     if isinstance(pipeline, LazyPipeline) and not pipeline.loaded:
         settings = default_settings()
-        return settings["attribute_input"] == "warped_source", settings["shape_strength"]
+        return SliderSettings(settings["attribute_input"] == "warped_source", settings["shape_strength"],
+                              settings["feather_fraction"])
     loaded = pipeline.get() if isinstance(pipeline, LazyPipeline) else pipeline
-    return loaded.attribute_input == "warped_source", loaded.shape_strength
+    return SliderSettings(loaded.attribute_input == "warped_source", loaded.shape_strength, loaded.feather_fraction)
 
 
 # ---------------------------------------------------------------------- the app
@@ -287,12 +298,13 @@ class FaceSwapApp:
 
     @user_errors
     def checkpoint_options(self):
-        """The "source's proportions" slider and the "paste what covers the source face" and "keep
-        an open mouth's teeth" boxes as the loaded checkpoint sets them, when a page opens: all three
-        act on two-stage checkpoints only."""
-        two_stage, strength = shape_setting(self.pipeline.get())
-        return (gr.Slider(value=strength, interactive=two_stage), gr.Checkbox(interactive=two_stage),
-                gr.Checkbox(interactive=two_stage))
+        """The feathering slider, the "source's proportions" slider and the "paste what covers the
+        source face" and "keep an open mouth's teeth" boxes as the loaded checkpoint sets them, when
+        a page opens: the last three act on two-stage checkpoints only."""
+        settings = slider_settings(self.pipeline.get())
+        two_stage = settings.two_stage
+        return (gr.Slider(value=settings.feather_fraction), gr.Slider(value=settings.shape_strength,
+                interactive=two_stage), gr.Checkbox(interactive=two_stage), gr.Checkbox(interactive=two_stage))
 
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
@@ -329,8 +341,7 @@ class FaceSwapApp:
                 f"{len(target_faces)} faces asked for; one swap replaces at most {MAX_SWAP_FACES}. "
                 "Tick the faces to replace instead."
             )
-        feather = DEFAULT_FEATHER if feather is None else float(feather)
-        if not 0.0 <= feather <= 0.5:
+        if feather is not None and not 0.0 <= float(feather) <= 0.5:
             raise OptionError(f"feathering must be between 0 and 0.5 of the face crop, not {feather}")
         if shape_strength is not None and not 0.0 <= float(shape_strength) <= 1.0:
             raise OptionError(f"the source's proportions must be between 0 and 1, not {shape_strength}")
@@ -341,7 +352,7 @@ class FaceSwapApp:
             target_faces,
             bool(appearance_matching),
             bool(occlusion_aware),
-            feather,
+            None if feather is None else float(feather),
             None if shape_strength is None else float(shape_strength),
             paste_source_occluders is not False,  # None (an API call without it): the default
             source_face_numbers(source_faces, len(source_images)),

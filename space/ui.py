@@ -26,13 +26,12 @@ from fswap.pipeline import FaceSwapPipeline
 from space import render
 from space.handlers import (
     CONSENT_TEXT,
-    DEFAULT_FEATHER,
     MAX_SWAP_FACES,
     SELECTIONS,
     FaceSwapApp,
     face_at,
     face_choices,
-    shape_setting,
+    slider_settings,
     toggle,
 )
 from space.model import LazyPipeline, load_default_pipeline
@@ -261,25 +260,25 @@ def build_demo(
                             info="Keep hands, glasses and hair that cover the target face",
                             elem_id="occlusion-aware",
                         )
+                        settings = slider_settings(app.pipeline)
                         feather = gr.Slider(
                             0.0,
                             0.15,
-                            value=DEFAULT_FEATHER,
+                            value=settings.feather_fraction,
                             step=0.01,
                             label="Mask feathering",
                             info="Width of the soft edge around the forehead, as a fraction of the face crop "
                                  "(below the nose, the checkpoint's jaw_feather_share of it)",
                         )
-                        two_stage, strength = shape_setting(app.pipeline)
                         shape = gr.Slider(
                             0.0,
                             1.0,
-                            value=strength,
+                            value=settings.shape_strength,
                             step=0.05,
                             label="Face proportions: target's (0) to source's (1)",
                             info="How far the eyes, nose and mouth take the source's spacing and size; "
                             "pose, expression and the face's outline stay the target's",
-                            interactive=two_stage,
+                            interactive=settings.two_stage,
                             elem_id="shape-strength",
                         )
                         paste_covers = gr.Checkbox(
@@ -287,7 +286,7 @@ def build_demo(
                             label="Paste what covers the source face",
                             info="Its glasses, hair or hat come with the face, as in the photo. Off: the "
                             "target's own face stays there (no stray microphone, but less of the person)",
-                            interactive=two_stage,
+                            interactive=settings.two_stage,
                             elem_id="paste-source-occluders",
                         )
                         keep_mouths = gr.Checkbox(
@@ -295,7 +294,7 @@ def build_demo(
                             label="Keep the target's teeth under a closed source mouth",
                             info="An open target mouth keeps its teeth, framed by the source's lips. Off: "
                             "the source's closed lips are stretched over them (a smear, but more of the person)",
-                            interactive=two_stage,
+                            interactive=settings.two_stage,
                             elem_id="keep-open-mouths",
                         )
                     again_button = gr.Button("Swap again with these options", elem_id="again-button")
@@ -474,8 +473,8 @@ def build_demo(
             concurrency_limit=SWAP_CONCURRENCY,
         )
 
-        # The slider as the loaded checkpoint sets it (it may differ from what its index said).
-        demo.load(app.checkpoint_options, None, [shape, paste_covers, keep_mouths], queue=False,
+        # The sliders as the loaded checkpoint sets them (they may differ from what its index said).
+        demo.load(app.checkpoint_options, None, [feather, shape, paste_covers, keep_mouths], queue=False,
                   api_visibility="private")
 
     demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)

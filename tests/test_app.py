@@ -365,20 +365,20 @@ def test_clicking_a_face_toggles_it():
 
 def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_pipeline(tiny_checkpoint, t1_image):
     from fswap import FaceSwapPipeline
-    from space.handlers import FaceSwapApp, SwapRequest
-    from space.handlers import shape_setting as _shape_setting
+    from space.handlers import FaceSwapApp, SliderSettings, SwapRequest, slider_settings
 
     one_stage = FaceSwapPipeline.from_pretrained(tiny_checkpoint)
-    assert _shape_setting(one_stage) == (False, 0.0)  # nothing to move: the slider is greyed out
+    # nothing to move: the slider is greyed out
+    assert slider_settings(one_stage) == SliderSettings(False, 0.0, one_stage.feather_fraction)
     two_stage = FaceSwapPipeline(
         one_stage.face_analyzer, one_stage.identity_encoder, one_stage.attribute_encoder, one_stage.generator,
         one_stage.occlusion_segmenter, attribute_input="warped_source", shape_strength=0.5,
     )
     app = FaceSwapApp(two_stage)
-    assert _shape_setting(app.pipeline) == (True, 0.5)
-    slider, paste_box, mouth_box = app.checkpoint_options()
+    assert slider_settings(app.pipeline).shape_strength == 0.5 and slider_settings(app.pipeline).two_stage
+    _, slider, paste_box, mouth_box = app.checkpoint_options()
     assert slider.value == 0.5 and slider.interactive and paste_box.interactive and mouth_box.interactive
-    assert not any(box.interactive for box in FaceSwapApp(one_stage).checkpoint_options()[1:])
+    assert not any(box.interactive for box in FaceSwapApp(one_stage).checkpoint_options()[2:])
 
     source = load_image(example_image("players.jpg"))
 
@@ -391,11 +391,43 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
     assert not np.array_equal(results[0.0], results[0.5])
 
 
+def test_the_feathering_slider_starts_at_the_checkpoints_width_and_an_api_call_without_it_uses_it(tiny_checkpoint):
+    """A checkpoint with its own feather width: the slider starts there (it started at the package's
+    default), and /swap without the option swaps with it rather than with the package's default."""
+    from fswap import FaceSwapPipeline
+    from fswap.pipeline import PIPELINE_SETTINGS
+    from space.handlers import FaceSwapApp, slider_settings
+
+    tiny = FaceSwapPipeline.from_pretrained(tiny_checkpoint)
+    wide = FaceSwapPipeline(tiny.face_analyzer, tiny.identity_encoder, tiny.attribute_encoder, tiny.generator,
+                            tiny.occlusion_segmenter, feather_fraction=0.1)
+    assert PIPELINE_SETTINGS["feather_fraction"] != 0.1
+    app = FaceSwapApp(wide)
+    assert slider_settings(app.pipeline).feather_fraction == 0.1
+    assert app.checkpoint_options()[0].value == 0.1
+
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()) / "test-feather-setting"
+    folder.mkdir(parents=True, exist_ok=True)
+    source, target = ({"path": str(shutil.copy(example_image(name), folder / name)),
+                       "meta": {"_type": "gradio.FileData"}} for name in ("players.jpg", "t1.jpg"))
+
+    def swapped(feather):
+        request = app.read_request(True, [source], target, "largest", None, None, True, False, feather)
+        return request, app._run_pipeline(request).image
+
+    unset, unset_image = swapped(None)
+    assert unset.feather_fraction is None and unset.key() != swapped(0.1)[0].key()
+    assert np.array_equal(unset_image, swapped(0.1)[1])
+    assert not np.array_equal(unset_image, swapped(PIPELINE_SETTINGS["feather_fraction"])[1])
+
+
 def test_the_slider_starts_at_the_default_checkpoints_setting_without_loading_it(tmp_path):
     from fswap.assets import DEFAULT_CHECKPOINT
     from fswap.errors import ModelNotFoundError
     from fswap.pipeline import checkpoint_settings
-    from space.handlers import shape_setting as _shape_setting
+    from space.handlers import SliderSettings, slider_settings
     from space.model import LazyPipeline
 
     settings = checkpoint_settings(DEFAULT_CHECKPOINT)
@@ -409,7 +441,8 @@ def test_the_slider_starts_at_the_default_checkpoints_setting_without_loading_it
 
     expected = checkpoint_settings(default_model())
     lazy = LazyPipeline(never)
-    assert _shape_setting(lazy) == (expected["attribute_input"] == "warped_source", expected["shape_strength"])
+    assert slider_settings(lazy) == SliderSettings(expected["attribute_input"] == "warped_source",
+                                                   expected["shape_strength"], expected["feather_fraction"])
     assert not lazy.loaded
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         checkpoint_settings(tmp_path / "nowhere")
