@@ -74,6 +74,24 @@ def test_every_swap_is_signed_and_watermarked_and_verify_says_so(tmp_path, capsy
     assert report["manifest"]["status"] == "absent" and not report["watermark"]["found"]
 
 
+def test_a_phone_photo_that_opens_as_mpo_can_be_swapped_and_checked(tmp_path, capsys):
+    """Phone cameras append pictures to their JPEGs (PIL opens them as MPO): such a target was
+    read and swapped, then refused as the signed result's parent ingredient."""
+    from PIL import Image
+
+    target = Image.open(example_image("t1.jpg"))
+    phone = tmp_path / "phone.jpg"
+    target.save(phone, "MPO", save_all=True, append_images=[target.resize((160, 110))])
+    assert Image.open(phone).format == "MPO"
+    output = tmp_path / "swap.png"
+    assert main(["swap", str(example_image("yaoming.jpg")), str(phone), "-o", str(output), "--method", "classic"]) == 0
+    assert main(["verify", str(phone)]) == 0
+    assert "Content Credentials: none" in capsys.readouterr().out
+    assert main(["verify", str(output), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["manifest"]["status"] == "valid" and report["manifest"]["actions"] == ["c2pa.opened", "c2pa.edited"]
+
+
 def test_half_given_signing_credentials_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:
         main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(tmp_path / "x.png"),

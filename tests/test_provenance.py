@@ -207,6 +207,25 @@ def test_edit_of_a_parent_photo_records_opened_and_edited(photo, marked, tmp_pat
     assert Image.open(io.BytesIO(signed)).format == "JPEG"
 
 
+def encoded(image: np.ndarray, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("format", ["MPO", "GIF", "BMP"])
+def test_a_parent_photo_in_any_format_fswap_reads_is_recorded_and_such_files_can_be_checked(
+        photo, marked, tmp_path, format):
+    """A phone's JPEG that opens as MPO, a GIF and a BMP target photo: the swap's file was refused
+    ("Content Credentials are written to PNG, JPEG, WebP or TIFF files") and checking them failed."""
+    options = {"save_all": True, "append_images": [Image.fromarray(photo[::2, ::2].copy())]} if format == "MPO" else {}
+    parent = encoded(photo, format, **options)
+    assert Image.open(io.BytesIO(parent)).format == format
+    report = read_manifest(sign_image(marked, checkpoint=CHECKPOINT, parent=parent, credentials_folder=tmp_path))
+    assert report.status == "valid" and report.actions == ["c2pa.opened", "c2pa.edited"]
+    assert read_manifest(parent).status == "absent"
+
+
 def test_changed_pixels_report_tampered(marked, tmp_path):
     credentials = local_test_credentials(tmp_path)
     signed_png = sign_image(marked, checkpoint=CHECKPOINT, format="png", credentials=credentials)

@@ -34,7 +34,12 @@ TEST_CA_NAME = "fswap local test CA — not trusted"
 ENV_DIR = "FSWAP_C2PA_DIR"
 TEST_FILES = {"chain": "test-chain.pem", "key": "test-key.pem", "ca": "test-ca.pem"}
 ALGORITHMS = ("es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519")
+#: The formats fswap writes signed files in.
 MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "TIFF": "image/tiff"}
+#: The formats a parent ingredient or a checked file may come in: every photo fswap reads. A
+#: phone's JPEG often opens as MPO (a JPEG with its other pictures appended); BMP carries no
+#: manifest, so a checked BMP has none.
+READ_MIME_TYPES = {**MIME_TYPES, "MPO": "image/jpeg", "GIF": "image/gif", "BMP": "image/bmp"}
 _UNTRUSTED = "signingCredential.untrusted"
 #: Offline reading: never fetch a remote manifest or a certificate's OCSP status.
 _READ_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
@@ -184,7 +189,8 @@ def sign_image(
         checkpoint: the model that made the swap (a Hub id or folder name), recorded in the claim.
         credentials: the signer; None uses `local_test_credentials(credentials_folder)`.
         format: "png", "jpeg", "webp", "tiff" or a MIME type; detected from the bytes when None.
-        parent: the target photo the swap edited. Given, it becomes the parent ingredient and the
+        parent: the target photo the swap edited (any format fswap reads, `READ_MIME_TYPES`).
+            Given, it becomes the parent ingredient and the
             actions are `c2pa.opened` + `c2pa.edited`; otherwise the action is `c2pa.created`.
         title: the asset's title in the manifest.
         digital_source_type: the IPTC digital source type of the result: `DIGITAL_SOURCE_TYPE`
@@ -227,7 +233,7 @@ def sign_image(
     try:
         with c2pa.Builder(definition, context=context) as builder:
             if parent is not None:
-                parent_data, parent_mime = _encoded(parent, None, "parent image")
+                parent_data, parent_mime = _encoded(parent, None, "parent image", READ_MIME_TYPES)
                 builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
                 builder.add_ingredient({"title": _title(parent), "relationship": "parentOf"}, parent_mime, io.BytesIO(parent_data))
             output = io.BytesIO()
@@ -260,14 +266,17 @@ def read_manifest(
 
     import c2pa
 
-    data, mime = _encoded(source, format, "image")
+    data, mime = _encoded(source, format, "image", READ_MIME_TYPES)
     settings = dict(_READ_SETTINGS)
     if trust_anchors:
         anchors = trust_anchors.decode() if isinstance(trust_anchors, bytes) else trust_anchors
         settings["trust"] = {"trust_anchors": anchors}
     try:
         with c2pa.Context.from_dict(settings) as context:
-            reader = c2pa.Reader.try_create(mime, io.BytesIO(data), None, context)
+            try:
+                reader = c2pa.Reader.try_create(mime, io.BytesIO(data), None, context)
+            except c2pa.C2paError.NotSupported:  # a format that cannot carry a manifest (BMP)
+                reader = None
             if reader is None:
                 return ManifestReport(status="absent")
             with reader:
@@ -314,8 +323,10 @@ def _report(store: dict) -> ManifestReport:
     )
 
 
-def _encoded(image, format: str | None, label: str) -> tuple[bytes, str]:
-    """The file bytes and MIME type of a path, bytes or RGB array."""
+def _encoded(image, format: str | None, label: str,
+             mime_types: dict[str, str] = MIME_TYPES) -> tuple[bytes, str]:
+    """The file bytes and MIME type of a path, bytes or RGB array; a file must be in one of
+    `mime_types` (PIL format name -> MIME type)."""
     if isinstance(image, np.ndarray):
         from fswap.imageio import load_image
 
@@ -338,11 +349,16 @@ def _encoded(image, format: str | None, label: str) -> tuple[bytes, str]:
     try:
         detected = Image.open(io.BytesIO(data)).format
     except (UnidentifiedImageError, OSError) as error:
-        raise ImageError(f"{label} is not an image file (PNG, JPEG, WebP or TIFF)") from error
+        raise ImageError(f"{label} is not an image file ({_names(mime_types)})") from error
     pil_format = _pil_format(format) if format else detected
-    if pil_format not in MIME_TYPES:
-        raise ImageError(f"{label} is {detected}; Content Credentials are written to PNG, JPEG, WebP or TIFF files")
-    return data, MIME_TYPES[pil_format]
+    if pil_format not in mime_types:
+        raise ImageError(f"{label} is {detected}; Content Credentials go with {_names(mime_types)} files")
+    return data, mime_types[pil_format]
+
+
+def _names(mime_types: dict[str, str]) -> str:
+    names = sorted({"WEBP": "WebP"}.get(name, name) for name in mime_types if name != "MPO")
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _pil_format(format: str) -> str:
