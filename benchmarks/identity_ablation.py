@@ -8,8 +8,11 @@ Rows (all scored by the evaluation recogniser, which never enters training):
 - fswap: the checkpoint as shipped;
 - fswap, target's proportions: the source's texture warped onto the target's landmarks as they
   are, without the source's feature proportions (`shape_strength=0`, `fswap.faces.shape`);
-- fswap, source's occluders cut: the target's face kept where what covers the source face lands
-  (`paste_source_occluders=False`, the default until 2026-11-30);
+- fswap, all the source's occluders pasted: what reaches in over the source face's outline (a
+  fringe, a hat's brim, a hand) is pasted too, as in the photo (`paste_source_occluders="all"`,
+  the default until 2026-12-01; the default pastes only what covers its eyes or lies inside it);
+- fswap, source's occluders cut: the target's face kept wherever what covers the source face
+  lands, its glasses too (`paste_source_occluders="none"`, the default until 2026-11-30);
 - fswap, closed mouths stretched over open ones: an open target mouth does not keep its teeth
   under a closed source mouth (`keep_open_mouths=False`, the default until 2026-11-30);
 - fswap, the outline's feather along the jaw too: the face's outline fades over 0.04 of the
@@ -65,7 +68,8 @@ def main() -> None:
     methods = {
         "fswap": fswap(),
         "fswap, target's proportions": fswap(shape_strength=0.0),
-        "fswap, source's occluders cut": fswap(paste_source_occluders=False),
+        "fswap, all the source's occluders pasted": fswap(paste_source_occluders="all"),
+        "fswap, source's occluders cut": fswap(paste_source_occluders="none"),
         "fswap, closed mouths stretched over open ones": fswap(keep_open_mouths=False),
         "fswap, the outline's feather along the jaw too": fswap(jaw_feather_share=1.0),
         "fswap, classic's outline feather": fswap(feather_fraction=CLASSIC_FEATHER, jaw_feather_share=1.0),

@@ -13,8 +13,10 @@ targets `fswap eval` pairs it with), and the swap is scored against a gallery of
 - the *other* photo of each of the 14 people (identity similarity: the cosine to the source
   person's other photo; top-1: that photo is the nearest in the gallery);
 - the 80 other held-out photos, targets included, as other people.
-Rows: fswap as shipped; fswap with the target's face kept where the source's occluders land
-(`paste_source_occluders=False`); fswap with a closed source mouth stretched over an open target
+Rows: fswap as shipped; fswap with all of what covers the source face pasted, a fringe or a
+hat's brim from its edge too (`paste_source_occluders="all"`, the default until 2026-12-01);
+fswap with the target's face kept wherever the source's occluders land
+(`paste_source_occluders="none"`); fswap with a closed source mouth stretched over an open target
 mouth (`keep_open_mouths=False`, the default until 2026-11-30); the classic swap; no swap. The
 paired comparison is fswap against the classic swap, bootstrapped over the 14 people (so its
 intervals are wide).
@@ -84,8 +86,10 @@ def main() -> None:
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     methods = {
         "fswap": lambda source, target: pipeline(source, target).image,
+        "fswap, all the source's occluders pasted": lambda source, target: pipeline(
+            source, target, paste_source_occluders="all").image,
         "fswap, source's occluders cut": lambda source, target: pipeline(source, target,
-                                                                          paste_source_occluders=False).image,
+                                                                          paste_source_occluders="none").image,
         "fswap, closed mouths stretched over open ones": lambda source, target: pipeline(
             source, target, keep_open_mouths=False).image,
         "classic": lambda source, target: classic(source, target).image,

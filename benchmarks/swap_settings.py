@@ -6,9 +6,13 @@ photos nor the evaluation recogniser had a say in them.
         --jaw-shares 1   # 300 pairs, 7 min here -> benchmarks/results/swap_settings.json
     python benchmarks/swap_settings.py --strengths 0.5 --feathers 0.04 --jaw-shares 1 0.75 0.585 0.4 \
         --output swap_settings_jaw   # 3 min -> benchmarks/results/swap_settings_jaw.json
+    python benchmarks/swap_settings.py --strengths 0.5 --feathers 0.04 --source-occluders all inside none \
+        --output swap_settings_occluders   # 3 min -> benchmarks/results/swap_settings_occluders.json
 
-Every strength is run with every feather and every jaw share (`FaceSwapPipeline(shape_strength=,
-feather_fraction=, jaw_feather_share=)`; without `--jaw-shares`, the checkpoint's own).
+Every strength is run with every feather, every jaw share and every source-occluder setting
+(`FaceSwapPipeline(shape_strength=, feather_fraction=, jaw_feather_share=)`, `pipe(...,
+paste_source_occluders=)`; without `--jaw-shares` or `--source-occluders`, the checkpoint's own
+and the default). Each fswap row after the first is also compared with the first, pair by pair.
 
 Sources and targets are distinct training-split photos (seeded); each source is swapped onto two
 targets. Identity is the cosine of the swap to its source under w600k_mbf (the identity encoder
@@ -31,8 +35,9 @@ from common import markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
-from fswap.evaluation import evaluate
+from fswap.evaluation import comparison_text, evaluate, paired_comparison
 from fswap.faces.analyzer import Face
+from fswap.faces.first_stage import PASTE_OCCLUDERS
 from fswap.imageio import load_image
 from fswap.pipeline import FaceSwapPipeline
 
@@ -77,6 +82,8 @@ def main() -> None:
                         help="outline feathering, as a fraction of the crop size")
     parser.add_argument("--jaw-shares", type=float, nargs="+", default=[None],
                         help="the outline's feather below the nose, as a share of the feather (default: the checkpoint's)")
+    parser.add_argument("--source-occluders", nargs="+", default=[None], choices=PASTE_OCCLUDERS,
+                        help="what of what covers the source face is pasted (default: the pipeline's default)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--output", default="swap_settings", help="results file name in benchmarks/results/")
     args = parser.parse_args()
@@ -87,12 +94,15 @@ def main() -> None:
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     pairs = [(k, (k + step) % args.people) for step in range(2) for k in range(args.people)]
     methods = {
-        f"fswap, shape_strength={strength:g}, feather={feather:g}" + ("" if jaw is None else f", jaw share={jaw:g}"): (
-            lambda source, target, strength=strength, feather=feather, jaw=jaw: pipeline(
+        f"fswap, shape_strength={strength:g}, feather={feather:g}" + ("" if jaw is None else f", jaw share={jaw:g}")
+        + ("" if covers is None else f", source occluders={covers}"): (
+            lambda source, target, strength=strength, feather=feather, jaw=jaw, covers=covers: pipeline(
                 source, target, shape_strength=strength, feather_fraction=feather, jaw_feather_share=jaw,
-                watermark=False).image)
+                watermark=False, **({} if covers is None else {"paste_source_occluders": covers})).image)
         for strength in args.strengths for feather in args.feathers for jaw in args.jaw_shares
+        for covers in args.source_occluders
     }
+    fswap_rows = list(methods)
     methods["classic"] = lambda source, target: classic(source, target).image
     evaluation, _ = evaluate(methods, sources, targets, pairs, pipeline.face_analyzer,
                              TrainingRecogniser(pipeline.face_analyzer))
@@ -100,9 +110,13 @@ def main() -> None:
     for row in rows:
         poses = [r.pose_error_deg for r in evaluation.results if r.method == row["method"]]
         row["pose_error_median_deg"] = round(float(np.nanmedian(poses)), 3)
+    comparisons = [paired_comparison(evaluation, method, fswap_rows[0]) for method in fswap_rows[1:]]
     path = write_result(args.output, {"model": args.model or str(default_model()), "data": str(args.data),
-                                            "seed": args.seed, "recogniser": "w600k_mbf (training)", "rows": rows})
+                                            "seed": args.seed, "recogniser": "w600k_mbf (training)", "rows": rows,
+                                            "comparisons": comparisons})
     print(markdown_table(rows, COLUMNS))
+    for comparison in comparisons:
+        print(comparison_text(comparison))
     print(f"wrote {path}")
 
 

@@ -58,24 +58,18 @@ def by_photo(pairs: list[tuple[int, int]], names: list[str], people: int, top: i
 def photo_facts(model: str | None, photos: list[Path]) -> list[dict]:
     """Per photo: its face's landmarks in the photo and whether what covers it hides an eye, as
     the pipeline of checkpoint `model` reads them."""
+    from common import face_cover
+
     from fswap.assets import default_model
-    from fswap.faces.first_stage import FaceCrops
-    from fswap.faces.masks import occluded_skin, region_mask
     from fswap.faces.shape import hidden_features
     from fswap.imageio import load_image
-    from fswap.pipeline import OUTLINE_BAND, FaceSwapPipeline
+    from fswap.pipeline import FaceSwapPipeline
 
     pipe = FaceSwapPipeline.from_pretrained(model or default_model())
-    size = pipe.crop_size
     facts = []
     for path in photos:
-        image = load_image(path)
-        face = pipe.face_analyzer.largest_face(image, name=path.name)
-        crops = FaceCrops.align([image], [face], size, pipe.crop_margin)
-        visible = pipe.occlusion_segmenter.predict_mask(pipe._to_tensor(crops.crops)).float().numpy()[0, 0]
-        region = region_mask(crops.points[0], (size, size), "face")
-        hidden = hidden_features(crops.points[0], occluded_skin(region, visible, OUTLINE_BAND * size))
-        facts.append({"landmarks": face.landmarks, "eye_hidden": bool(hidden & {"left_eye", "right_eye"})})
+        landmarks, points, occluded = face_cover(pipe, load_image(path), path.name)
+        facts.append({"landmarks": landmarks, "eye_hidden": bool(hidden_features(points, occluded) & {"left_eye", "right_eye"})})
     return facts
 
 

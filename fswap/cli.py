@@ -13,6 +13,9 @@ from pathlib import Path
 
 from fswap.errors import FswapError
 
+#: `fswap.faces.first_stage.PASTE_OCCLUDERS`, spelled out so that building the parser imports no image code.
+PASTE_OCCLUDER_SETTINGS = ("inside", "all", "none")
+
 
 def _unit_interval(text: str) -> float:
     value = float(text)
@@ -101,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--no-appearance-matching", action="store_true", help="fswap: skip colour matching to the target")
     swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
     swap.add_argument(
-        "--cut-source-occluders", action="store_true",
-        help="fswap, two-stage checkpoints: keep the target's face where what covers the source face (glasses, "
-        "hair, a microphone) lands, instead of pasting it with the face (costs identity)",
+        "--source-occluders", choices=PASTE_OCCLUDER_SETTINGS, default="inside",
+        help="fswap, two-stage checkpoints: what of what covers the source face is pasted with it. inside (default): "
+        "what covers its eyes (glasses) but not what reaches in from its edge (a fringe, a hat's brim, a hand); "
+        "all: everything, as in the photo; none: nothing (the target's face shows there; costs identity)",
     )
     swap.add_argument(
         "--swap-open-mouths", action="store_true",
@@ -355,7 +359,7 @@ def _swap(args) -> int:
         output = pipeline(
             list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
-            paste_source_occluders=not args.cut_source_occluders, keep_open_mouths=not args.swap_open_mouths,
+            paste_source_occluders=args.source_occluders, keep_open_mouths=not args.swap_open_mouths,
             shape_strength=args.shape_strength, watermark=not args.no_provenance,
         )
         image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"

@@ -40,7 +40,7 @@ from fswap.faces import (
 )
 from fswap.faces.align import blend_mask, jaw_rows
 from fswap.faces.analyzer import face_numbered
-from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
+from fswap.faces.first_stage import PASTE_OCCLUDERS, FaceCrops, FirstStage, first_stage
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
 from fswap.faces.notices import (
@@ -281,7 +281,7 @@ class FaceSwapPipeline:
         source_faces: int | Sequence[int | None] | None = None,
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
-        paste_source_occluders: bool = True,
+        paste_source_occluders: str | bool = "inside",
         keep_open_mouths: bool = True,
         refine: bool = True,
         full_resolution: bool = True,
@@ -309,11 +309,15 @@ class FaceSwapPipeline:
                 statistics before blending (doc 003).
             occlusion_aware: keep the target's occluders (hands, glasses, hair): the
                 segmenter's non-occlusion masks feed the encoders and cut the blend mask.
-            paste_source_occluders: (two-stage checkpoints, with `occlusion_aware`) what
-                covers the source face (glasses, strands of hair, a hat's brim, a microphone) is
-                pasted with it, as the classic swap does. False keeps the target's own face where
-                those land instead: no microphone on the target's mouth, but the target's eyes
-                behind the source's glasses, which costs identity (the README's evaluation).
+            paste_source_occluders: (two-stage checkpoints, with `occlusion_aware`) what of
+                what covers the source face is pasted with it (`fswap.faces.first_stage.PASTE_OCCLUDERS`).
+                "inside": what covers its eyes or lies inside it (glasses, a lock over an eye),
+                but not what reaches in over its outline (a fringe, a hat's brim, a hand from
+                the side, the photo's edge): the target's own face shows there instead of a
+                band of someone else's hair. "all" (or True): everything, as the classic swap
+                does. "none" (or False): nothing, so no microphone on the target's mouth, but
+                the target's eyes behind the source's glasses. The more is pasted, the more of
+                the source a recogniser finds (the README's evaluation).
             keep_open_mouths: (two-stage checkpoints) a target face whose mouth is open keeps its
                 own teeth and tongue when the source's mouth is much less open: warped apart, the
                 source's lips would smear over them (`fswap.faces.first_stage.kept_mouth`). The
@@ -358,6 +362,7 @@ class FaceSwapPipeline:
         if not refine and self.attribute_input != "warped_source":
             raise ValueError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
         jaw_share = self.jaw_feather_share if jaw_feather_share is None else _jaw_feather_share(jaw_feather_share)
+        paste_source_occluders = _paste_occluders(paste_source_occluders)
         with timed(timings, "load"):
             source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}"))
                              for i, image in enumerate(source_inputs)]
@@ -595,6 +600,16 @@ def _jaw_feather_share(value, error: type[Exception] = ValueError) -> float:
     if not 0.0 <= share <= 1.0:
         raise error(f"jaw_feather_share must be in [0, 1], got {value}")
     return share
+
+
+def _paste_occluders(value: str | bool) -> str:
+    """`paste_source_occluders` as one of `PASTE_OCCLUDERS` (True is "all", False "none"), or ValueError."""
+    if isinstance(value, (bool, np.bool_)):
+        return "all" if value else "none"
+    if value not in PASTE_OCCLUDERS:
+        raise ValueError(f"paste_source_occluders must be one of {', '.join(PASTE_OCCLUDERS)} (or True / False), "
+                         f"not {value!r}")
+    return value
 
 
 def _is_single_image(value) -> bool:

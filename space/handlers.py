@@ -34,6 +34,7 @@ from PIL import Image
 from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundError, NoFaceError
 from fswap.faces import alignment_matrix, warp_face
 from fswap.faces.analyzer import face_numbered
+from fswap.faces.first_stage import PASTE_OCCLUDERS
 from fswap.imageio import load_image
 from fswap.pipeline import FaceSwapPipeline, SwapOutput
 from space import render
@@ -177,7 +178,7 @@ class SwapRequest:
     occlusion_aware: bool
     feather_fraction: float | None  # None: the checkpoint's own setting
     shape_strength: float | None  # None: the checkpoint's own setting
-    paste_source_occluders: bool = True
+    paste_source_occluders: str = "inside"  # `fswap.faces.first_stage.PASTE_OCCLUDERS`
     source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
     keep_open_mouths: bool = True  # an open target mouth keeps its teeth under a closed source mouth
 
@@ -194,6 +195,26 @@ class SwapRequest:
                   self.paste_source_occluders, self.source_faces, self.keep_open_mouths)).encode()
         )
         return digest.hexdigest()
+
+
+#: The choices of the "paste what covers the source face" radio: (label, `paste_source_occluders`).
+SOURCE_OCCLUDER_CHOICES = [
+    ("Over the eyes only: not hair, a hat or a hand from the edge", "inside"),
+    ("All of it, as in the photo", "all"),
+    ("None: the target's own face shows there", "none"),
+]
+
+
+def source_occluders_setting(value) -> str:
+    """The radio's (or an API call's) `paste_source_occluders`: None is the default ("inside"),
+    True and False (the checkbox it was until 2026-12-01) are "all" and "none"."""
+    if value is None:
+        return "inside"
+    if isinstance(value, bool):
+        return "all" if value else "none"
+    if value not in PASTE_OCCLUDERS:
+        raise OptionError(f"paste_source_occluders must be one of {', '.join(PASTE_OCCLUDERS)}, not {value!r}")
+    return value
 
 
 def _rounded(setting: float | None) -> float | None:
@@ -304,12 +325,12 @@ class FaceSwapApp:
         settings = slider_settings(self.pipeline.get())
         two_stage = settings.two_stage
         return (gr.Slider(value=settings.feather_fraction), gr.Slider(value=settings.shape_strength,
-                interactive=two_stage), gr.Checkbox(interactive=two_stage), gr.Checkbox(interactive=two_stage))
+                interactive=two_stage), gr.Radio(interactive=two_stage), gr.Checkbox(interactive=two_stage))
 
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders=True, source_faces=None, keep_open_mouths=True,
+        shape_strength=None, paste_source_occluders="inside", source_faces=None, keep_open_mouths=True,
     ) -> SwapRequest:
         if consent is not True:
             raise ConsentError(
@@ -354,7 +375,7 @@ class FaceSwapApp:
             bool(occlusion_aware),
             None if feather is None else float(feather),
             None if shape_strength is None else float(shape_strength),
-            paste_source_occluders is not False,  # None (an API call without it): the default
+            source_occluders_setting(paste_source_occluders),
             source_face_numbers(source_faces, len(source_images)),
             keep_open_mouths is not False,  # None (an API call without it): the default
         )
@@ -402,7 +423,7 @@ class FaceSwapApp:
         occlusion_aware,
         feather,
         shape_strength=None,
-        paste_source_occluders=True,
+        paste_source_occluders="inside",
         source_faces=None,
         keep_open_mouths=True,
         progress=gr.Progress(),
@@ -429,7 +450,7 @@ class FaceSwapApp:
     @user_errors
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders=True, source_faces=None, keep_open_mouths=True,
+        shape_strength=None, paste_source_occluders="inside", source_faces=None, keep_open_mouths=True,
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""

@@ -28,6 +28,7 @@ from space.handlers import (
     CONSENT_TEXT,
     MAX_SWAP_FACES,
     SELECTIONS,
+    SOURCE_OCCLUDER_CHOICES,
     FaceSwapApp,
     face_at,
     face_choices,
@@ -281,11 +282,13 @@ def build_demo(
                             interactive=settings.two_stage,
                             elem_id="shape-strength",
                         )
-                        paste_covers = gr.Checkbox(
-                            value=True,
+                        paste_covers = gr.Radio(
+                            SOURCE_OCCLUDER_CHOICES,
+                            value="inside",
                             label="Paste what covers the source face",
-                            info="Its glasses, hair or hat come with the face, as in the photo. Off: the "
-                            "target's own face stays there (no stray microphone, but less of the person)",
+                            info="Its glasses come with the face. A fringe, a hat's brim or a hand reaching in "
+                            "from the edge would lie across the target's face as a band: the target's own face "
+                            "shows there instead, unless you paste all of it (more of the person, as in the photo)",
                             interactive=settings.two_stage,
                             elem_id="paste-source-occluders",
                         )

@@ -126,7 +126,7 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
         "occlusion_aware": occlusion_aware,
         "feather": 0.04,
         "shape_strength": 0.0,
-        "paste_source_occluders": True,
+        "paste_source_occluders": "inside",
         "source_faces": "",
         "keep_open_mouths": True,
     }
@@ -389,6 +389,17 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
     results = {strength: app._run_pipeline(request(strength)).image for strength in (None, 0.5, 0.0)}
     assert np.array_equal(results[None], results[0.5])  # None: the checkpoint's own setting
     assert not np.array_equal(results[0.0], results[0.5])
+
+
+def test_the_source_cover_choice_takes_the_pipelines_settings_and_the_old_checkbox_values():
+    from space.handlers import SOURCE_OCCLUDER_CHOICES, OptionError, source_occluders_setting
+
+    assert [value for _, value in SOURCE_OCCLUDER_CHOICES] == ["inside", "all", "none"]
+    assert source_occluders_setting(None) == "inside"  # an API call without it: the default
+    assert [source_occluders_setting(value) for value in ("inside", "all", "none")] == ["inside", "all", "none"]
+    assert (source_occluders_setting(True), source_occluders_setting(False)) == ("all", "none")  # the checkbox it was
+    with pytest.raises(OptionError, match="paste_source_occluders must be one of inside, all, none"):
+        source_occluders_setting("half")
 
 
 def test_the_feathering_slider_starts_at_the_checkpoints_width_and_an_api_call_without_it_uses_it(tiny_checkpoint):

@@ -7,7 +7,14 @@ import pytest
 
 from fswap.faces import region_mask, warp_face
 from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
-from fswap.faces.masks import mouth_interior, mouth_opening, occluded_skin, visible_skin
+from fswap.faces.masks import (
+    LANDMARK_GROUPS,
+    mouth_interior,
+    mouth_opening,
+    occluded_skin,
+    occluders_from_outside,
+    visible_skin,
+)
 
 SIZE, MARGIN, BAND = 128, 0.25, 3.2
 
@@ -44,15 +51,43 @@ def test_face_crops_hold_each_face_aligned_in_its_own_photo(crops, faces, t1_ima
     assert abs(sources.yaw(0)) < 45
 
 
+def _hand(points):
+    """A hand reaching in over the outline onto the left cheek, from the image's left, as the
+    segmenter's visible-skin map: clear of the eyes and of `_sunglasses`' band."""
+    eye = points[list(LANDMARK_GROUPS["left_eye"])]
+    visible = np.ones((SIZE, SIZE), np.float32)
+    top = int(eye[:, 1].max()) + 8
+    visible[top:top + 14, : int(eye[:, 0].max())] = 0.0
+    return visible
+
+
+def test_occluders_from_outside_are_those_reaching_in_over_the_outline_clear_of_the_eyes(crops):
+    points = crops[0].points[0]
+    face = region_mask(points, (SIZE, SIZE), "face") > 0.5
+    hand = occluded_skin(face, _hand(points), BAND)
+    sunglasses = _sunglasses(points)
+    nose = points[list(LANDMARK_GROUPS["nose"])].mean(axis=0).astype(int)
+    sticker = np.zeros((SIZE, SIZE), bool)  # wholly inside the face, on the nose
+    sticker[nose[1] - 3:nose[1] + 3, nose[0] - 3:nose[0] + 3] = True
+    assert np.array_equal(occluders_from_outside(points, hand | sunglasses | sticker, BAND), hand)
+    # The hand grown until it reaches the sunglasses: one occluder over an eye, pasted with it.
+    joined = hand | sunglasses | cv2.dilate(hand.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool) & face
+    assert not occluders_from_outside(points, joined, BAND).any()
+    assert not occluders_from_outside(points, np.zeros((SIZE, SIZE), bool), BAND).any()
+
+
 def test_the_source_occluders_are_pasted_or_cut_and_never_measured(crops):
     sources, targets = crops
-    occluders = [_sunglasses(sources.points[0]), np.zeros((SIZE, SIZE), bool)]
-    assert occluders[0].sum() > 100
+    face = region_mask(sources.points[0], (SIZE, SIZE), "face") > 0.5
+    sunglasses = _sunglasses(sources.points[0])
+    hand = occluded_skin(face, _hand(sources.points[0]), BAND)
+    assert sunglasses.sum() > 100 and hand.sum() > 30 and not (sunglasses & hand).any()
+    occluders = [sunglasses | hand, np.zeros((SIZE, SIZE), bool)]
     skins = [visible_skin(region_mask(points, (SIZE, SIZE), "face"), np.ones((SIZE, SIZE), np.float32), BAND)
              for points in targets.points]
 
-    pasted = first_stage(sources, targets, occluders, [True, False], skins, 0.0, True, BAND)
-    cut = first_stage(sources, targets, occluders, [False, False], skins, 0.0, False, BAND)
+    pasted = first_stage(sources, targets, occluders, [True, False], skins, 0.0, "all", BAND)
+    cut = first_stage(sources, targets, occluders, [False, False], skins, 0.0, "none", BAND)
     for stage in (pasted, cut):
         assert len(stage.crops) == 2 and stage.crops[0].dtype == np.uint8
     # Whichever face takes the sunglasses' texture: colours are never measured on them.
@@ -64,19 +99,29 @@ def test_the_source_occluders_are_pasted_or_cut_and_never_measured(crops):
     assert np.array_equal(cut.skins[k], cut.measured[k])  # cut: not pasted either
     # Pasted: the skins are the target's own, nothing is left out, and the first face image
     # differs from the cut one where the sunglasses land.
-    unmarked = first_stage(sources, targets, occluders, [False, False], skins, 0.0, True, BAND)
+    unmarked = first_stage(sources, targets, occluders, [False, False], skins, 0.0, "all", BAND)
     assert unmarked.skins[k] is skins[k] and not unmarked.left_out[k].any()
     assert not (unmarked.measured[k] > 0.5)[cut.left_out[k]].any()
     changed = np.abs(unmarked.crops[k].astype(int) - cut.crops[k].astype(int)).max(axis=-1) > 8
     assert changed[cut.left_out[k]].mean() > 0.5
+    # The default, "inside": the sunglasses are pasted, the hand from the outline is not. It
+    # is left out where it lands, as it is when nothing is pasted.
+    inside = first_stage(sources, targets, occluders, [False, False], skins, 0.0, "inside", BAND)
+    hand_only = first_stage(sources, targets, [hand, occluders[1]], [False, False], skins, 0.0, "none", BAND)
+    assert inside.left_out[k].sum() > 30 and np.array_equal(inside.left_out[k], hand_only.left_out[k])
+    assert (inside.left_out[k] <= cut.left_out[k]).all()
+    assert np.array_equal(inside.skins[k], skins[k] * ~inside.left_out[k])
+    assert np.array_equal(inside.measured[k], cut.measured[k])  # neither is measured on, either way
+    with pytest.raises(ValueError, match="paste_occluders must be one of inside, all, none"):
+        first_stage(sources, targets, occluders, [False, False], skins, 0.0, True, BAND)
 
 
 def test_a_covered_source_gives_way_to_an_uncovered_one_turned_as_well(crops):
     sources, targets = crops
     occluders = [_sunglasses(sources.points[0]), np.zeros((SIZE, SIZE), bool)]
     skins = [region_mask(points, (SIZE, SIZE), "face") for points in targets.points]
-    by_pose = first_stage(sources, targets, occluders, [False, False], skins, 0.5, True, BAND).texture_sources
-    marked = first_stage(sources, targets, occluders, [True, False], skins, 0.5, True, BAND).texture_sources
+    by_pose = first_stage(sources, targets, occluders, [False, False], skins, 0.5, "all", BAND).texture_sources
+    marked = first_stage(sources, targets, occluders, [True, False], skins, 0.5, "all", BAND).texture_sources
     # By pose alone the first photo suits both targets; t1's people face the camera alike, so
     # the uncovered second photo is turned about as well and takes over once the first is covered.
     assert by_pose == [0, 0]
@@ -120,7 +165,7 @@ def test_an_open_target_mouth_keeps_its_teeth_under_a_closed_source_mouth(mouths
     open_mouth, closed_mouth = mouths
     skins = [region_mask(open_mouth.points[0], (SIZE, SIZE), "face")]
     no_occluders = [np.zeros((SIZE, SIZE), bool)]
-    stage = first_stage(closed_mouth, open_mouth, no_occluders, [False], skins, 0.5, True, BAND)
+    stage = first_stage(closed_mouth, open_mouth, no_occluders, [False], skins, 0.5, "all", BAND)
     teeth = mouth_interior(open_mouth.points[0], (SIZE, SIZE))
     # Neither pasted nor measured on, and the first face image shows the target's own teeth there.
     assert not (stage.skins[0] > 0.5)[teeth].any() and not (stage.measured[0] > 0.5)[teeth].any()
@@ -135,5 +180,5 @@ def test_an_open_target_mouth_keeps_its_teeth_under_a_closed_source_mouth(mouths
     assert (stage.skins[0] > 0.5)[face].all()
     # The other way round nothing is stretched: an open source mouth is pasted onto a closed one whole.
     skins = [region_mask(closed_mouth.points[0], (SIZE, SIZE), "face")]
-    reverse = first_stage(open_mouth, closed_mouth, no_occluders, [False], skins, 0.5, True, BAND)
+    reverse = first_stage(open_mouth, closed_mouth, no_occluders, [False], skins, 0.5, "all", BAND)
     assert np.array_equal(reverse.skins[0], skins[0])

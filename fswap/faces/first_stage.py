@@ -16,7 +16,7 @@ import numpy as np
 
 from fswap.faces.align import alignment_matrix, transform_points, warp_face
 from fswap.faces.analyzer import Face
-from fswap.faces.masks import mouth_interior, mouth_opening
+from fswap.faces.masks import mouth_interior, mouth_opening, occluders_from_outside
 from fswap.faces.pose import closest_poses, head_pose
 from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
@@ -29,6 +29,14 @@ MOUTH_STRETCH = 2.0
 
 #: Grey levels by which a black-and-white photo's channels may still differ (`FaceCrops.colourless`).
 COLOURLESS_SPREAD = 4.0
+
+#: What of the source face's occluders a swap pastes with it (`first_stage`'s `paste_occluders`):
+#: - "inside": what covers its eyes or lies inside it (glasses, a lock over an eye); what reaches
+#:   in over its outline (a fringe, a hat's brim, a hand from the side, the photo's edge) is not
+#:   pasted, and the target's own face shows there (`fswap.faces.masks.occluders_from_outside`);
+#: - "all": everything, as in the photo (the default until 2026-12-01);
+#: - "none": nothing; the target's own face shows wherever they land.
+PASTE_OCCLUDERS = ("inside", "all", "none")
 
 
 @dataclass
@@ -92,7 +100,7 @@ def first_stage(
     covered: list[bool],
     skins: list[np.ndarray],
     strength: float,
-    paste_occluders: bool,
+    paste_occluders: str,
     band: float,
     keep_open_mouths: bool = True,
 ) -> FirstStage:
@@ -105,11 +113,13 @@ def first_stage(
             as well gives the texture instead (`fswap.faces.pose.closest_poses`).
         skins: per target face, its visible skin (`fswap.faces.masks.visible_skin`).
         strength: how far the texture takes the source's proportions (`fswap.faces.shape.identity_shape`).
-        paste_occluders: paste what covers the source face with it; False keeps the target's
-            face where it lands.
+        paste_occluders: what of what covers the source face is pasted with it (`PASTE_OCCLUDERS`);
+            where the rest lands the target keeps its own face.
         band: px, the source's occluders are grown by this much where they land (a frame's edge).
         keep_open_mouths: an open target mouth keeps its teeth under a closed source mouth (`kept_mouth`).
     """
+    if paste_occluders not in PASTE_OCCLUDERS:
+        raise ValueError(f"paste_occluders must be one of {', '.join(PASTE_OCCLUDERS)}, not {paste_occluders!r}")
     size = sources.crops[0].shape[:2]
     texture_sources = closest_poses(sources.points, targets.points, covered)
     hidden = [hidden_features(points, occluders)
@@ -133,10 +143,16 @@ def first_stage(
                 for k, j in enumerate(texture_sources)]
         skins = [skin * ~mouth if mouth.any() else skin for skin, mouth in zip(skins, kept, strict=True)]
     measured = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
-    if paste_occluders:
-        pasted, left_out = skins, [np.zeros(size, bool) for _ in skins]
+    if paste_occluders == "all":
+        left_out = [np.zeros(size, bool) for _ in skins]
+    elif paste_occluders == "none":
+        left_out = carried
     else:
-        pasted, left_out = measured, carried
+        from_outside = [occluders_from_outside(points, occluders, band)
+                        for points, occluders in zip(sources.points, filled, strict=True)]
+        left_out = [carried_occluders(from_outside[j], sources.points[j], shape_points[k], size, band)
+                    for k, j in enumerate(texture_sources)]
+    pasted = [skin * ~cut if cut.any() else skin for skin, cut in zip(skins, left_out, strict=True)]
     crops = [
         first_stage_composite(targets.crops[k], targets.points[k], sources.crops[j], sources.points[j], pasted[k],
                               shape_points[k], measured=measured[k])[0]

@@ -34,6 +34,9 @@ REGIONS: dict[str, tuple[str, ...]] = {
 INNER_LIPS: tuple[int, ...] = (65, 66, 62, 70, 69, 57, 60, 54)
 #: The mouth's outer corners (left, right).
 MOUTH_CORNERS: tuple[int, int] = (52, 61)
+#: An occluder within this many `band`s of the face's outline reaches in from outside the face
+#: (`occluders_from_outside`).
+OUTLINE_REACH = 2.0
 
 
 def region_mask(landmarks: np.ndarray, shape: tuple[int, int], region: str = "face") -> np.ndarray:
@@ -124,3 +127,32 @@ def visible_skin(face_mask: np.ndarray, visible: np.ndarray, band: float, speck:
 def occluded_skin(face_mask: np.ndarray, visible: np.ndarray, band: float) -> np.ndarray:
     """The face's occluders as `visible_skin` counts them: bool [H, W]."""
     return (np.asarray(face_mask) > 0.5) & (visible_skin(face_mask, visible, band) <= 0.5)
+
+
+def occluders_from_outside(landmarks: np.ndarray, occluded: np.ndarray, band: float) -> np.ndarray:
+    """The regions of `occluded` that reach in over the face's outline and cover no eye: bool,
+    `occluded`'s shape. A fringe or a lock of hair from the side, a hat's brim, a hand or a
+    microphone coming in from the edge, the photo's own edge. A region counts when it comes
+    within `OUTLINE_REACH` x `band` px of the outline (the segmenter's edge falls a little
+    inside the face) and touches neither eye's outline; glasses, a lock over an eye and whatever
+    lies wholly inside the face do not count.
+
+    Args:
+        landmarks: [106, 2] in the coordinates of `occluded`.
+        occluded: bool [H, W], the face's occluders (`occluded_skin`).
+        band: px, as in `visible_skin`.
+    """
+    occluded = np.asarray(occluded, bool)
+    if not occluded.any():
+        return np.zeros_like(occluded)
+    face = region_mask(landmarks, occluded.shape, "face") > 0.5
+    width = 2 * int(round(OUTLINE_REACH * band)) + 1
+    core = cv2.erode(face.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))) > 0
+    eyes = region_mask(landmarks, occluded.shape, "eyes") > 0.5
+    count, labels = cv2.connectedComponents(occluded.astype(np.uint8), connectivity=8)
+    reaches_outline, on_an_eye = np.zeros(count, bool), np.zeros(count, bool)
+    reaches_outline[np.unique(labels[occluded & ~core])] = True
+    on_an_eye[np.unique(labels[occluded & eyes])] = True
+    outside = reaches_outline & ~on_an_eye
+    outside[0] = False  # the background label
+    return outside[labels]

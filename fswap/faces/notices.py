@@ -4,9 +4,10 @@ Some source photos hurt a swap whatever the model does, and a user cannot tell w
 result alone:
 - a face turned far from the target face's pose: the side turned away from the camera is
   stretched from a few pixels (and the near side squeezed);
-- a face largely covered (hair, a hat, sunglasses, a hand): what covers it is pasted with the
-  face (or, with `paste_source_occluders=False`, the target's own skin and features show
-  there, and less of the source comes through);
+- a face largely covered (hair, a hat, sunglasses, a hand): what covers its eyes is pasted with
+  the face, and where what reaches in from its edge lands, the target's own face shows (as
+  `paste_source_occluders` says: everything pasted, or nothing, and less of the source comes
+  through);
 - a face much smaller in its photo than the target face: its pixels are enlarged to cover the
   target face, and the swap looks soft next to the sharp photo around it;
 - a photo of several people about as large as each other: the largest face is used unless
@@ -38,14 +39,22 @@ ENLARGE_LIMIT = 2.0
 RIVAL_SIZE = 0.7
 
 
-def covered_notice(name: str, covered_share: float, pasted: bool = True) -> str | None:
+#: What a swap does with what covers a source face, per `paste_source_occluders` setting.
+COVERED_CONSEQUENCES = {
+    "inside": "The swap shows what covers its eyes on the target's face; where hair, a hat or a hand reaches in "
+              "from the edge, the target's own face shows, and less of this person comes through",
+    "all": "The swap shows what covers it, on the target's face",
+    "none": "fswap does not paste what covers it, so the target's own skin shows there and less of this person "
+            "comes through",
+}
+
+
+def covered_notice(name: str, covered_share: float, pasted: str = "inside") -> str | None:
     """A notice when `covered_share` of the source face `name` is hidden, else None. `pasted`:
-    whether what covers it is pasted with the face (`paste_source_occluders`)."""
+    what of what covers it is pasted with the face (`paste_source_occluders`: "inside", "all" or "none")."""
     if not covered_share > COVER_LIMIT:
         return None
-    consequence = ("The swap shows what covers it, on the target's face" if pasted else
-                   "fswap does not paste what covers it, so the target's own skin shows there and less "
-                   "of this person comes through")
+    consequence = COVERED_CONSEQUENCES[pasted]
     return (
         f"{name}: about {covered_share:.0%} of the face is covered (hair, a hat, glasses or a hand). "
         f"{consequence}. A photo with the face uncovered swaps better."
