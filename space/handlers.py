@@ -178,7 +178,7 @@ class SwapRequest:
     occlusion_aware: bool
     feather_fraction: float | None  # None: the checkpoint's own setting
     shape_strength: float | None  # None: the checkpoint's own setting
-    paste_source_occluders: str = "inside"  # `fswap.faces.first_stage.PASTE_OCCLUDERS`
+    paste_source_occluders: str = "all"  # `fswap.faces.first_stage.PASTE_OCCLUDERS`
     source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
     keep_open_mouths: bool = True  # an open target mouth keeps its teeth under a closed source mouth
 
@@ -199,17 +199,17 @@ class SwapRequest:
 
 #: The choices of the "paste what covers the source face" radio: (label, `paste_source_occluders`).
 SOURCE_OCCLUDER_CHOICES = [
-    ("Over the eyes only: not hair, a hat or a hand from the edge", "inside"),
     ("All of it, as in the photo", "all"),
+    ("Over the eyes only: not hair, a hat or a hand from the edge", "inside"),
     ("None: the target's own face shows there", "none"),
 ]
 
 
 def source_occluders_setting(value) -> str:
-    """The radio's (or an API call's) `paste_source_occluders`: None is the default ("inside"),
+    """The radio's (or an API call's) `paste_source_occluders`: None is the default ("all"),
     True and False (the checkbox it was until 2026-12-01) are "all" and "none"."""
     if value is None:
-        return "inside"
+        return "all"
     if isinstance(value, bool):
         return "all" if value else "none"
     if value not in PASTE_OCCLUDERS:
@@ -330,7 +330,7 @@ class FaceSwapApp:
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders="inside", source_faces=None, keep_open_mouths=True,
+        shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
     ) -> SwapRequest:
         if consent is not True:
             raise ConsentError(
@@ -423,7 +423,7 @@ class FaceSwapApp:
         occlusion_aware,
         feather,
         shape_strength=None,
-        paste_source_occluders="inside",
+        paste_source_occluders="all",
         source_faces=None,
         keep_open_mouths=True,
         progress=gr.Progress(),
@@ -450,7 +450,7 @@ class FaceSwapApp:
     @user_errors
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders="inside", source_faces=None, keep_open_mouths=True,
+        shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""

@@ -284,11 +284,11 @@ def build_demo(
                         )
                         paste_covers = gr.Radio(
                             SOURCE_OCCLUDER_CHOICES,
-                            value="inside",
+                            value="all",
                             label="Paste what covers the source face",
-                            info="Its glasses come with the face. A fringe, a hat's brim or a hand reaching in "
-                            "from the edge would lie across the target's face as a band: the target's own face "
-                            "shows there instead, unless you paste all of it (more of the person, as in the photo)",
+                            info="Its glasses, hair or hat come with the face, as in the photo. A fringe, a hat's "
+                            "brim or a hand from the edge can lie across the target's face as a band: paste only "
+                            "what covers the eyes to keep the target's face there (less of the person)",
                             interactive=settings.two_stage,
                             elem_id="paste-source-occluders",
                         )

@@ -112,7 +112,7 @@ def test_the_source_occluders_are_pasted_or_cut_and_never_measured(crops):
     assert (inside.left_out[k] <= cut.left_out[k]).all()
     assert np.array_equal(inside.skins[k], skins[k] * ~inside.left_out[k])
     assert np.array_equal(inside.measured[k], cut.measured[k])  # neither is measured on, either way
-    with pytest.raises(ValueError, match="paste_occluders must be one of inside, all, none"):
+    with pytest.raises(ValueError, match="paste_occluders must be one of all, inside, none"):
         first_stage(sources, targets, occluders, [False, False], skins, 0.0, True, BAND)
 
 

