@@ -47,12 +47,24 @@ def right_pairs(results: list[dict], method: str) -> dict[tuple[int, int], bool]
     return scored
 
 
-def by_photo(pairs: list[tuple[int, int]], names: list[str], people: int, top: int) -> tuple[str, str]:
+def by_photo(pairs: list[tuple[int, int]], source_names: list[str], target_names: list[str],
+             top: int) -> tuple[str, str]:
     """The photos that most of `pairs` share, as sources and as targets: 'name count, ...'."""
-    sources = Counter(names[source] for source, _ in pairs).most_common(top)
-    targets = Counter(names[people + target] for _, target in pairs).most_common(top)
+    sources = Counter(source_names[source] for source, _ in pairs).most_common(top)
+    targets = Counter(target_names[target] for _, target in pairs).most_common(top)
     return (", ".join(f"{name} {count}" for name, count in sources),
             ", ".join(f"{name} {count}" for name, count in targets))
+
+
+def photo_names(data: Path, pairs: list[tuple[int, int]]) -> tuple[list[str], list[str]]:
+    """The file names of the sources and targets `pairs` index, in `fswap eval`'s layout (as many
+    sources as targets, the held-out photos in order); other layouts (the other-photo benchmark's
+    14 sources) are named by index."""
+    sources, targets = max(s for s, _ in pairs) + 1, max(t for _, t in pairs) + 1
+    if sources != targets:
+        return [f"source #{k}" for k in range(sources)], [f"target #{k}" for k in range(targets)]
+    names = [path.name for path in held_out_photos(data, 2 * sources, seed=0)]
+    return names[:sources], names[sources:]
 
 
 def photo_facts(model: str | None, photos: list[Path]) -> list[dict]:
@@ -113,14 +125,14 @@ def main() -> None:
     print(comparison_text(paired_comparison(evaluation, args.method, args.reference)))
     method = right_pairs(results, args.method)
     people = max(source for source, _ in method) + 1
-    names = [path.name for path in held_out_photos(args.data, 2 * people, seed=0)]
+    source_names, target_names = photo_names(args.data, list(method))
     reference = right_pairs(results, args.reference)
     only_method = sorted(pair for pair, right in method.items() if right and not reference[pair])
     only_reference = sorted(pair for pair, right in reference.items() if right and not method[pair])
     print(f"{len(method)} pairs; wrong: {args.method} {sum(not r for r in method.values())}, "
           f"{args.reference} {sum(not r for r in reference.values())}")
     for label, pairs in ((f"right only for {args.method}", only_method), (f"right only for {args.reference}", only_reference)):
-        sources, targets = by_photo(pairs, names, people, args.top)
+        sources, targets = by_photo(pairs, source_names, target_names, args.top)
         print(f"{label}: {len(pairs)}\n  by source: {sources}\n  by target: {targets}")
     if args.by_cause:
         facts = photo_facts(args.model, held_out_photos(args.data, 2 * people, seed=0))

@@ -118,3 +118,12 @@ def test_top1_breakdown_splits_pairs_by_the_teeth_and_the_hidden_eyes_fswap_keep
     assert groups["target's teeth kept"] == [(0, 1), (0, 2)]  # the closed mouth onto both open ones
     assert groups["target's eye hidden"] == [(0, 0), (1, 0), (2, 0)]
     assert groups["the rest"] == [(1, 1), (1, 2), (2, 1), (2, 2)]  # open onto open: nothing stretched
+
+
+def test_top1_breakdown_names_the_photos_of_results_not_laid_out_like_fswap_eval_by_index(tmp_path):
+    """The other-photo benchmark swaps 14 sources onto 47 targets: naming them as `fswap eval`'s
+    held-out photos read past the end of the list (an IndexError after the comparison)."""
+    sources, targets = top1_breakdown.photo_names(tmp_path, [(0, 5), (13, 46), (2, 0)])
+    assert sources == [f"source #{k}" for k in range(14)] and targets == [f"target #{k}" for k in range(47)]
+    assert top1_breakdown.by_photo([(13, 46), (13, 5)], sources, targets, top=2) == (
+        "source #13 2", "target #46 1, target #5 1")
