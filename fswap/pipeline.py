@@ -40,7 +40,7 @@ from fswap.faces import (
 )
 from fswap.faces.align import blend_mask, jaw_rows
 from fswap.faces.analyzer import face_numbered
-from fswap.faces.first_stage import PASTE_OCCLUDERS, FaceCrops, FirstStage, first_stage
+from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage, paste_occluders_setting
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
 from fswap.faces.notices import (
@@ -363,7 +363,7 @@ class FaceSwapPipeline:
         if not refine and self.attribute_input != "warped_source":
             raise ValueError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
         jaw_share = self.jaw_feather_share if jaw_feather_share is None else _jaw_feather_share(jaw_feather_share)
-        paste_source_occluders = _paste_occluders(paste_source_occluders)
+        paste_source_occluders = paste_occluders_setting(paste_source_occluders)
         with timed(timings, "load"):
             source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}"))
                              for i, image in enumerate(source_inputs)]
@@ -601,16 +601,6 @@ def _jaw_feather_share(value, error: type[Exception] = ValueError) -> float:
     if not 0.0 <= share <= 1.0:
         raise error(f"jaw_feather_share must be in [0, 1], got {value}")
     return share
-
-
-def _paste_occluders(value: str | bool) -> str:
-    """`paste_source_occluders` as one of `PASTE_OCCLUDERS` (True is "all", False "none"), or ValueError."""
-    if isinstance(value, (bool, np.bool_)):
-        return "all" if value else "none"
-    if value not in PASTE_OCCLUDERS:
-        raise ValueError(f"paste_source_occluders must be one of {', '.join(PASTE_OCCLUDERS)} (or True / False), "
-                         f"not {value!r}")
-    return value
 
 
 def _is_single_image(value) -> bool:

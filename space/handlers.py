@@ -34,7 +34,7 @@ from PIL import Image
 from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundError, NoFaceError
 from fswap.faces import alignment_matrix, warp_face
 from fswap.faces.analyzer import face_numbered
-from fswap.faces.first_stage import PASTE_OCCLUDERS
+from fswap.faces.first_stage import paste_occluders_setting
 from fswap.imageio import load_image
 from fswap.pipeline import FaceSwapPipeline, SwapOutput
 from space import render
@@ -51,6 +51,7 @@ SELECTIONS = {
     "chosen": "The faces ticked below (or clicked in the picture)",
     "reference": "The face most like a reference photo",
 }
+
 
 class TooManyFacesError(FswapError):
     """More target faces were asked for than one request may swap."""
@@ -210,11 +211,10 @@ def source_occluders_setting(value) -> str:
     True and False (the checkbox it was until 2026-12-01) are "all" and "none"."""
     if value is None:
         return "all"
-    if isinstance(value, bool):
-        return "all" if value else "none"
-    if value not in PASTE_OCCLUDERS:
-        raise OptionError(f"paste_source_occluders must be one of {', '.join(PASTE_OCCLUDERS)}, not {value!r}")
-    return value
+    try:
+        return paste_occluders_setting(value)
+    except ValueError as error:
+        raise OptionError(str(error)) from error
 
 
 def _rounded(setting: float | None) -> float | None:

@@ -343,9 +343,8 @@ def cell_size(crop_size: int) -> int:
 
 def compositing_grid(output) -> np.ndarray:
     """Per swapped face: the target crop, its visible skin, the face region, where the source's own
-    occluders land when they are left out (0 there: not pasted; by default what reaches in from the
-    source face's edge, `paste_source_occluders`),
-    the blend mask made of them, and the generated face (with several source photos, which one
+    occluders land when they are left out (0 there: not pasted; `paste_source_occluders` "inside"
+    or "none"), the blend mask made of them, and the generated face (with several source photos, which one
     gave its texture) — how the paste-back was decided."""
     size = cell_size(output.swapped[0].target_crop.shape[0])
     rows, notes = [], []

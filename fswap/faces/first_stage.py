@@ -41,6 +41,17 @@ COLOURLESS_SPREAD = 4.0
 PASTE_OCCLUDERS = ("all", "inside", "none")
 
 
+def paste_occluders_setting(value: str | bool) -> str:
+    """`value` as one of `PASTE_OCCLUDERS`: True is "all" and False "none" (the on/off setting it
+    was until 2026-12-01). Raises ValueError for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return "all" if value else "none"
+    if value not in PASTE_OCCLUDERS:
+        raise ValueError(f"paste_source_occluders must be one of {', '.join(PASTE_OCCLUDERS)} (or True / False), "
+                         f"not {value!r}")
+    return value
+
+
 @dataclass
 class FaceCrops:
     """Faces cut out of their photos into aligned crops, with what aligning them gave."""

@@ -40,9 +40,9 @@ RIVAL_SIZE = 0.7
 
 #: What a swap does with what covers a source face, per `paste_source_occluders` setting.
 COVERED_CONSEQUENCES = {
+    "all": "The swap shows what covers it, on the target's face",
     "inside": "The swap shows what covers its eyes on the target's face; where hair, a hat or a hand reaches in "
               "from the edge, the target's own face shows, and less of this person comes through",
-    "all": "The swap shows what covers it, on the target's face",
     "none": "fswap does not paste what covers it, so the target's own skin shows there and less of this person "
             "comes through",
 }

@@ -190,8 +190,8 @@ def sign_image(
         credentials: the signer; None uses `local_test_credentials(credentials_folder)`.
         format: "png", "jpeg", "webp", "tiff" or a MIME type; detected from the bytes when None.
         parent: the target photo the swap edited (any format fswap reads, `READ_MIME_TYPES`).
-            Given, it becomes the parent ingredient and the
-            actions are `c2pa.opened` + `c2pa.edited`; otherwise the action is `c2pa.created`.
+            Given, it becomes the parent ingredient and the actions are `c2pa.opened` +
+            `c2pa.edited`; otherwise the action is `c2pa.created`.
         title: the asset's title in the manifest.
         digital_source_type: the IPTC digital source type of the result: `DIGITAL_SOURCE_TYPE`
             (composite with trained algorithmic media) for fswap's networks,
