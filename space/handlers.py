@@ -208,7 +208,8 @@ SOURCE_OCCLUDER_CHOICES = [
 
 def source_occluders_setting(value) -> str:
     """The radio's (or an API call's) `paste_source_occluders`: None is the default ("all"),
-    True and False (the checkbox it was until 2026-12-01) are "all" and "none"."""
+    True and False (the checkbox it was until 2026-12-01, still sent by older clients) are "all"
+    and "none"."""
     if value is None:
         return "all"
     try:

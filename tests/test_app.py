@@ -292,6 +292,16 @@ def test_options_out_of_range_are_clear_errors(client):
         assert error.title == "Option out of range" and "between 0 and" in error.message
 
 
+def test_the_api_takes_the_source_cover_choice_by_name_or_as_the_old_checkbox(client):
+    """The served /swap takes "all", "inside" or "none", and the booleans of the checkbox it was
+    until 2026-12-01 (older clients); anything else is a clear error naming the choices."""
+    arguments = swap_arguments(["yaoming.jpg"], "t1.jpg")
+    for value in ("inside", True):
+        assert Path(client.predict(**(arguments | {"paste_source_occluders": value}), api_name="/swap")[0]).is_file()
+    error = error_of(client, "/swap", **(arguments | {"paste_source_occluders": "half"}))
+    assert error.title == "Option out of range" and "must be one of all, inside, none" in error.message
+
+
 def test_no_outbound_connection_was_attempted(served, client):
     client.predict(photo("yaoming.jpg"), api_name="/detect")
     assert served[1] == []
