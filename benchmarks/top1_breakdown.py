@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
-from fswap.evaluation import Evaluation, PairResult, comparison_text, held_out_photos, paired_comparison
+from common import face_cover, write_result
 
-RESULTS = Path(__file__).parent / "results"
+from fswap.evaluation import Evaluation, PairResult, comparison_text, held_out_photos, paired_comparison
 
 
 def right_pairs(results: list[dict], method: str) -> dict[tuple[int, int], bool]:
@@ -70,8 +69,6 @@ def photo_names(data: Path, pairs: list[tuple[int, int]]) -> tuple[list[str], li
 def photo_facts(model: str | None, photos: list[Path]) -> list[dict]:
     """Per photo: its face's landmarks in the photo and whether what covers it hides an eye, as
     the pipeline of checkpoint `model` reads them."""
-    from common import face_cover
-
     from fswap.assets import default_model
     from fswap.faces.shape import hidden_features
     from fswap.imageio import load_image
@@ -142,9 +139,7 @@ def main() -> None:
             subset = Evaluation(results=[r for r in evaluation.results if (r.source, r.target) in chosen])
             comparisons[cause] = paired_comparison(subset, args.method, args.reference)
             print(f"{cause}: {comparison_text(comparisons[cause])}")
-        command = "python benchmarks/top1_breakdown.py " + " ".join(sys.argv[1:])
-        path = RESULTS / "top1_by_cause.json"
-        path.write_text(json.dumps({"command": command, "results": str(args.results), "groups": comparisons}, indent=2) + "\n")
+        path = write_result("top1_by_cause", {"results": str(args.results), "groups": comparisons})
         print(f"wrote {path}")
 
 
