@@ -322,7 +322,7 @@ def _detect(args) -> int:
 
 
 def _swap(args) -> int:
-    from fswap.imageio import load_image, save_image
+    from fswap.imageio import keeps_alpha, load_image, load_rgba, save_image, with_transparency
     from fswap.provenance.c2pa_manifest import COMPOSITE_SOURCE_TYPE, DIGITAL_SOURCE_TYPE
 
     if args.source_faces and len(args.source_faces) != len(args.source):
@@ -367,6 +367,13 @@ def _swap(args) -> int:
         source_type = DIGITAL_SOURCE_TYPE
         for notice in output.notices:
             print(f"note: {notice}", file=sys.stderr)
+    # A cut-out portrait keeps its transparency, where the output's format can hold it.
+    transparent = load_rgba(args.target, name=args.target.name)
+    if transparent is not None and keeps_alpha(args.output):
+        image = with_transparency(image, transparent)
+    elif transparent is not None:
+        print(f"note: {args.target.name} is transparent in places and {args.output.suffix} files are not: those "
+              "places are white. Write a PNG, WebP or TIFF file to keep them transparent", file=sys.stderr)
     if args.no_provenance:
         path = save_image(args.output, image)
     else:

@@ -4,6 +4,10 @@ All of fswap works on RGB `uint8` arrays of shape [H, W, 3]. `load_image` accept
 raw bytes, a PIL image or a numpy array and handles EXIF orientation, alpha, palettes,
 greyscale, 16-bit and float data, animated files (first frame), decompression bombs,
 truncated, zero-byte and non-image files.
+
+Transparent pixels are seen on white, as viewers show them. `load_alpha` reads a photo's
+transparency on its own, so that a swap of a cut-out portrait can be written back with it
+(`with_alpha`, `save_image`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 80_000_000
 MIN_SIDE = 16
 
+#: PIL modes with an alpha channel, and the file suffixes whose formats keep one.
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
+
 
 def load_image(
     image: ImageInput,
@@ -45,8 +53,52 @@ def load_image(
     """
     if isinstance(image, np.ndarray):
         return _from_array(image, name or "image", max_pixels)
+    pil, label = _open(image, name, max_bytes, max_pixels)
+    return _from_pil(pil, label, max_pixels)
+
+
+def load_rgba(
+    image: ImageInput,
+    *,
+    name: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray | None:
+    """`image` with its transparency, RGBA uint8 [H, W, 4], turned as `load_image` turns it and
+    its colours not seen on white; None when every pixel is opaque or the format has no alpha.
+    Arguments and errors as in `load_image`.
+    """
+    if isinstance(image, np.ndarray):
+        load_image(image, name=name, max_pixels=max_pixels)  # the same checks and errors
+        rgba = _to_uint8(image, name or "image") if image.ndim == 3 and image.shape[2] == 4 else None
+    else:
+        pil, label = _open(image, name, max_bytes, max_pixels)
+        _check_pixels(pil.size, label, max_pixels)
+        pil = _upright(pil)
+        has_alpha = pil.mode in ALPHA_MODES or (pil.mode == "P" and "transparency" in pil.info)
+        rgba = np.array(pil.convert("RGBA"), dtype=np.uint8) if has_alpha else None
+    return None if rgba is None or rgba[..., 3].min() == 255 else np.ascontiguousarray(rgba)
+
+
+def with_transparency(result: np.ndarray, original: np.ndarray | None) -> np.ndarray:
+    """`result`, an RGB edit of a transparent photo (`load_image` of it, seen on white), given
+    back the photo's transparency: RGBA where the opaque pixels are `result`'s and the others
+    `original`'s (`load_rgba`), colours and all. `result` itself when `original` is None."""
+    if original is None:
+        return result
+    if original.shape[:2] != result.shape[:2]:
+        raise ImageError(f"the transparent photo is {original.shape[1]}x{original.shape[0]} and the result "
+                         f"{result.shape[1]}x{result.shape[0]}; they must match")
+    rgba = np.dstack([result[..., :3], original[..., 3]]).astype(np.uint8)
+    see_through = original[..., 3] < 255
+    rgba[see_through] = original[see_through]
+    return rgba
+
+
+def _open(image: ImageInput, name: str | None, max_bytes: int, max_pixels: int) -> tuple[Image.Image, str]:
+    """`image` (a path, bytes or PIL image) opened and decoded within the limits, and its label."""
     if isinstance(image, Image.Image):
-        return _from_pil(image, name or "image", max_pixels)
+        return image, name or "image"
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         label = name or "uploaded image"
@@ -58,15 +110,23 @@ def load_image(
         raise ImageError(f"{label} is empty (0 bytes)")
     if len(data) > max_bytes:
         raise ImageError(f"{label} is {len(data) / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
-    return _decode(data, label, max_pixels)
+    return _decode(data, label, max_pixels), label
+
+
+def keeps_alpha(path: str | os.PathLike) -> bool:
+    """Whether a file written to `path` (its suffix; PNG when it has none) keeps transparency."""
+    return (Path(path).suffix.lower() or ".png") in ALPHA_SUFFIXES
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an RGB uint8 array; the format follows the suffix (PNG when there is none)."""
+    """Write an RGB or RGBA uint8 array; the format follows the suffix (PNG when there is none).
+    A format without transparency (JPEG, BMP) gets RGBA seen on white."""
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if image.ndim == 3 and image.shape[2] == 4 and not keeps_alpha(path):
+        image = load_image(image)
     Image.fromarray(np.ascontiguousarray(image)).save(path)
     return path
 
@@ -86,7 +146,7 @@ def _read_file(path: Path, name: str | None, max_bytes: int) -> tuple[bytes, str
         raise ImageError(f"{label} cannot be read: {error.strerror or error}") from error
 
 
-def _decode(data: bytes, label: str, max_pixels: int) -> np.ndarray:
+def _decode(data: bytes, label: str, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -102,7 +162,7 @@ def _decode(data: bytes, label: str, max_pixels: int) -> np.ndarray:
         raise ImageError(f"{label} is not an image fswap can read (JPEG, PNG, WebP, BMP, TIFF, GIF)") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{label} is damaged or truncated and cannot be decoded ({error})") from error
-    return _from_pil(pil, label, max_pixels)
+    return pil
 
 
 def _check_pixels(size: tuple[int, int], label: str, max_pixels: int) -> None:
@@ -118,18 +178,24 @@ def _check_pixels(size: tuple[int, int], label: str, max_pixels: int) -> None:
 
 def _from_pil(pil: Image.Image, label: str, max_pixels: int) -> np.ndarray:
     _check_pixels(pil.size, label, max_pixels)
+    pil = _upright(pil)
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _from_array(np.asarray(pil), label, max_pixels)
+    if pil.mode == "P" and "transparency" in pil.info:
+        pil = pil.convert("RGBA")
+    if pil.mode in ALPHA_MODES:
+        pil = _flatten_alpha(pil.convert("RGBA"))
+    return np.array(pil.convert("RGB"), dtype=np.uint8)  # a writeable copy, never a view of PIL memory
+
+
+def _upright(pil: Image.Image) -> Image.Image:
+    """The first frame, turned by its EXIF orientation."""
     if getattr(pil, "n_frames", 1) > 1:
         pil.seek(0)
     # A broken EXIF block must not make a readable photo unreadable.
     with contextlib.suppress(Exception):
         pil = ImageOps.exif_transpose(pil)
-    if pil.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return _from_array(np.asarray(pil), label, max_pixels)
-    if pil.mode == "P" and "transparency" in pil.info:
-        pil = pil.convert("RGBA")
-    if pil.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        pil = _flatten_alpha(pil.convert("RGBA"))
-    return np.array(pil.convert("RGB"), dtype=np.uint8)  # a writeable copy, never a view of PIL memory
+    return pil
 
 
 def _flatten_alpha(pil: Image.Image) -> Image.Image:

@@ -35,7 +35,7 @@ from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundE
 from fswap.faces import alignment_matrix, warp_face
 from fswap.faces.analyzer import face_numbered
 from fswap.faces.first_stage import paste_occluders_setting
-from fswap.imageio import load_image
+from fswap.imageio import load_image, load_rgba, with_transparency
 from fswap.pipeline import FaceSwapPipeline, SwapOutput
 from space import render
 from space.model import LazyPipeline, default_settings, load_default_detector, signing_credentials
@@ -517,10 +517,12 @@ class FaceSwapApp:
 
     # ------------------------------------------------------------------ files
     def _save_result(self, image: np.ndarray, target_path: Path) -> Path:
-        """Write the result as a signed PNG in its own folder (so the download is named fswap-result.png)."""
+        """Write the result as a signed PNG in its own folder (so the download is named fswap-result.png),
+        transparent where the target photo is."""
         from fswap.provenance.output import write_signed_image
 
         pipeline = self.pipeline.get()
+        image = with_transparency(image, load_rgba(target_path, name="target photo"))
         return write_signed_image(
             self._new_results_folder() / "fswap-result.png", image,
             checkpoint=pipeline.checkpoint_name or "unnamed checkpoint", parent=target_path,

@@ -23,7 +23,7 @@ from PIL import Image
 from fswap.assets import example_image
 from fswap.errors import ImageError
 from fswap.faces import region_mask
-from fswap.imageio import MAX_PIXELS, load_image
+from fswap.imageio import MAX_PIXELS, load_image, load_rgba
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,6 +184,29 @@ def test_swap_changes_the_face_and_nothing_outside_it(client, t1_image, analyzer
     assert load_image(before).shape == load_image(after).shape == t1_image.shape
     assert {"detect", "align", "occlusion", "identity", "generate", "blend", "total"} <= set(timings)
     assert all(seconds >= 0 for seconds in timings.values())
+
+
+def test_a_cut_out_target_keeps_its_transparency(client, tmp_path, t1_image, analyzer):
+    """Gradio turned an uploaded transparent target into RGB before fswap read it: the colours
+    under its clear pixels showed, and the result had lost its transparency."""
+    face = analyzer.detect(t1_image)[0]
+    x0, y0, x1, y1 = (int(round(value)) for value in face.box)
+    pad = (x1 - x0) // 2
+    alpha = np.zeros(t1_image.shape[:2], np.uint8)
+    alpha[max(y0 - pad, 0) : y1 + pad, max(x0 - pad, 0) : x1 + pad] = 255
+    cut_out = np.dstack([t1_image, alpha])
+    cut_out[alpha == 0, :3] = (0, 90, 0)  # what editors leave under clear pixels
+    target = tmp_path / "cut_out.png"
+    Image.fromarray(cut_out).save(target)
+    result, _, download, _ = client.predict(
+        **swap_arguments(["yaoming.jpg"], handle_file(str(target))), api_name="/swap"
+    )
+    swapped = load_rgba(result)
+    assert swapped is not None and np.array_equal(load_rgba(download), swapped)
+    assert np.array_equal(swapped[alpha == 0], cut_out[alpha == 0])
+    inside = region_mask(face.landmarks, t1_image.shape, "face") > 0
+    assert (alpha[inside] == 255).all()
+    assert np.abs(swapped[inside][:, :3].astype(int) - t1_image[inside]).mean() > 3
 
 
 # Two source photos (of different people here) exercise the identity averaging; /masks with the same

@@ -8,7 +8,7 @@ import pytest
 
 from fswap.assets import DEFAULT_CHECKPOINT, example_image
 from fswap.cli import build_parser, main
-from fswap.imageio import load_image
+from fswap.imageio import load_image, load_rgba
 
 
 @pytest.mark.parametrize("command", [[], ["detect"], ["swap"], ["verify"], ["detect-swap"], ["data", "prepare"], ["convert", "insightface"],
@@ -90,6 +90,44 @@ def test_a_phone_photo_that_opens_as_mpo_can_be_swapped_and_checked(tmp_path, ca
     assert main(["verify", str(output), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["manifest"]["status"] == "valid" and report["manifest"]["actions"] == ["c2pa.opened", "c2pa.edited"]
+
+
+@pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model_index.json").is_file(), reason="no default checkpoint")
+def test_a_cut_out_portrait_keeps_its_transparency(tmp_path, capsys):
+    """A target with a transparent background came back on white: the swap reads photos as
+    viewers show them, and the result was written without the photo's alpha."""
+    from PIL import Image
+
+    photo = load_image(example_image("gdp.jpg"))
+    height, width = photo.shape[:2]
+    rows, columns = np.mgrid[:height, :width]
+    distance = ((columns - width / 2) / (0.42 * width)) ** 2 + ((rows - 0.45 * height) / (0.4 * height)) ** 2
+    alpha = np.where(distance < 0.9, 255, np.where(distance < 1.0, 100, 0)).astype(np.uint8)
+    colours = photo.copy()
+    colours[alpha == 0] = (0, 90, 0)  # what editors leave under clear pixels
+    cut_out = np.dstack([colours, alpha])
+    target = tmp_path / "cut_out.png"
+    Image.fromarray(cut_out).save(target)
+    output = tmp_path / "swap.png"
+    assert main(["swap", str(example_image("yaoming.jpg")), str(target), "-o", str(output)]) == 0
+    capsys.readouterr()
+    result = load_rgba(output)
+    assert result is not None and result.shape == cut_out.shape
+    assert np.array_equal(result[alpha < 255], cut_out[alpha < 255])
+    from fswap.faces import FaceAnalyzer
+    from fswap.faces.masks import region_mask
+
+    face = region_mask(FaceAnalyzer.from_pretrained().largest_face(photo).landmarks, photo.shape, "face") > 0
+    assert (alpha[face] == 255).all()
+    assert np.abs(result[face][:, :3].astype(int) - photo[face]).mean() > 5  # the face was swapped
+    assert main(["verify", str(output), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["manifest"]["status"] == "valid" and report["watermark"]["found"]
+    # JPEG has no transparency: white there, and the user is told how to keep it.
+    as_jpeg = tmp_path / "swap.jpg"
+    assert main(["swap", str(example_image("yaoming.jpg")), str(target), "-o", str(as_jpeg), "--method", "classic"]) == 0
+    assert "Write a PNG, WebP or TIFF file to keep them transparent" in capsys.readouterr().err
+    assert load_rgba(as_jpeg) is None and load_image(as_jpeg)[2, 2].min() > 235
 
 
 def test_half_given_signing_credentials_are_one_line_errors(tmp_path, capsys):

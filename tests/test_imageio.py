@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from fswap.errors import FswapError, ImageError, NoFaceError
-from fswap.imageio import load_image, save_image
+from fswap.imageio import keeps_alpha, load_image, load_rgba, save_image, with_transparency
 
 
 def _png_bytes(pil: Image.Image) -> bytes:
@@ -130,6 +130,69 @@ def test_transparent_pixels_become_white():
     rgba = np.zeros((32, 32, 4), np.uint8)
     rgba[..., 3] = 0
     assert (load_image(rgba) == 255).all()
+
+
+def cut_out(photo: np.ndarray) -> np.ndarray:
+    """`photo` as a cut-out portrait: clear around an ellipse, half clear on a ring around it, and
+    coloured where it is clear (as editors leave it), so that seeing it on white changes pixels."""
+    height, width = photo.shape[:2]
+    rows, columns = np.mgrid[:height, :width]
+    distance = ((columns - width / 2) / (0.45 * width)) ** 2 + ((rows - height / 2) / (0.48 * height)) ** 2
+    alpha = np.where(distance < 0.8, 255, np.where(distance < 1.0, 128, 0)).astype(np.uint8)
+    colours = photo.copy()
+    colours[alpha == 0] = (0, 90, 0)
+    return np.dstack([colours, alpha])
+
+
+def test_a_transparent_photo_is_seen_on_white_and_its_transparency_read_apart(tmp_path, t1_image):
+    rgba = cut_out(t1_image)
+    path = tmp_path / "cut_out.png"
+    Image.fromarray(rgba).save(path)
+    assert np.array_equal(load_rgba(path), rgba)
+    seen = load_image(path)
+    assert (seen[rgba[..., 3] == 0] == 255).all()
+    assert np.array_equal(seen[rgba[..., 3] == 255], t1_image[rgba[..., 3] == 255])
+    # Opaque photos, and formats without alpha, have no transparency to keep.
+    Image.fromarray(t1_image).convert("RGBA").save(tmp_path / "opaque.png")
+    assert load_rgba(tmp_path / "opaque.png") is None
+    assert load_rgba(_png_bytes(Image.fromarray(t1_image))) is None
+    assert load_rgba(t1_image) is None
+    # A palette with a clear colour, and grey with alpha.
+    palette = Image.fromarray(t1_image).convert("P")
+    palette.info["transparency"] = 0
+    assert load_rgba(palette) is not None
+    assert np.array_equal(load_rgba(Image.fromarray(rgba).convert("LA"))[..., 3], rgba[..., 3])
+
+
+def test_transparency_is_turned_with_the_pixels(tmp_path, t1_image):
+    rgba = cut_out(t1_image)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = tmp_path / "turned.png"
+    Image.fromarray(rgba).save(path, exif=exif)
+    assert load_rgba(path).shape[:2] == load_image(path).shape[:2] == (t1_image.shape[1], t1_image.shape[0])
+    assert np.array_equal(load_rgba(path), np.rot90(rgba, k=-1))
+
+
+def test_an_edit_of_a_transparent_photo_gets_its_transparency_back(tmp_path, t1_image):
+    rgba = cut_out(t1_image)
+    edited = load_image(rgba).copy()
+    edited[200:300, 500:700] = (250, 10, 10)  # inside the opaque ellipse
+    edited[0:20, 0:20] = (10, 10, 250)  # in the clear corner: not kept
+    result = with_transparency(edited, rgba)
+    assert result.shape == rgba.shape
+    opaque = rgba[..., 3] == 255
+    assert np.array_equal(result[opaque][..., :3], edited[opaque])
+    assert np.array_equal(result[~opaque], rgba[~opaque])  # colours under the clear pixels too
+    assert with_transparency(edited, None) is edited
+    with pytest.raises(ImageError, match="must match"):
+        with_transparency(edited[:100], rgba)
+    # PNG, WebP and TIFF keep it; JPEG shows it on white.
+    assert keeps_alpha("a.png") and keeps_alpha("a.WEBP") and keeps_alpha("a") and not keeps_alpha("a.jpg")
+    assert np.array_equal(load_rgba(save_image(tmp_path / "result.png", result)), result)
+    assert np.array_equal(load_rgba(save_image(tmp_path / "result.tif", result)), result)
+    as_jpeg = load_image(save_image(tmp_path / "result.jpg", result))
+    assert load_rgba(tmp_path / "result.jpg") is None and as_jpeg[5, 5].min() > 240
 
 
 def test_animated_gif_uses_the_first_frame(tmp_path):

@@ -184,7 +184,7 @@ def sign_image(
     """Return the image file with an embedded, signed C2PA manifest.
 
     Args:
-        image: the encoded file (bytes or a path; PNG, JPEG, WebP or TIFF), or an RGB uint8
+        image: the encoded file (bytes or a path; PNG, JPEG, WebP or TIFF), or an RGB(A) uint8
             array, which is encoded as `format` (PNG by default; JPEG and WebP at quality 95).
         checkpoint: the model that made the swap (a Hub id or folder name), recorded in the claim.
         credentials: the signer; None uses `local_test_credentials(credentials_folder)`.
@@ -325,15 +325,20 @@ def _report(store: dict) -> ManifestReport:
 
 def _encoded(image, format: str | None, label: str,
              mime_types: dict[str, str] = MIME_TYPES) -> tuple[bytes, str]:
-    """The file bytes and MIME type of a path, bytes or RGB array; a file must be in one of
-    `mime_types` (PIL format name -> MIME type)."""
+    """The file bytes and MIME type of a path, bytes or RGB(A) array; a file must be in one of
+    `mime_types` (PIL format name -> MIME type). An RGBA array keeps its transparency in PNG, WebP
+    and TIFF, and is seen on white in JPEG."""
     if isinstance(image, np.ndarray):
-        from fswap.imageio import load_image
+        from fswap.imageio import load_image, load_rgba
 
         pil_format = _pil_format(format or "png")
+        pixels = load_image(image, name=label)
+        if pil_format != "JPEG":
+            rgba = load_rgba(image, name=label)
+            pixels = pixels if rgba is None else rgba
         buffer = io.BytesIO()
         options = {"quality": 95} if pil_format in ("JPEG", "WEBP") else {}
-        Image.fromarray(load_image(image, name=label)).save(buffer, pil_format, **options)
+        Image.fromarray(pixels).save(buffer, pil_format, **options)
         return buffer.getvalue(), MIME_TYPES[pil_format]
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)

@@ -29,7 +29,8 @@ def write_signed_image(
 
     Args:
         path: where to write; the suffix picks PNG, JPEG, WebP or TIFF.
-        image: the RGB uint8 result (already watermarked by the pipeline).
+        image: the RGB uint8 result (already watermarked by the pipeline), or RGBA to keep a
+            transparent photo's transparency (`fswap.imageio.with_transparency`; not in JPEG).
         checkpoint: the model that made it (Hub id, folder name, or "classic"), recorded in the claim.
         parent: the target photo's file; given, the manifest records it as the edited ingredient.
         credentials: the signer; None uses the local test certificate (`local_test_credentials`).
