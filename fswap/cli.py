@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "annotated PNG with boxes, indices, keypoints and 106 landmarks.",
     )
     detect.add_argument("image", type=Path, help="photo to analyse")
-    detect.add_argument("-o", "--output", type=Path, help="annotated PNG to write (default: IMAGE_faces.png)")
+    detect.add_argument("-o", "--output", type=Path, help="annotated PNG to write, or a folder for IMAGE_faces.png in it (default: IMAGE_faces.png beside IMAGE)")
     detect.add_argument("--json", action="store_true", help="print the faces as JSON instead of a table")
     detect.add_argument(
         "--face-models", help="folder or Hub repo id with the face_analyzer ONNX files (default: the registry ones)"
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swap.add_argument("source", type=Path, nargs="+", help="photo(s) of the person to put in")
     swap.add_argument("target", type=Path, help="photo whose face(s) are replaced")
-    swap.add_argument("-o", "--output", type=Path, required=True, help="where to write the result (PNG or JPEG)")
+    swap.add_argument("-o", "--output", type=Path, required=True, help="where to write the result: a PNG, JPEG, WebP or TIFF file (by its suffix; PNG without one), or a folder for TARGET_swapped.png in it")
     swap.add_argument(
         "--faces",
         type=_face_selector,
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     detect_swap.add_argument("image", type=Path, help="image to check")
     detect_swap.add_argument("--detector", type=Path, help="SwapDetector folder (default: checkpoints/fswap-detector)")
-    detect_swap.add_argument("-o", "--output", type=Path, help="PNG with the heat maps and probabilities drawn")
+    detect_swap.add_argument("-o", "--output", type=Path, help="PNG with the heat maps and probabilities drawn, or a folder for IMAGE_heatmaps.png in it")
     detect_swap.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     detect_swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
 
@@ -296,14 +296,20 @@ def _analyzer(face_models: str | None):
     return FaceAnalyzer.from_pretrained(face_models, subfolder="face_analyzer")
 
 
+def _into_folder(output: Path, name: str) -> Path:
+    """`output`, or `output / name` when it is a folder that exists (as `cp` does)."""
+    return output / name if output.is_dir() else output
+
+
 def _detect(args) -> int:
     from fswap.faces.draw import annotate_faces
     from fswap.imageio import load_image, save_image
 
     image = load_image(args.image)
     faces = _analyzer(args.face_models).detect(image)
-    output = args.output or args.image.with_name(f"{args.image.stem}_faces.png")
-    save_image(output, annotate_faces(image, faces))
+    name = f"{args.image.stem}_faces.png"
+    output = save_image(_into_folder(args.output, name) if args.output else args.image.with_name(name),
+                        annotate_faces(image, faces))
     if args.json:
         rows = [
             {"index": i, "box": face.box.round(1).tolist(), "score": round(face.score, 3),
@@ -351,7 +357,10 @@ def _swap(args) -> int:
 
             faces = analyzer.detect(image)
             swapped = [face for face in faces if _pasted_over(face, result.blend_mask)]
-            image = embed_watermark(image, swapped, checkpoint=checkpoint, analyzer=analyzer)
+            unmarked: list[str] = []
+            image = embed_watermark(image, swapped, checkpoint=checkpoint, analyzer=analyzer, unmarked=unmarked)
+            for notice in unmarked:
+                print(f"note: {notice}", file=sys.stderr)
     else:
         from fswap.assets import default_model
         from fswap.pipeline import FaceSwapPipeline
@@ -367,19 +376,20 @@ def _swap(args) -> int:
         source_type = DIGITAL_SOURCE_TYPE
         for notice in output.notices:
             print(f"note: {notice}", file=sys.stderr)
+    output = _into_folder(args.output, f"{args.target.stem}_swapped.png")
     # A cut-out portrait keeps its transparency, where the output's format can hold it.
     transparent = load_rgba(args.target, name=args.target.name)
-    if transparent is not None and keeps_alpha(args.output):
+    if transparent is not None and keeps_alpha(output):
         image = with_transparency(image, transparent)
     elif transparent is not None:
-        print(f"note: {args.target.name} is transparent in places and {args.output.suffix} files are not: those "
+        print(f"note: {args.target.name} is transparent in places and {output.suffix} files are not: those "
               "places are white. Write a PNG, WebP or TIFF file to keep them transparent", file=sys.stderr)
     if args.no_provenance:
-        path = save_image(args.output, image)
+        path = save_image(output, image)
     else:
         from fswap.provenance.output import write_signed_image
 
-        path = write_signed_image(args.output, image, checkpoint=checkpoint, parent=args.target,
+        path = write_signed_image(output, image, checkpoint=checkpoint, parent=args.target,
                                   credentials=credentials, digital_source_type=source_type)
     stages = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in timings.items())
     print(f"wrote {path} ({stages})")
@@ -439,21 +449,22 @@ def _detect_swap(args) -> int:
 
     image = load_image(args.image)
     verdicts = detect_swaps(image, load_detector(args.detector), _analyzer(args.face_models))
+    output = None
     if args.output:
-        save_image(args.output, draw_verdicts(image, verdicts))
+        output = save_image(_into_folder(args.output, f"{args.image.stem}_heatmaps.png"), draw_verdicts(image, verdicts))
     if args.json:
         rows = [{"index": i, "box": v.face.box.round(1).tolist(), "swap_probability": round(v.probability, 4)}
                 for i, v in enumerate(verdicts)]
         print(json.dumps({"image": str(args.image), "faces": rows,
-                          "heatmaps": str(args.output) if args.output else None}, indent=2))
+                          "heatmaps": str(output) if output else None}, indent=2))
         return 0
     print(f"{len(verdicts)} face(s) in {args.image.name}, largest first (probability that the face was swapped):")
     for index, verdict in enumerate(verdicts):
         x0, y0, x1, y1 = verdict.face.box
         call = "likely swapped" if verdict.probability >= 0.5 else "no swap found"
         print(f"  {index:>3}  box ({x0:.0f}, {y0:.0f}) - ({x1:.0f}, {y1:.0f})  {verdict.probability:6.1%}  {call}")
-    if args.output:
-        print(f"heat maps: {args.output}")
+    if output:
+        print(f"heat maps: {output}")
     return 0
 
 

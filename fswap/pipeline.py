@@ -109,7 +109,8 @@ class SwapOutput:
     source_faces: list[Face]
     source_occlusion_masks: list[np.ndarray]  # one [S, S] mask per source photo
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
-    #: Plain-words notices about source photos that make a poor swap (`fswap.faces.notices`).
+    #: Plain-words notices about source photos that make a poor swap (`fswap.faces.notices`), and
+    #: about faces too small to carry the invisible watermark (`fswap.provenance.embed_watermark`).
     notices: list[str] = field(default_factory=list)
 
     def blend_mask(self) -> np.ndarray:
@@ -479,7 +480,7 @@ class FaceSwapPipeline:
             with timed(timings, "watermark"):
                 # Re-found in the result, so the mark is aligned the way `fswap verify` will read it.
                 image = embed_watermark(image, [faces[i] for i in chosen], checkpoint=self.checkpoint_name,
-                                        analyzer=self.face_analyzer)
+                                        analyzer=self.face_analyzer, unmarked=notices)
         return SwapOutput(
             image=image, faces=faces, swapped=results, source_faces=used_source_faces,
             source_occlusion_masks=source_masks, timings=timings, notices=list(dict.fromkeys(n for n in notices if n)),

@@ -27,6 +27,23 @@ def test_detect_lists_and_draws_faces(tmp_path, capsys):
     assert len(report["faces"]) == 6 and load_image(output).shape == (886, 1280, 3)
 
 
+def test_an_output_folder_gets_a_file_named_after_the_photo(tmp_path, capsys):
+    """`-o folder` wrote folder.png beside the folder, and `-o name` without a suffix was reported
+    as `name` while name.png was written."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    t1, yaoming = str(example_image("t1.jpg")), str(example_image("yaoming.jpg"))
+    assert main(["swap", yaoming, t1, "-o", str(folder), "--method", "classic", "--no-provenance"]) == 0
+    assert f"wrote {folder / 't1_swapped.png'} (" in capsys.readouterr().out
+    assert main(["detect", t1, "-o", str(folder)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"annotated: {folder / 't1_faces.png'}")
+    assert main(["detect", t1, "-o", str(folder / "boxes"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["annotated"] == str(folder / "boxes.png")
+    assert sorted(path.name for path in folder.iterdir()) == ["boxes.png", "t1_faces.png", "t1_swapped.png"]
+    assert load_image(folder / "t1_swapped.png").shape == (886, 1280, 3)
+    assert not (tmp_path / "results.png").exists()
+
+
 def test_classic_swap_writes_a_full_size_result(tmp_path):
     output = tmp_path / "classic.png"
     assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(output),
@@ -224,3 +241,6 @@ def test_detect_swap_scores_every_face_and_draws_heat_maps(tmp_path, capsys):
     assert load_image(heat).shape == (886, 1280, 3)
     assert main(["detect-swap", str(swapped)]) == 0
     assert "face(s) in swapped.png" in capsys.readouterr().out
+    assert main(["detect-swap", str(swapped), "-o", str(tmp_path)]) == 0  # a folder: a file named after the photo
+    assert f"heat maps: {tmp_path / 'swapped_heatmaps.png'}" in capsys.readouterr().out
+    assert (tmp_path / "swapped_heatmaps.png").is_file()

@@ -95,6 +95,19 @@ def test_a_small_source_face_on_a_large_target_face_is_said_to_look_soft(pipe):
 
 
 @needs_default
+def test_a_target_face_too_small_for_the_watermark_is_said_so(pipe):
+    """It was a Python warning, printed with a line of fswap's source under it by the command line."""
+    import cv2
+
+    photo = load_image(example_image("yaoming.jpg"))
+    tiny = cv2.resize(photo, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA)  # a face about 14 px across
+    [unmarked] = pipe(photo, tiny).notices
+    assert unmarked.startswith("the face at [") and "too small (under about 20 px across)" in unmarked
+    assert "Content Credentials" in unmarked
+    assert pipe(photo, tiny, watermark=False).notices == []
+
+
+@needs_default
 def test_a_black_and_white_source_on_a_colour_target_is_said_to_lack_colour(pipe):
     import cv2
     import numpy as np

@@ -144,6 +144,17 @@ def test_marks_written_by_the_full_resolution_framing_of_0_x_still_read(analyzer
     assert report.found and report.best.bit_accuracy > 0.9, report.summary()
 
 
+def test_a_face_too_small_to_mark_is_told_in_plain_words(analyzer, photo):
+    tiny = cv2.resize(photo, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA)
+    face = analyzer.largest_face(tiny)
+    unmarked: list[str] = []
+    assert np.array_equal(embed_watermark(tiny, [face], analyzer=analyzer, unmarked=unmarked), tiny)
+    [told] = unmarked
+    assert "too small (under about 20 px across) to carry fswap's invisible watermark" in told
+    with pytest.warns(UserWarning, match="too small"):
+        embed_watermark(tiny, [face], analyzer=analyzer)
+
+
 def test_watermark_rejects_bad_input(analyzer):
     grey = np.full((120, 120, 3), 128, np.uint8)
     with pytest.raises(NoFaceError, match="no face"):

@@ -404,6 +404,7 @@ def embed_watermark(
     checkpoint: str | None = None,
     analyzer: FaceAnalyzer | None = None,
     key: bytes = KEY,
+    unmarked: list[str] | None = None,
 ) -> np.ndarray:
     """Write the fswap watermark into faces of an RGB uint8 image; return the marked copy.
 
@@ -411,13 +412,16 @@ def embed_watermark(
     see it. `faces` (e.g. the swapped faces of a `SwapOutput`) chooses which faces to mark: each is
     matched to the re-detected face it overlaps most. Only luminance changes, by a few grey
     levels, inside an ellipse over each face. A face under about 20 px across is skipped with a
-    warning; a face must be about 80 px across for its mark to survive halving the image.
+    warning (or a line in `unmarked`); a face must be about 80 px across for its mark to survive
+    halving the image.
 
     Args:
         image: an RGB uint8 array [H, W, 3], or anything `fswap.imageio.load_image` reads.
         faces: the faces to mark; None marks every face found.
         checkpoint: the model that made the image, hashed into the payload's 16-bit tag.
         analyzer: the face analyzer (default: the registry-shipped models).
+        unmarked: given, each face that cannot be marked is told here, in plain words for the
+            user, instead of by a warning.
 
     Raises:
         fswap.ImageError: `image` cannot be read.
@@ -432,16 +436,21 @@ def embed_watermark(
     bits = payload_bits(payload_tag(checkpoint), key)
     marked = image.copy()
     for face in targets:
+        where = f"the face at {np.round(face.box).astype(int).tolist()}"
         if face.landmarks is None:
-            warnings.warn(f"face at {np.round(face.box).astype(int).tolist()} was not found again and has no "
-                          "landmarks: not watermarked", stacklevel=2)
-            continue
-        matrix = frame_matrix(face.landmarks)
-        cell_pixels = (FRAME_SIZE / GRID) / matrix_scale(matrix)
-        if cell_pixels < MIN_CELL_PIXELS:
-            warnings.warn(f"face at {np.round(face.box).astype(int).tolist()} is too small to watermark", stacklevel=2)
-            continue
-        mark_face(marked, matrix, bits, key)
+            reason = f"{where} was not found again in the result, so it carries no invisible watermark"
+        else:
+            matrix = frame_matrix(face.landmarks)
+            if (FRAME_SIZE / GRID) / matrix_scale(matrix) >= MIN_CELL_PIXELS:
+                mark_face(marked, matrix, bits, key)
+                continue
+            reason = f"{where} is too small (under about 20 px across) to carry fswap's invisible watermark"
+        message = (f"{reason}: only the file's Content Credentials say that it was swapped, and saving the "
+                   "picture again loses them")
+        if unmarked is None:
+            warnings.warn(message, stacklevel=2)
+        else:
+            unmarked.append(message)
     return marked
 
 
