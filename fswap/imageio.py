@@ -30,6 +30,14 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 80_000_000
 MIN_SIDE = 16
 
+#: The file formats fswap decodes (PIL's names), and how to name them to users. Only these: PIL
+#: opens dozens more, through decoders few photos ever reach (and some with a record of
+#: security bugs), and a swap's parent photo must be one its Content Credentials can record
+#: (`fswap.provenance.c2pa_manifest.READ_MIME_TYPES`). A phone's JPEG may open as MPO (a JPEG with
+#: its other pictures appended), through the JPEG decoder.
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "BMP", "TIFF", "GIF")
+READ_FORMAT_NAMES = "JPEG, PNG, WebP, AVIF, BMP, TIFF or GIF"
+
 #: PIL modes with an alpha channel, and the file suffixes whose formats keep one.
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
@@ -150,7 +158,7 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            pil = Image.open(io.BytesIO(data))
+            pil = Image.open(io.BytesIO(data), formats=READ_FORMATS)
             # The header is read now, the pixels only on load(): check size before decoding.
             _check_pixels(pil.size, label, max_pixels)
             pil.load()
@@ -159,7 +167,7 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(f"{label} is too large to decode safely ({error})") from error
     except UnidentifiedImageError as error:
-        raise ImageError(f"{label} is not an image fswap can read (JPEG, PNG, WebP, BMP, TIFF, GIF)") from error
+        raise ImageError(f"{label} is not an image fswap can read ({READ_FORMAT_NAMES})") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{label} is damaged or truncated and cannot be decoded ({error})") from error
     return pil

@@ -195,6 +195,24 @@ def test_an_edit_of_a_transparent_photo_gets_its_transparency_back(tmp_path, t1_
     assert load_rgba(tmp_path / "result.jpg") is None and as_jpeg[5, 5].min() > 240
 
 
+@pytest.mark.parametrize("format", ["JPEG", "PNG", "WEBP", "AVIF", "BMP", "TIFF", "GIF"])
+def test_every_format_fswap_names_is_read(format, t1_image):
+    buffer = io.BytesIO()
+    Image.fromarray(t1_image).save(buffer, format)
+    assert load_image(buffer.getvalue()).shape == t1_image.shape
+
+
+@pytest.mark.parametrize("format", ["PPM", "TGA", "ICO", "PCX", "SGI", "JPEG2000"])
+def test_formats_outside_the_list_are_refused_before_decoding(format, t1_image):
+    """PIL opens dozens of formats; fswap decodes only those it names (the parent photo of a swap
+    in, say, PPM was swapped and then refused by the Content Credentials)."""
+    buffer = io.BytesIO()
+    Image.fromarray(t1_image[:200, :200]).save(buffer, format)
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == format  # PIL would read it
+    with pytest.raises(ImageError, match=r"not an image fswap can read \(JPEG, PNG, WebP, AVIF, BMP, TIFF or GIF\)"):
+        load_image(buffer.getvalue())
+
+
 def test_animated_gif_uses_the_first_frame(tmp_path):
     frames = [Image.new("RGB", (40, 40), colour) for colour in ((200, 0, 0), (0, 200, 0))]
     path = tmp_path / "anim.gif"

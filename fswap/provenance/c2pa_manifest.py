@@ -36,10 +36,10 @@ TEST_FILES = {"chain": "test-chain.pem", "key": "test-key.pem", "ca": "test-ca.p
 ALGORITHMS = ("es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519")
 #: The formats fswap writes signed files in.
 MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "TIFF": "image/tiff"}
-#: The formats a parent ingredient or a checked file may come in: every photo fswap reads. A
-#: phone's JPEG often opens as MPO (a JPEG with its other pictures appended); BMP carries no
-#: manifest, so a checked BMP has none.
-READ_MIME_TYPES = {**MIME_TYPES, "MPO": "image/jpeg", "GIF": "image/gif", "BMP": "image/bmp"}
+#: The formats a parent ingredient or a checked file may come in: every photo fswap reads
+#: (`fswap.imageio.READ_FORMATS`). A phone's JPEG often opens as MPO (a JPEG with its other
+#: pictures appended); BMP carries no manifest, so a checked BMP has none.
+READ_MIME_TYPES = {**MIME_TYPES, "MPO": "image/jpeg", "GIF": "image/gif", "BMP": "image/bmp", "AVIF": "image/avif"}
 _UNTRUSTED = "signingCredential.untrusted"
 #: Offline reading: never fetch a remote manifest or a certificate's OCSP status.
 _READ_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
