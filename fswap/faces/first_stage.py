@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from fswap.faces.align import alignment_matrix, transform_points, warp_face
@@ -71,6 +72,13 @@ class FaceCrops:
             crops=[warp_face(photo, m, size) for photo, m in zip(photos, matrices, strict=True)],
             points=[transform_points(face.landmarks, m) for face, m in zip(faces, matrices, strict=True)],
         )
+
+    def outside(self, index: int) -> np.ndarray:
+        """bool [S, S]: where face `index`'s crop lies outside its photo (the crop mirrors the
+        photo there, and the photo-resolution swap has no pixels of it)."""
+        size = self.crops[index].shape[:2]
+        inside = np.ones(self.photos[index].shape[:2], np.uint8)
+        return cv2.warpAffine(inside, self.matrices[index], size[::-1], flags=cv2.INTER_NEAREST, borderValue=0) == 0
 
     def size(self, index: int) -> float:
         """How large face `index` is in its photo: the longer side of its landmarks' box, in px."""

@@ -9,6 +9,8 @@ result alone:
   target's own skin and features show there, and less of the source comes through);
 - a face much smaller in its photo than the target face: its pixels are enlarged to cover the
   target face, and the swap looks soft next to the sharp photo around it;
+- a face cut off by the photo's edge: the photo has no pixels of that part, so the target's own
+  face shows there;
 - a photo of several people about as large as each other: the largest face is used unless
   another is chosen, and it may not be the person meant;
 - a black-and-white photo for a colour target: the face is recoloured to the target skin's
@@ -30,6 +32,9 @@ TURN_LIMIT = 45.0
 #: Share of a source face's region its segmenter finds covered, beyond which much of the target
 #: shows through. 98 % of the CelebA training photos have less than 21 % covered.
 COVER_LIMIT = 0.2
+#: Share of a source face's region outside its photo beyond which the swap visibly shows the
+#: target's own face there (a chin or a cheek's edge cut off is common in close-ups and shows little).
+CUT_OFF_LIMIT = 0.1
 #: How many times larger (across, in pixels) than the source face the target face may be before
 #: the swap looks soft: enlarged twice, a photo's finest detail (eyelashes, pores) is gone.
 ENLARGE_LIMIT = 2.0
@@ -57,6 +62,16 @@ def covered_notice(name: str, covered_share: float, pasted: str = "all") -> str 
     return (
         f"{name}: about {covered_share:.0%} of the face is covered (hair, a hat, glasses or a hand). "
         f"{consequence}. A photo with the face uncovered swaps better."
+    )
+
+
+def cut_off_notice(name: str, outside_share: float) -> str | None:
+    """A notice when `outside_share` of the source face `name` lies outside its photo, else None."""
+    if not outside_share > CUT_OFF_LIMIT:
+        return None
+    return (
+        f"{name}: about {outside_share:.0%} of the face is outside the photo, and the swap shows the target's own "
+        "face where the photo has none of it. A photo with the whole face in it swaps better."
     )
 
 
