@@ -12,7 +12,9 @@
   stretched (`keep_open_mouths=False`) and with their teeth kept (the default);
 - docs/images/source_occluders.png: the held-out sources with the most of their face covered
   from its edge (a fringe, a hat's brim, a hand), each on a target, with all of what covers
-  them pasted (the default), only what covers the eyes or lies inside, and nothing.
+  them pasted (the default), only what covers the eyes or lies inside, and nothing;
+- docs/images/mirror.png: held-out sources turned the other way from their target, stretched to
+  its pose and in their mirror image (the default), next to the classic swap.
 """
 
 from __future__ import annotations
@@ -205,6 +207,39 @@ def source_cover_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 6, h
     return save_image(IMAGES / "source_occluders.png", np.concatenate([header, *lines], axis=0))
 
 
+def mirror_figure(pipeline: FaceSwapPipeline, data: Path, rows: int = 6, height: int = 200) -> Path:
+    """Held-out pairs (`fswap eval`'s) whose source is turned the other way from the target, each
+    source once, those whose mirror image is turned most like the target first: the source
+    stretched to the target's pose, and in its mirror image (the default), next to the classic swap."""
+    from fswap.faces.mirror import mirrors_wanted
+    from fswap.faces.pose import yaw_proxy
+
+    sources, targets, pairs = held_out_pairs(data, 2209, seed=0)
+    landmarks = [pipeline.face_analyzer.largest_face(photo).landmarks for photo in sources + targets]
+    people = len(sources)
+    yaws = [yaw_proxy(points) for points in landmarks]
+    turned = [(s, t) for s, t in pairs if mirrors_wanted([landmarks[s]], [landmarks[people + t]])]
+    # How much closer to the target's turn the mirror image is; one row per source.
+    turned.sort(key=lambda pair: abs(-yaws[pair[0]] - yaws[people + pair[1]]) - abs(yaws[pair[0]] - yaws[people + pair[1]]))
+    chosen, seen = [], set()
+    for s, t in turned:
+        if s not in seen and len(chosen) < rows:
+            chosen.append((s, t))
+            seen.add(s)
+    classic = ClassicFaceSwapper(pipeline.face_analyzer)
+    lines = []
+    for s, t in chosen:
+        source, target = sources[s], targets[t]
+        swaps = [classic(source, target).image,
+                 *(pipeline(source, target, mirror_sources=mirror, watermark=False).image for mirror in (False, True))]
+        window = _face_window(pipeline, target)
+        tiles = [source[_face_window(pipeline, source)], target[window], *(swap[window] for swap in swaps)]
+        lines.append(np.concatenate([_square(tile, height) for tile in tiles], axis=1))
+    header = np.concatenate([label_strip(text, height) for text in
+                             ("source", "target", "classic", "fswap, stretched", "fswap, mirrored (default)")], axis=1)
+    return save_image(IMAGES / "mirror.png", np.concatenate([header, *lines], axis=0))
+
+
 def _face_window(pipeline: FaceSwapPipeline, image: np.ndarray) -> tuple[slice, slice]:
     """The largest face's box in `image`, grown by a sixth on each side."""
     x0, y0, x1, y1 = pipeline.face_analyzer.largest_face(image).box.astype(int)
@@ -241,6 +276,7 @@ def main() -> None:
     print(feather_figure(pipeline, args.data))
     print(open_mouth_figure(pipeline, args.data))
     print(source_cover_figure(pipeline, args.data))
+    print(mirror_figure(pipeline, args.data))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ Rows (all scored by the evaluation recogniser, which never enters training):
   lands, its glasses too (`paste_source_occluders="none"`, the default until 2026-11-30);
 - fswap, closed mouths stretched over open ones: an open target mouth does not keep its teeth
   under a closed source mouth (`keep_open_mouths=False`, the default until 2026-11-30);
+- fswap, a source turned the other way stretched: a source face turned the other way from the
+  target face is warped as it is, not taken in its mirror image (`mirror_sources=False`, the
+  default until 2026-12-01; `fswap.faces.mirror`);
 - fswap, the outline's feather along the jaw too: the face's outline fades over 0.04 of the
   crop all round, as it did until 2026-12-01, not over the classic swap's width below the nose
   (`jaw_feather_share=1`, `fswap.faces.align.blend_mask`);
@@ -71,6 +74,7 @@ def main() -> None:
         "fswap, only what covers the source's eyes pasted": fswap(paste_source_occluders="inside"),
         "fswap, source's occluders cut": fswap(paste_source_occluders="none"),
         "fswap, closed mouths stretched over open ones": fswap(keep_open_mouths=False),
+        "fswap, a source turned the other way stretched": fswap(mirror_sources=False),
         "fswap, the outline's feather along the jaw too": fswap(jaw_feather_share=1.0),
         "fswap, classic's outline feather": fswap(feather_fraction=CLASSIC_FEATHER, jaw_feather_share=1.0),
         "fswap, no watermark": fswap(watermark=False),

@@ -8,11 +8,16 @@ photos nor the evaluation recogniser had a say in them.
         --output swap_settings_jaw   # 3 min -> benchmarks/results/swap_settings_jaw.json
     python benchmarks/swap_settings.py --strengths 0.5 --feathers 0.04 --source-occluders all inside none \
         --output swap_settings_occluders   # 3 min -> benchmarks/results/swap_settings_occluders.json
+    python benchmarks/swap_settings.py --strengths 0.5 --feathers 0.04 --mirror-sources on off \
+        --output swap_settings_mirror   # 3 min -> benchmarks/results/swap_settings_mirror.json
 
-Every strength is run with every feather, every jaw share and every source-occluder setting
-(`FaceSwapPipeline(shape_strength=, feather_fraction=, jaw_feather_share=)`, `pipe(...,
-paste_source_occluders=)`; without `--jaw-shares` or `--source-occluders`, the checkpoint's own
-and the default). Each fswap row after the first is also compared with the first, pair by pair.
+Every strength is run with every feather, every jaw share, every source-occluder setting and
+every mirror setting (`FaceSwapPipeline(shape_strength=, feather_fraction=, jaw_feather_share=)`,
+`pipe(..., paste_source_occluders=, mirror_sources=)`; without `--jaw-shares`, `--source-occluders`
+or `--mirror-sources`, the checkpoint's own and the defaults). Each fswap row after the first is
+also compared with the first, pair by pair, and with `--mirror-sources`, also on the pairs where a
+mirrored source is turned more like the target than the source as it is
+(`fswap.faces.mirror.mirrors_wanted`).
 
 Sources and targets are distinct training-split photos (seeded); each source is swapped onto two
 targets. Identity is the cosine of the swap to its source under w600k_mbf (the identity encoder
@@ -35,9 +40,10 @@ from common import markdown_table, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
-from fswap.evaluation import comparison_text, evaluate, paired_comparison
+from fswap.evaluation import Evaluation, comparison_text, evaluate, paired_comparison
 from fswap.faces.analyzer import Face
 from fswap.faces.first_stage import PASTE_OCCLUDERS
+from fswap.faces.mirror import mirrors_wanted
 from fswap.imageio import load_image
 from fswap.pipeline import FaceSwapPipeline
 
@@ -72,6 +78,15 @@ class TrainingRecogniser:
         return self.analyzer.embed(image, Face(box=np.zeros(4), score=1.0, keypoints=keypoints))
 
 
+def with_median_pose(evaluation: Evaluation) -> list[dict]:
+    """`evaluation.rows()`, each with its median pose error too."""
+    rows = evaluation.rows()
+    for row in rows:
+        poses = [r.pose_error_deg for r in evaluation.results if r.method == row["method"]]
+        row["pose_error_median_deg"] = round(float(np.nanmedian(poses)), 3)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint folder (default: the embedded default)")
@@ -84,6 +99,8 @@ def main() -> None:
                         help="the outline's feather below the nose, as a share of the feather (default: the checkpoint's)")
     parser.add_argument("--source-occluders", nargs="+", default=[None], choices=PASTE_OCCLUDERS,
                         help="what of what covers the source face is pasted (default: the pipeline's default)")
+    parser.add_argument("--mirror-sources", nargs="+", default=[None], choices=["on", "off"],
+                        help="a source turned the other way from the target gives its mirror image (default: on)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--output", default="swap_settings", help="results file name in benchmarks/results/")
     args = parser.parse_args()
@@ -95,22 +112,29 @@ def main() -> None:
     pairs = [(k, (k + step) % args.people) for step in range(2) for k in range(args.people)]
     methods = {
         f"fswap, shape_strength={strength:g}, feather={feather:g}" + ("" if jaw is None else f", jaw share={jaw:g}")
-        + ("" if covers is None else f", source occluders={covers}"): (
-            lambda source, target, strength=strength, feather=feather, jaw=jaw, covers=covers: pipeline(
+        + ("" if covers is None else f", source occluders={covers}")
+        + ("" if mirror is None else f", mirrored sources {mirror}"): (
+            lambda source, target, strength=strength, feather=feather, jaw=jaw, covers=covers, mirror=mirror: pipeline(
                 source, target, shape_strength=strength, feather_fraction=feather, jaw_feather_share=jaw,
-                watermark=False, **({} if covers is None else {"paste_source_occluders": covers})).image)
+                watermark=False, **({} if covers is None else {"paste_source_occluders": covers}),
+                **({} if mirror is None else {"mirror_sources": mirror == "on"})).image)
         for strength in args.strengths for feather in args.feathers for jaw in args.jaw_shares
-        for covers in args.source_occluders
+        for covers in args.source_occluders for mirror in args.mirror_sources
     }
     fswap_rows = list(methods)
     methods["classic"] = lambda source, target: classic(source, target).image
     evaluation, _ = evaluate(methods, sources, targets, pairs, pipeline.face_analyzer,
                              TrainingRecogniser(pipeline.face_analyzer))
-    rows = evaluation.rows()
-    for row in rows:
-        poses = [r.pose_error_deg for r in evaluation.results if r.method == row["method"]]
-        row["pose_error_median_deg"] = round(float(np.nanmedian(poses)), 3)
+    rows = with_median_pose(evaluation)
     comparisons = [paired_comparison(evaluation, method, fswap_rows[0]) for method in fswap_rows[1:]]
+    if args.mirror_sources != [None]:
+        analyzer = pipeline.face_analyzer
+        turned = {(s, t) for s, t in pairs
+                  if mirrors_wanted([analyzer.largest_face(sources[s]).landmarks], [analyzer.largest_face(targets[t]).landmarks])}
+        subset = Evaluation(results=[r for r in evaluation.results if (r.source, r.target) in turned])
+        comparisons += [paired_comparison(subset, method, fswap_rows[0]) for method in fswap_rows[1:]]
+        rows += [{**row, "method": f"{row['method']} (the {len(turned)} pairs turned the other way)"}
+                 for row in with_median_pose(subset)]
     path = write_result(args.output, {"model": args.model or str(default_model()), "data": str(args.data),
                                             "seed": args.seed, "recogniser": "w600k_mbf (training)", "rows": rows,
                                             "comparisons": comparisons})

@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fswap, two-stage checkpoints: 0..1, how far the face takes the source's proportions (eye spacing, "
         "nose length, mouth width) instead of the target's (default: the checkpoint's setting)",
     )
+    swap.add_argument(
+        "--no-mirror", action="store_true",
+        help="fswap, two-stage checkpoints: take a source face turned the other way from the target face as it "
+        "is, stretched, instead of in its mirror image (which moves a parting or a mole to the other side)",
+    )
     swap.add_argument("--no-color-correction", action="store_true", help="classic: skip colour correction")
     swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
     provenance = swap.add_argument_group(
@@ -370,7 +375,7 @@ def _swap(args) -> int:
             list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
             paste_source_occluders=args.source_occluders, keep_open_mouths=not args.swap_open_mouths,
-            shape_strength=args.shape_strength, watermark=not args.no_provenance,
+            shape_strength=args.shape_strength, mirror_sources=not args.no_mirror, watermark=not args.no_provenance,
         )
         image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
         source_type = DIGITAL_SOURCE_TYPE

@@ -43,12 +43,14 @@ from fswap.faces.analyzer import face_numbered
 from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage, paste_occluders_setting
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 from fswap.faces.masks import occluded_skin, visible_skin
+from fswap.faces.mirror import mirrored_face, mirrors_wanted
 from fswap.faces.notices import (
     COVER_LIMIT,
     colourless_notice,
     covered_notice,
     cut_off_notice,
     enlarged_notice,
+    mirrored_notice,
     several_faces_notice,
     turn_notice,
 )
@@ -98,6 +100,7 @@ class SwappedFace:
     source_occluders: np.ndarray  # [S, S] float32, 1 = left out: the source's occluders land here (all 0 when pasted)
     control_masks: list[np.ndarray]  # coarse to fine, [h, w] float32; 1 = kept the target's attributes
     texture_source: int = 0  # the source photo whose face texture was warped onto it (two-stage checkpoints)
+    texture_mirrored: bool = False  # ... in its mirror image, the face turned the other way (`fswap.faces.mirror`)
 
 
 @dataclass
@@ -290,6 +293,7 @@ class FaceSwapPipeline:
         feather_fraction: float | None = None,
         jaw_feather_share: float | None = None,
         shape_strength: float | None = None,
+        mirror_sources: bool = True,
         watermark: bool = True,
     ) -> SwapOutput:
         """Swap the identity of the person in `source_images` onto faces of `target_image`.
@@ -345,6 +349,11 @@ class FaceSwapPipeline:
                 source's proportions (the distance between the eyes, nose length, mouth width)
                 instead of the target's, keeping the target's pose, expression and outline
                 (`fswap.faces.shape.identity_shape`). Default: the checkpoint's setting.
+            mirror_sources: (two-stage checkpoints) a source face turned the other way from a
+                target face gives its texture in its mirror image, turned like the target face,
+                when no source photo is turned within about 15° as well (`fswap.faces.mirror`):
+                each side of the face comes from where the photo shows that side, not stretched
+                from a few pixels. What is on one side only (a parting, a mole) changes sides.
             watermark: write fswap's invisible watermark into each swapped face
                 (`fswap.provenance`). It changes the face and a margin around it by a few grey
                 levels, and survives JPEG, resizing, cropping and colour edits; `fswap verify`
@@ -373,6 +382,7 @@ class FaceSwapPipeline:
             reference = None if _is_selector(target_faces) else _reference_photo(target_faces)
 
         source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(source_inputs)]
+        two_stage = self.attribute_input == "warped_source"
         with timed(timings, "detect"):
             found = [self.face_analyzer.detect(image) for image in source_arrays]
             chosen_sources = _per_source_photo(source_faces, len(source_arrays))
@@ -383,10 +393,23 @@ class FaceSwapPipeline:
             if reference is not None:
                 selector = self.face_analyzer.largest_face(reference, name="reference photo", embeddings=True).embedding
             chosen = select_faces(faces, selector, name=_name(target_image, "target photo"))
+            # A source face turned the other way from a target face offers its mirror image as
+            # a texture too: after the photos, as more source faces (the identity is the photos').
+            mirrors = []  # (source photo index, mirrored photo, its face)
+            if two_stage and mirror_sources:
+                for j in mirrors_wanted([face.landmarks for face in used_source_faces],
+                                        [faces[i].landmarks for i in chosen]):
+                    found_again = mirrored_face(source_arrays[j], used_source_faces[j], self.face_analyzer)
+                    if found_again is not None:
+                        mirrors.append((j, *found_again))
+        photo_count = len(source_arrays)
+        texture_photo = list(range(photo_count)) + [j for j, _, _ in mirrors]  # per source face: its photo
+        texture_names = [source_names[j] for j in texture_photo]
 
         size, margin = self.crop_size, self.crop_margin
         with timed(timings, "align"):
-            sources = FaceCrops.align(source_arrays, used_source_faces, size, margin)
+            sources = FaceCrops.align(source_arrays + [photo for _, photo, _ in mirrors],
+                                      used_source_faces + [face for _, _, face in mirrors], size, margin)
             targets = FaceCrops.align([target] * len(chosen), [faces[i] for i in chosen], size, margin)
             face_masks = [region_mask(points, (size, size), "face") for points in targets.points]
 
@@ -399,13 +422,13 @@ class FaceSwapPipeline:
             else:
                 source_visible = source_batch.new_ones(len(sources.crops), 1, size, size)
                 target_visible = target_batch.new_ones(len(targets.crops), 1, size, size)
-            source_masks = list(source_visible.float().cpu().numpy()[:, 0])
+            source_masks = list(source_visible.float().cpu().numpy()[:, 0])  # the photos', then the mirrors'
             visible = target_visible.float().cpu().numpy()[:, 0]
             band = OUTLINE_BAND * size
             skins = [visible_skin(mask, v, band) for mask, v in zip(face_masks, visible, strict=True)]
             source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in sources.points]
             # What covers each source face; where the photo's edge cuts the face off, its crop
-            # only mirrors the photo, so that counts as covered too.
+            # only reflects the photo, so that counts as covered too.
             cut_off = [region & sources.outside(j) for j, region in enumerate(source_regions)]
             source_occluders = [occluded_skin(region, mask, band) | outside
                                 for region, mask, outside in zip(source_regions, source_masks, cut_off, strict=True)]
@@ -414,28 +437,29 @@ class FaceSwapPipeline:
             outside_shares = [outside.sum() / area for outside, area in zip(cut_off, region_sizes, strict=True)]
 
         with timed(timings, "identity"):
-            source_view, visible_view = identity_view(source_batch, source_visible, margin)
+            source_view, visible_view = identity_view(source_batch[:photo_count], source_visible[:photo_count], margin)
             identity_embedding = mean_identity(self.identity_encoder.encode(source_view, visible_view))
             identity_embedding = identity_embedding.expand(len(chosen), -1)
 
-        two_stage = self.attribute_input == "warped_source"
         # Each source photo that is largely covered or cut off says so (in two-stage checkpoints,
         # those whose texture is used: an uncovered photo turned as well is preferred to a covered one).
         source_notices = [[covered_notice(name, covered - outside, paste_source_occluders), cut_off_notice(name, outside)]
-                          for name, covered, outside in zip(source_names, covered_shares, outside_shares, strict=True)]
-        notices = [notice for said in source_notices for notice in said]
+                          for name, covered, outside in zip(texture_names, covered_shares, outside_shares, strict=True)]
+        notices = [notice for said in source_notices[:photo_count] for notice in said]
         if two_stage:
             with timed(timings, "first stage"):
                 strength = self.shape_strength if shape_strength is None else float(shape_strength)
                 covered = [share > COVER_LIMIT for share in covered_shares]
                 stage = first_stage(sources, targets, source_occluders, covered, skins, strength,
-                                    paste_source_occluders, band, keep_open_mouths)
+                                    paste_source_occluders, band, keep_open_mouths,
+                                    mirrored=[j >= photo_count for j in range(len(texture_photo))])
                 notices = [notice for j in sorted(set(stage.texture_sources)) for notice in source_notices[j]]
-                notices += [turn_notice(source_names[j], sources.yaw(j), targets.yaw(k))
+                notices += [mirrored_notice(texture_names[j]) for j in stage.texture_sources if j >= photo_count]
+                notices += [turn_notice(texture_names[j], sources.yaw(j), targets.yaw(k))
                             for k, j in enumerate(stage.texture_sources)]
-                notices += [enlarged_notice(source_names[j], sources.size(j), targets.size(k))
+                notices += [enlarged_notice(texture_names[j], sources.size(j), targets.size(k))
                             for k, j in enumerate(stage.texture_sources)]
-                notices += [colourless_notice(source_names[j], sources.colourless(j), targets.colourless(k))
+                notices += [colourless_notice(texture_names[j], sources.colourless(j), targets.colourless(k))
                             for k, j in enumerate(stage.texture_sources)]
                 skins = stage.skins
                 attribute_batch = self._to_tensor(stage.crops)
@@ -479,7 +503,9 @@ class FaceSwapPipeline:
                         index=index, face=faces[index], matrix=targets.matrices[k], target_crop=targets.crops[k],
                         swapped_crop=swapped, occlusion_mask=visible[k], face_mask=face_masks[k], blend_mask=blend,
                         source_occluders=stage.left_out[k].astype(np.float32),
-                        texture_source=stage.texture_sources[k], control_masks=[masks[k] for masks in control_masks],
+                        texture_source=texture_photo[stage.texture_sources[k]],
+                        texture_mirrored=stage.texture_sources[k] >= photo_count,
+                        control_masks=[masks[k] for masks in control_masks],
                     )
                 )
         if watermark:
@@ -489,7 +515,7 @@ class FaceSwapPipeline:
                                         analyzer=self.face_analyzer, unmarked=notices)
         return SwapOutput(
             image=image, faces=faces, swapped=results, source_faces=used_source_faces,
-            source_occlusion_masks=source_masks, timings=timings, notices=list(dict.fromkeys(n for n in notices if n)),
+            source_occlusion_masks=source_masks[:photo_count], timings=timings, notices=list(dict.fromkeys(n for n in notices if n)),
         )
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:

@@ -182,6 +182,7 @@ class SwapRequest:
     paste_source_occluders: str = "all"  # `fswap.faces.first_stage.PASTE_OCCLUDERS`
     source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
     keep_open_mouths: bool = True  # an open target mouth keeps its teeth under a closed source mouth
+    mirror_sources: bool = True  # a source turned the other way gives its mirror image (`fswap.faces.mirror`)
 
     def key(self) -> str:
         """A digest of everything that determines the output (the pipeline is deterministic)."""
@@ -193,7 +194,7 @@ class SwapRequest:
         digest.update(
             repr((self.appearance_matching, self.occlusion_aware, _rounded(self.feather_fraction),
                   _rounded(self.shape_strength),
-                  self.paste_source_occluders, self.source_faces, self.keep_open_mouths)).encode()
+                  self.paste_source_occluders, self.source_faces, self.keep_open_mouths, self.mirror_sources)).encode()
         )
         return digest.hexdigest()
 
@@ -321,17 +322,19 @@ class FaceSwapApp:
     @user_errors
     def checkpoint_options(self):
         """The feathering slider, the "source's proportions" slider and the "paste what covers the
-        source face" and "keep an open mouth's teeth" boxes as the loaded checkpoint sets them, when
-        a page opens: the last three act on two-stage checkpoints only."""
+        source face", "keep an open mouth's teeth" and "mirror" boxes as the loaded checkpoint sets them, when
+        a page opens: all but the first act on two-stage checkpoints only."""
         settings = slider_settings(self.pipeline.get())
         two_stage = settings.two_stage
         return (gr.Slider(value=settings.feather_fraction), gr.Slider(value=settings.shape_strength,
-                interactive=two_stage), gr.Radio(interactive=two_stage), gr.Checkbox(interactive=two_stage))
+                interactive=two_stage), gr.Radio(interactive=two_stage), gr.Checkbox(interactive=two_stage),
+                gr.Checkbox(interactive=two_stage))
 
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
         shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
+        mirror_sources=True,
     ) -> SwapRequest:
         if consent is not True:
             raise ConsentError(
@@ -379,6 +382,7 @@ class FaceSwapApp:
             source_occluders_setting(paste_source_occluders),
             source_face_numbers(source_faces, len(source_images)),
             keep_open_mouths is not False,  # None (an API call without it): the default
+            mirror_sources is not False,
         )
 
     def _run_pipeline(self, request: SwapRequest) -> SwapOutput:
@@ -393,6 +397,7 @@ class FaceSwapApp:
             paste_source_occluders=request.paste_source_occluders,
             source_faces=request.source_faces,
             keep_open_mouths=request.keep_open_mouths,
+            mirror_sources=request.mirror_sources,
         )
 
     def run(self, request: SwapRequest) -> SwapOutput:
@@ -427,13 +432,14 @@ class FaceSwapApp:
         paste_source_occluders="all",
         source_faces=None,
         keep_open_mouths=True,
+        mirror_sources=True,
         progress=gr.Progress(),
     ):
         """The swapped photo (full-resolution PNG), a before/after pair, the PNG again, and timings."""
         progress(0.0, desc="Reading the photos")
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength, paste_source_occluders, source_faces, keep_open_mouths,
+            shape_strength, paste_source_occluders, source_faces, keep_open_mouths, mirror_sources,
         )
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
@@ -452,12 +458,13 @@ class FaceSwapApp:
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
         shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
+        mirror_sources=True,
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength, paste_source_occluders, source_faces, keep_open_mouths,
+            shape_strength, paste_source_occluders, source_faces, keep_open_mouths, mirror_sources,
         )
         output = self.run(request)
         pipeline = self.pipeline.get()

@@ -4,7 +4,8 @@
     /swap   (consent, sources, target, selection, chosen, reference,
              appearance_matching, occlusion_aware, feather,
              shape_strength, paste_source_occluders,
-             source_faces, keep_open_mouths)              -> result PNG, before/after, PNG, timings
+             source_faces, keep_open_mouths,
+             mirror_sources)                              -> result PNG, before/after, PNG, timings
     /check  (image)                                       -> verdict HTML, picture, verdict JSON
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
@@ -300,6 +301,15 @@ def build_demo(
                             interactive=settings.two_stage,
                             elem_id="keep-open-mouths",
                         )
+                        mirror = gr.Checkbox(
+                            value=True,
+                            label="Mirror a source face turned the other way",
+                            info="A source turned the other way from the target face is taken in its mirror image, "
+                            "each side where the photo shows it. Off: it is stretched to the target's pose. A parting "
+                            "or a mole changes sides in the mirror image",
+                            interactive=settings.two_stage,
+                            elem_id="mirror-sources",
+                        )
                     again_button = gr.Button("Swap again with these options", elem_id="again-button")
 
             with gr.Tab("3 · Masks", id="masks"):
@@ -418,7 +428,7 @@ def build_demo(
 
         # ---------------------------------------------------------------- swap and masks
         swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather, shape,
-                       paste_covers, source_choice, keep_mouths]
+                       paste_covers, source_choice, keep_mouths, mirror]
 
         def chain_swap(started, public: bool) -> None:
             """/swap, then its timings and /masks, after `started`; named endpoints only once."""
@@ -477,7 +487,7 @@ def build_demo(
         )
 
         # The sliders as the loaded checkpoint sets them (they may differ from what its index said).
-        demo.load(app.checkpoint_options, None, [feather, shape, paste_covers, keep_mouths], queue=False,
+        demo.load(app.checkpoint_options, None, [feather, shape, paste_covers, keep_mouths, mirror], queue=False,
                   api_visibility="private")
 
     demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)

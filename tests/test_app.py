@@ -129,6 +129,7 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
         "paste_source_occluders": "all",
         "source_faces": "",
         "keep_open_mouths": True,
+        "mirror_sources": True,
     }
 
 
@@ -151,6 +152,7 @@ def test_the_four_endpoints_are_named(client):
         "paste_source_occluders",
         "source_faces",
         "keep_open_mouths",
+        "mirror_sources",
     ]
 
 
@@ -409,9 +411,10 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
     )
     app = FaceSwapApp(two_stage)
     assert slider_settings(app.pipeline).shape_strength == 0.5 and slider_settings(app.pipeline).two_stage
-    _, slider, paste_box, mouth_box = app.checkpoint_options()
+    _, slider, paste_box, mouth_box, mirror_box = app.checkpoint_options()
     assert slider.value == 0.5 and slider.interactive and paste_box.interactive and mouth_box.interactive
-    assert not any(box.interactive for box in FaceSwapApp(one_stage).checkpoint_options()[2:])
+    assert mirror_box.interactive
+    assert not any(box.interactive for box in FaceSwapApp(one_stage).checkpoint_options()[1:])
 
     source = load_image(example_image("players.jpg"))
 
@@ -514,6 +517,9 @@ def test_the_open_mouth_box_reaches_the_pipeline(tiny_checkpoint):
                            source_faces=[2], keep_open_mouths=keep)
 
     assert request(True).key() != request(False).key()
+    mirrored = SwapRequest([closed_mouth], target, Path("yaoming.jpg"), "largest", True, False, 0.04, None,
+                           source_faces=[2], mirror_sources=False)
+    assert mirrored.key() != request(True).key()  # the mirror box is cached apart too
     outputs = {keep: app._run_pipeline(request(keep)) for keep in (True, False)}
     teeth = mouth_interior(outputs[True].swapped[0].face.landmarks, target.shape)
     assert (outputs[True].blend_mask()[teeth] < 0.5).mean() > 0.5

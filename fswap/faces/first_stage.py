@@ -124,6 +124,7 @@ def first_stage(
     paste_occluders: str,
     band: float,
     keep_open_mouths: bool = True,
+    mirrored: list[bool] | None = None,
 ) -> FirstStage:
     """Doc 003's first face image for each target face, and the masks the later stages need.
 
@@ -138,11 +139,13 @@ def first_stage(
             where the rest lands the target keeps its own face.
         band: px, the source's occluders are grown by this much where they land (a frame's edge).
         keep_open_mouths: an open target mouth keeps its teeth under a closed source mouth (`kept_mouth`).
+        mirrored: per source, whether it is a photo's mirror image (`fswap.faces.mirror`): taken
+            only where no photo as given is turned about as well.
     """
     if paste_occluders not in PASTE_OCCLUDERS:
         raise ValueError(f"paste_occluders must be one of {', '.join(PASTE_OCCLUDERS)}, not {paste_occluders!r}")
     size = sources.crops[0].shape[:2]
-    texture_sources = closest_poses(sources.points, targets.points, covered)
+    texture_sources = closest_poses(sources.points, targets.points, covered, mirrored)
     hidden = [hidden_features(points, occluders)
               for points, occluders in zip(sources.points, source_occluders, strict=True)]
     # Where each target face takes its source's texture: its own landmarks, with the source's

@@ -14,7 +14,9 @@ result alone:
 - a photo of several people about as large as each other: the largest face is used unless
   another is chosen, and it may not be the person meant;
 - a black-and-white photo for a colour target: the face is recoloured to the target skin's
-  average, so the lips, eyes and cheeks have no colour of their own.
+  average, so the lips, eyes and cheeks have no colour of their own;
+- a face turned the other way from the target face: the swap takes it in its mirror image, and
+  what is on one side only changes sides.
 
 The swap still runs. The notices (`SwapOutput.notices`, toasts in the app, `note:` lines from
 `fswap swap`) say what went wrong and which photo would do better. The limits are set so that
@@ -72,6 +74,16 @@ def cut_off_notice(name: str, outside_share: float) -> str | None:
     return (
         f"{name}: about {outside_share:.0%} of the face is outside the photo, and the swap shows the target's own "
         "face where the photo has none of it. A photo with the whole face in it swaps better."
+    )
+
+
+def mirrored_notice(name: str) -> str:
+    """What the swap did with the source face `name`, turned the other way from the target face:
+    it took its mirror image (`fswap.faces.mirror`)."""
+    return (
+        f"{name}: the face is turned the other way from the target face, so the swap takes it in its mirror image, "
+        "turned like the target. Anything on one side only (a parting, a mole) is on the other side. A photo "
+        "turned like the target face keeps it where it is."
     )
 
 

@@ -58,16 +58,19 @@ def closest_poses(
     source_landmarks: list[np.ndarray],
     target_landmarks: list[np.ndarray],
     covered: list[bool] | None = None,
+    mirrored: list[bool] | None = None,
 ) -> list[int]:
     """For each target face, the index of the source face its texture is warped from, with
     several source photos: the one whose head is turned most like it (`yaw_proxy`), except that
     a largely `covered` source (sunglasses, a hat: what covers it is pasted with the texture)
-    gives way to an uncovered one turned within `POSE_TOLERANCE` as well."""
+    gives way to an uncovered one turned within `POSE_TOLERANCE` as well, and a `mirrored` one
+    (`fswap.faces.mirror`) to a photo as given turned within `POSE_TOLERANCE` as well."""
     source_yaws = np.array([yaw_proxy(landmarks) for landmarks in source_landmarks])
     covered_sources = np.zeros(len(source_yaws), bool) if covered is None else np.asarray(covered, bool)
+    mirrored_sources = np.zeros(len(source_yaws), bool) if mirrored is None else np.asarray(mirrored, bool)
     choices = []
     for landmarks in target_landmarks:
         turn = np.abs(source_yaws - yaw_proxy(landmarks))
         near = np.flatnonzero(turn <= turn.min() + POSE_TOLERANCE)
-        choices.append(int(min(near, key=lambda i: (covered_sources[i], turn[i]))))
+        choices.append(int(min(near, key=lambda i: (covered_sources[i], mirrored_sources[i], turn[i]))))
     return choices
