@@ -393,12 +393,14 @@ class FaceSwapPipeline:
             if reference is not None:
                 selector = self.face_analyzer.largest_face(reference, name="reference photo", embeddings=True).embedding
             chosen = select_faces(faces, selector, name=_name(target_image, "target photo"))
-            # A source face turned the other way from a target face offers its mirror image as
-            # a texture too: after the photos, as more source faces (the identity is the photos').
-            mirrors = []  # (source photo index, mirrored photo, its face)
-            if two_stage and mirror_sources:
-                for j in mirrors_wanted([face.landmarks for face in used_source_faces],
-                                        [faces[i].landmarks for i in chosen]):
+        # A source face turned the other way from a target face offers its mirror image as a
+        # texture too: after the photos, as more source faces (the identity stays the photos').
+        mirrors = []  # (source photo index, mirrored photo, its face)
+        wanted = mirrors_wanted([face.landmarks for face in used_source_faces],
+                                [faces[i].landmarks for i in chosen]) if two_stage and mirror_sources else []
+        if wanted:
+            with timed(timings, "mirror"):
+                for j in wanted:
                     found_again = mirrored_face(source_arrays[j], used_source_faces[j], self.face_analyzer)
                     if found_again is not None:
                         mirrors.append((j, *found_again))

@@ -75,6 +75,7 @@ def test_the_swap_takes_a_source_turned_the_other_way_in_its_mirror_image(photos
     assert len(mirrored.source_faces) == len(mirrored.source_occlusion_masks) == 1  # the photos', not the mirror's
     as_given = pipe(turned, target, mirror_sources=False, watermark=False)
     assert not as_given.swapped[0].texture_mirrored
+    assert "mirror" in mirrored.timings and "mirror" not in as_given.timings  # finding the face again costs a detection
     assert any("turned about 76°" in notice for notice in as_given.notices)
     # Another face within the target face, the same photo around it.
     changed = np.abs(mirrored.image.astype(int) - as_given.image.astype(int)).max(axis=2) > 20
