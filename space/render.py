@@ -369,7 +369,7 @@ def compositing_grid(output) -> np.ndarray:
                 f"{swapped.source_occluders.mean():.0%} not pasted" if swapped.source_occluders.any()
                 else "none left out",
                 f"{swapped.blend_mask.mean():.0%} pasted",
-                f"from source {swapped.texture_source + 1}" if several else "",
+                texture_note(swapped, several),
             ]
         )
     return labelled_grid(
@@ -380,6 +380,15 @@ def compositing_grid(output) -> np.ndarray:
         style=MASK,
         cell_notes=notes,
     )
+
+
+def texture_note(swapped, several: bool) -> str:
+    """Under a generated face: which source photo its texture came from (with several), and
+    whether in its mirror image."""
+    mirrored = " (mirrored)" if swapped.texture_mirrored else ""
+    if several:
+        return f"from source {swapped.texture_source + 1}{mirrored}"
+    return "source mirrored" if mirrored else ""
 
 
 def control_mask_grid(output) -> np.ndarray:

@@ -76,6 +76,13 @@ def test_the_swap_takes_a_source_turned_the_other_way_in_its_mirror_image(photos
     as_given = pipe(turned, target, mirror_sources=False, watermark=False)
     assert not as_given.swapped[0].texture_mirrored
     assert "mirror" in mirrored.timings and "mirror" not in as_given.timings  # finding the face again costs a detection
+    # The app's Masks tab says so under the generated face.
+    from space.render import compositing_grid, texture_note
+
+    assert texture_note(face, several=False) == "source mirrored"
+    assert texture_note(face, several=True) == "from source 1 (mirrored)"
+    assert texture_note(as_given.swapped[0], several=False) == ""
+    assert compositing_grid(mirrored).ndim == 3
     assert any("turned about 76°" in notice for notice in as_given.notices)
     # Another face within the target face, the same photo around it.
     changed = np.abs(mirrored.image.astype(int) - as_given.image.astype(int)).max(axis=2) > 20
