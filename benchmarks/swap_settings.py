@@ -1,6 +1,7 @@
-"""How the default checkpoint's `shape_strength`, `feather_fraction` and `jaw_feather_share` were
-chosen: swaps of *training* photos scored with the *training* recogniser, so neither the held-out
-photos nor the evaluation recogniser had a say in them.
+"""How the default checkpoint's `shape_strength`, `feather_fraction` and `jaw_feather_share`, and
+the pipeline's `paste_source_occluders` and `mirror_sources`, were chosen: swaps of *training*
+photos scored with the *training* recogniser, so neither the held-out photos nor the evaluation
+recogniser had a say in them.
 
     python benchmarks/swap_settings.py --strengths 0 0.25 0.5 0.75 1 --feathers 0.04 0.03 0.0234 0.016 \
         --jaw-shares 1   # 300 pairs, 7 min here -> benchmarks/results/swap_settings.json
@@ -17,7 +18,7 @@ every mirror setting (`FaceSwapPipeline(shape_strength=, feather_fraction=, jaw_
 or `--mirror-sources`, the checkpoint's own and the defaults). Each fswap row after the first is
 also compared with the first, pair by pair, and with `--mirror-sources`, also on the pairs where a
 mirrored source is turned more like the target than the source as it is
-(`fswap.faces.mirror.mirrors_wanted`).
+(`fswap.faces.mirror.mirrors_wanted`); the classic swap then also runs on the mirror image there.
 
 Sources and targets are distinct training-split photos (seeded); each source is swapped onto two
 targets. Identity is the cosine of the swap to its source under w600k_mbf (the identity encoder
@@ -123,12 +124,21 @@ def main() -> None:
     }
     fswap_rows = list(methods)
     methods["classic"] = lambda source, target: classic(source, target).image
+    if args.mirror_sources != [None]:
+        # The same mirror image given to the classic swap: is the gain the networks' or the photo's?
+        analyzer = pipeline.face_analyzer
+
+        def classic_mirrored(source, target):
+            if mirrors_wanted([analyzer.largest_face(source).landmarks], [analyzer.largest_face(target).landmarks]):
+                source = np.ascontiguousarray(source[:, ::-1])
+            return classic(source, target).image
+
+        methods["classic, mirrored when turned the other way"] = classic_mirrored
     evaluation, _ = evaluate(methods, sources, targets, pairs, pipeline.face_analyzer,
                              TrainingRecogniser(pipeline.face_analyzer))
     rows = with_median_pose(evaluation)
     comparisons = [paired_comparison(evaluation, method, fswap_rows[0]) for method in fswap_rows[1:]]
     if args.mirror_sources != [None]:
-        analyzer = pipeline.face_analyzer
         turned = {(s, t) for s, t in pairs
                   if mirrors_wanted([analyzer.largest_face(sources[s]).landmarks], [analyzer.largest_face(targets[t]).landmarks])}
         subset = Evaluation(results=[r for r in evaluation.results if (r.source, r.target) in turned])
