@@ -22,7 +22,8 @@ mesh runs in its own environment (`mesh_pose_worker.py`, which imports nothing o
 the swaps this script saves as PNG files.
 
 Pairs: `fswap eval`'s 2,209 held-out pairs. Rows: fswap, fswap with the target's proportions
-(`shape_strength=0`), the classic swap, and no swap. fswap is paired with the classic swap on
+(`shape_strength=0`), fswap with a source turned the other way stretched rather than mirrored
+(`mirror_sources=False`, `fswap.faces.mirror`), the classic swap, and no swap. fswap is paired with the classic swap on
 both measures (a 95 % interval from a bootstrap over source photos, as in `fswap eval`).
 """
 
@@ -97,6 +98,8 @@ def main() -> None:
         "fswap": lambda source, target: pipeline(source, target).image,
         "fswap, the target's proportions (shape_strength=0)": lambda source, target: pipeline(
             source, target, shape_strength=0.0).image,
+        "fswap, a source turned the other way stretched (mirror_sources=False)": lambda source, target: pipeline(
+            source, target, mirror_sources=False).image,
         "classic": lambda source, target: classic(source, target).image,
         "no swap": lambda source, target: target,
     }
