@@ -5,9 +5,9 @@ raw bytes, a PIL image or a numpy array and handles EXIF orientation, alpha, pal
 greyscale, 16-bit and float data, animated files (first frame), decompression bombs,
 truncated, zero-byte and non-image files.
 
-Transparent pixels are seen on white, as viewers show them. `load_alpha` reads a photo's
-transparency on its own, so that a swap of a cut-out portrait can be written back with it
-(`with_alpha`, `save_image`).
+Transparent pixels are seen on white, as viewers show them. `load_rgba` reads a photo with its
+transparency, so that a swap of a cut-out portrait can be written back with it
+(`with_transparency`, `save_image`).
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class FaceCrops:
         )
 
     def outside(self, index: int) -> np.ndarray:
-        """bool [S, S]: where face `index`'s crop lies outside its photo (the crop mirrors the
+        """bool [S, S]: where face `index`'s crop lies outside its photo (the crop reflects the
         photo there, and the photo-resolution swap has no pixels of it)."""
         size = self.crops[index].shape[:2]
         inside = np.ones(self.photos[index].shape[:2], np.uint8)
