@@ -125,11 +125,16 @@ def main() -> None:
     fswap_rows = list(methods)
     methods["classic"] = lambda source, target: classic(source, target).image
     if args.mirror_sources != [None]:
-        # The same mirror image given to the classic swap: is the gain the networks' or the photo's?
+        # The pairs whose source is turned the other way (each photo's face found once), and the
+        # classic swap given the same mirror image there: is the gain the networks' or the photo's?
         analyzer = pipeline.face_analyzer
+        source_points = [analyzer.largest_face(photo).landmarks for photo in sources]
+        target_points = [analyzer.largest_face(photo).landmarks for photo in targets]
+        turned = {(s, t) for s, t in pairs if mirrors_wanted([source_points[s]], [target_points[t]])}
+        turned_photos = {(id(sources[s]), id(targets[t])) for s, t in turned}
 
         def classic_mirrored(source, target):
-            if mirrors_wanted([analyzer.largest_face(source).landmarks], [analyzer.largest_face(target).landmarks]):
+            if (id(source), id(target)) in turned_photos:
                 source = np.ascontiguousarray(source[:, ::-1])
             return classic(source, target).image
 
@@ -139,8 +144,6 @@ def main() -> None:
     rows = with_median_pose(evaluation)
     comparisons = [paired_comparison(evaluation, method, fswap_rows[0]) for method in fswap_rows[1:]]
     if args.mirror_sources != [None]:
-        turned = {(s, t) for s, t in pairs
-                  if mirrors_wanted([analyzer.largest_face(sources[s]).landmarks], [analyzer.largest_face(targets[t]).landmarks])}
         subset = Evaluation(results=[r for r in evaluation.results if (r.source, r.target) in turned])
         comparisons += [paired_comparison(subset, method, fswap_rows[0]) for method in fswap_rows[1:]]
         rows += [{**row, "method": f"{row['method']} (the {len(turned)} pairs turned the other way)"}

@@ -80,11 +80,14 @@ def load_rgba(
         load_image(image, name=name, max_pixels=max_pixels)  # the same checks and errors
         rgba = _to_uint8(image, name or "image") if image.ndim == 3 and image.shape[2] == 4 else None
     else:
-        pil, label = _open(image, name, max_bytes, max_pixels)
+        # The header says whether there is an alpha channel: an opaque photo is not decoded again.
+        pil, label = _open(image, name, max_bytes, max_pixels, decode=False)
+        if not (pil.mode in ALPHA_MODES or (pil.mode == "P" and "transparency" in pil.info)):
+            return None
         _check_pixels(pil.size, label, max_pixels)
-        pil = _upright(pil)
-        has_alpha = pil.mode in ALPHA_MODES or (pil.mode == "P" and "transparency" in pil.info)
-        rgba = np.array(pil.convert("RGBA"), dtype=np.uint8) if has_alpha else None
+        with _decoding(label):
+            pil.load()
+        rgba = np.array(_upright(pil).convert("RGBA"), dtype=np.uint8)
     return None if rgba is None or rgba[..., 3].min() == 255 else np.ascontiguousarray(rgba)
 
 
@@ -103,8 +106,10 @@ def with_transparency(result: np.ndarray, original: np.ndarray | None) -> np.nda
     return rgba
 
 
-def _open(image: ImageInput, name: str | None, max_bytes: int, max_pixels: int) -> tuple[Image.Image, str]:
-    """`image` (a path, bytes or PIL image) opened and decoded within the limits, and its label."""
+def _open(image: ImageInput, name: str | None, max_bytes: int, max_pixels: int,
+          decode: bool = True) -> tuple[Image.Image, str]:
+    """`image` (a path, bytes or PIL image) opened within the limits, and its label; decoded, or
+    with only its header read (`decode=False`)."""
     if isinstance(image, Image.Image):
         return image, name or "image"
     if isinstance(image, (bytes, bytearray, memoryview)):
@@ -118,7 +123,7 @@ def _open(image: ImageInput, name: str | None, max_bytes: int, max_pixels: int) 
         raise ImageError(f"{label} is empty (0 bytes)")
     if len(data) > max_bytes:
         raise ImageError(f"{label} is {len(data) / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
-    return _decode(data, label, max_pixels), label
+    return _decode(data, label, max_pixels, decode), label
 
 
 def keeps_alpha(path: str | os.PathLike) -> bool:
@@ -154,14 +159,23 @@ def _read_file(path: Path, name: str | None, max_bytes: int) -> tuple[bytes, str
         raise ImageError(f"{label} cannot be read: {error.strerror or error}") from error
 
 
-def _decode(data: bytes, label: str, max_pixels: int) -> Image.Image:
+def _decode(data: bytes, label: str, max_pixels: int, decode: bool = True) -> Image.Image:
+    with _decoding(label):
+        pil = Image.open(io.BytesIO(data), formats=READ_FORMATS)
+        # The header is read now, the pixels only on load(): check size before decoding.
+        _check_pixels(pil.size, label, max_pixels)
+        if decode:
+            pil.load()
+    return pil
+
+
+@contextlib.contextmanager
+def _decoding(label: str):
+    """Whatever goes wrong opening or decoding image `label` becomes one `ImageError`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            pil = Image.open(io.BytesIO(data), formats=READ_FORMATS)
-            # The header is read now, the pixels only on load(): check size before decoding.
-            _check_pixels(pil.size, label, max_pixels)
-            pil.load()
+            yield
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -170,7 +184,6 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Image.Image:
         raise ImageError(f"{label} is not an image fswap can read ({READ_FORMAT_NAMES})") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{label} is damaged or truncated and cannot be decoded ({error})") from error
-    return pil
 
 
 def _check_pixels(size: tuple[int, int], label: str, max_pixels: int) -> None:

@@ -333,7 +333,7 @@ def _encoded(image, format: str | None, label: str,
 
         pil_format = _pil_format(format or "png")
         pixels = load_image(image, name=label)
-        if pil_format != "JPEG":
+        if pil_format != "JPEG" and image.ndim == 3 and image.shape[2] == 4:
             rgba = load_rgba(image, name=label)
             pixels = pixels if rgba is None else rgba
         buffer = io.BytesIO()
