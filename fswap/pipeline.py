@@ -41,8 +41,8 @@ from fswap.faces import (
 from fswap.faces.align import blend_mask, jaw_rows
 from fswap.faces.analyzer import face_numbered
 from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage, paste_occluders_setting
-from fswap.faces.full_resolution import composite_full_resolution, network_correction
-from fswap.faces.masks import occluded_skin, visible_skin
+from fswap.faces.full_resolution import composite_full_resolution, network_correction, relit_full_resolution
+from fswap.faces.masks import occluded_skin, unlike_skin, visible_skin
 from fswap.faces.mirror import mirrored_face, mirrors_wanted
 from fswap.faces.notices import (
     COVER_LIMIT,
@@ -54,6 +54,7 @@ from fswap.faces.notices import (
     several_faces_notice,
     turn_notice,
 )
+from fswap.faces.render import SourceFace
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
@@ -83,6 +84,8 @@ OCCLUDER_FEATHER = 0.016
 #: What the attribute encoder sees: the target crop (doc 004) or the target with the source face's
 #: texture warped onto it (doc 003's first stage). Fixed by how the checkpoint was trained.
 ATTRIBUTE_INPUTS = ("target", "warped_source")
+#: How a two-stage checkpoint forms the face at the photo's resolution (`__call__`'s `rendering`).
+RENDERINGS = ("relit", "pasted")
 
 
 @dataclass
@@ -98,9 +101,14 @@ class SwappedFace:
     face_mask: np.ndarray  # [S, S] float32, the face region from the landmarks
     blend_mask: np.ndarray  # [S, S] float32, what was pasted: face ∧ visible ∧ ¬left-out source occluders ∧ ¬kept open mouth, feathered
     source_occluders: np.ndarray  # [S, S] float32, 1 = left out: the source's occluders land here (all 0 when pasted)
-    control_masks: list[np.ndarray]  # coarse to fine, [h, w] float32; 1 = kept the target's attributes
+    control_masks: list[np.ndarray]  # coarse to fine, [h, w] float32; 1 = kept the target's attributes (none when relit)
     texture_source: int = 0  # the source photo whose face texture was warped onto it (two-stage checkpoints)
     texture_mirrored: bool = False  # ... in its mirror image, the face turned the other way (`fswap.faces.mirror`)
+    #: [S, S] float32 (relit rendering; None otherwise): how far the source photo's pixels were
+    #: trusted (`fswap.faces.trust`: 0 where the warp stretches them or they show an occluder)...
+    trust_map: np.ndarray | None = None
+    #: ... and where the texture came from the source face's other side, in its mirror image.
+    mirror_filled: np.ndarray | None = None
 
 
 @dataclass
@@ -286,7 +294,8 @@ class FaceSwapPipeline:
         source_faces: int | Sequence[int | None] | None = None,
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
-        paste_source_occluders: str | bool = "all",
+        paste_source_occluders: str | bool = "none",
+        rendering: str = "relit",
         keep_open_mouths: bool = True,
         refine: bool = True,
         full_resolution: bool = True,
@@ -315,16 +324,37 @@ class FaceSwapPipeline:
                 statistics before blending (doc 003).
             occlusion_aware: keep the target's occluders (hands, glasses, hair): the
                 segmenter's non-occlusion masks feed the encoders and cut the blend mask.
-            paste_source_occluders: (two-stage checkpoints, with `occlusion_aware`) what of
-                what covers the source face is pasted with it (`fswap.faces.first_stage.PASTE_OCCLUDERS`).
+            paste_source_occluders: (two-stage checkpoints) what of what covers the source face
+                is pasted with it (`fswap.faces.first_stage.PASTE_OCCLUDERS`). "none" (or False,
+                the default): nothing; relit, each covered place is taken from the source face's
+                other side in its mirror image where that is clean, and the target's own face
+                stays where neither side is (what covers it is found by the segmenter and, for
+                hair reaching in over the outline, by its colour: `fswap.faces.masks.unlike_skin`).
                 "all" (or True): everything, as the classic swap does. "inside": what covers its
                 eyes or lies inside it (glasses, a lock over an eye), but not what reaches in over
                 its outline (a fringe, a hat's brim, a hand or microphone from the side, the
                 photo's edge): the target's own face shows there instead of a band of someone
                 else's hair, but also where the segmenter mistakes a turned source's far cheek for
-                an occluder. "none" (or False): nothing, so no microphone on the target's mouth,
-                but the target's eyes behind the source's glasses. The more is pasted, the more of
-                the source a recogniser finds (the README's evaluation).
+                an occluder. The more is pasted, the more of the source a recogniser finds, and
+                the more the swap looks like dirt on a face to a person (the README's evaluation).
+            rendering: (two-stage checkpoints, `full_resolution`) how the face is formed at the
+                photo's resolution. "relit" (the default, `fswap.faces.render`): the source photo's
+                face warped onto the target's where the warp keeps it trusted (`fswap.faces.trust`),
+                its mirror image's where that shows a place better, relit to the target's light
+                (`fswap.faces.relight`), given the photo's grain and blended in frequency bands
+                (`fswap.faces.blend`); the identity encoder and generator are not run, and
+                `control_masks` are empty. "pasted" (the default until 0.2): the warped source
+                recoloured by the target's colour statistics plus the smooth part of the
+                networks' correction, alpha-blended.
+            rendering: (two-stage checkpoints, `full_resolution`) how the face is formed at the
+                photo's resolution. "relit" (the default, `fswap.faces.render`): the source photo's
+                face warped onto the target's where the warp keeps it trusted (`fswap.faces.trust`),
+                its mirror image's where that shows a place better, relit to the target's light
+                (`fswap.faces.relight`), given the photo's grain and blended in frequency bands
+                (`fswap.faces.blend`); the identity encoder and generator are not run, and
+                `control_masks` are empty. "pasted" (the default before): the warped source
+                recoloured by the target's colour statistics plus the smooth part of the
+                networks' correction, alpha-blended.
             keep_open_mouths: (two-stage checkpoints) a target face whose mouth is open keeps its
                 own teeth and tongue when the source's mouth is much less open: warped apart, the
                 source's lips would smear over them (`fswap.faces.first_stage.kept_mouth`). The
@@ -375,6 +405,8 @@ class FaceSwapPipeline:
             raise ValueError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
         jaw_share = self.jaw_feather_share if jaw_feather_share is None else _jaw_feather_share(jaw_feather_share)
         paste_source_occluders = paste_occluders_setting(paste_source_occluders)
+        if rendering not in RENDERINGS:
+            raise ValueError(f"rendering must be one of {', '.join(RENDERINGS)}, not {rendering!r}")
         with timed(timings, "load"):
             source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}"))
                              for i, image in enumerate(source_inputs)]
@@ -438,10 +470,15 @@ class FaceSwapPipeline:
             covered_shares = [occluders.sum() / area for occluders, area in zip(source_occluders, region_sizes, strict=True)]
             outside_shares = [outside.sum() / area for outside, area in zip(cut_off, region_sizes, strict=True)]
 
-        with timed(timings, "identity"):
-            source_view, visible_view = identity_view(source_batch[:photo_count], source_visible[:photo_count], margin)
-            identity_embedding = mean_identity(self.identity_encoder.encode(source_view, visible_view))
-            identity_embedding = identity_embedding.expand(len(chosen), -1)
+        # The relit rendering forms the face from the source photos alone (`fswap.faces.render`):
+        # the identity encoder and the generator have no part in it, so they are not run.
+        relit = two_stage and full_resolution and rendering == "relit"
+        if not relit:
+            with timed(timings, "identity"):
+                source_view, visible_view = identity_view(source_batch[:photo_count], source_visible[:photo_count],
+                                                          margin)
+                identity_embedding = mean_identity(self.identity_encoder.encode(source_view, visible_view))
+                identity_embedding = identity_embedding.expand(len(chosen), -1)
 
         # Each source photo that is largely covered or cut off says so (in two-stage checkpoints,
         # those whose texture is used: an uncovered photo turned as well is preferred to a covered one).
@@ -472,11 +509,14 @@ class FaceSwapPipeline:
         # show the wrong person.
         notices += [several_faces_notice(name, [np.sqrt(face.area) for face in faces])
                     for name, faces, index in zip(source_names, found, chosen_sources, strict=True) if index is None]
-        with timed(timings, "generate"):
-            attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
-            generated = self.generator(identity_embedding, attribute_features)
-            swapped_crops = self._to_uint8(generated.image) if refine else stage.crops
-            control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
+        if relit:
+            swapped_crops, control_masks = stage.crops, []
+        else:
+            with timed(timings, "generate"):
+                attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
+                generated = self.generator(identity_embedding, attribute_features)
+                swapped_crops = self._to_uint8(generated.image) if refine else stage.crops
+                control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
 
         with timed(timings, "blend"):
             fraction = self.feather_fraction if feather_fraction is None else feather_fraction
@@ -485,10 +525,28 @@ class FaceSwapPipeline:
             results = []
             for k, index in enumerate(chosen):
                 swapped = swapped_crops[k]
+                trust_map = mirror_filled = None
                 # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
-                blend = blend_mask(face_masks[k], skins[k], fraction * size, OCCLUDER_FEATHER * size,
-                                   jaw_radius=jaw_share * fraction * size, jaw_rows=lower_face)
-                if two_stage and full_resolution:
+                # Relit, what covers the source is filled from its other side where that is clean,
+                # so only what the rendering leaves uncovered is cut (below).
+                blend = blend_mask(face_masks[k], stage.visible[k] if relit else skins[k], fraction * size,
+                                   OCCLUDER_FEATHER * size, jaw_radius=jaw_share * fraction * size,
+                                   jaw_rows=lower_face)
+                if relit:
+                    j = stage.texture_sources[k]
+                    avoid = stage.unpasted[j]
+                    if paste_source_occluders == "none":  # what the segmenter missed too
+                        avoid = avoid | unlike_skin(sources.crops[j], sources.points[j], band)
+                    source = SourceFace.cut(sources.photos[j], sources.faces[j].landmarks, avoid, sources.matrices[j])
+                    # The networks' correction is not added: on the relit face it washed the light out.
+                    rendered = relit_full_resolution(
+                        image, faces[index].landmarks, source, targets.matrices[k], stage.visible[k], blend,
+                        None, stage.shapes[k], use_mirror=mirror_sources, out=image,
+                    )
+                    image, swapped = rendered.image, rendered.face_crop
+                    blend = blend * (1.0 - rendered.uncovered)
+                    trust_map, mirror_filled = rendered.trust, rendered.mirrored
+                elif two_stage and full_resolution:
                     j = stage.texture_sources[k]
                     correction = network_correction(swapped, stage.crops[k]) if refine else None
                     image, swapped = composite_full_resolution(
@@ -508,6 +566,7 @@ class FaceSwapPipeline:
                         texture_source=texture_photo[stage.texture_sources[k]],
                         texture_mirrored=stage.texture_sources[k] >= photo_count,
                         control_masks=[masks[k] for masks in control_masks],
+                        trust_map=trust_map, mirror_filled=mirror_filled,
                     )
                 )
         if watermark:

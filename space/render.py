@@ -349,14 +349,17 @@ def compositing_grid(output) -> np.ndarray:
     size = cell_size(output.swapped[0].target_crop.shape[0])
     rows, notes = [], []
     several = len(output.source_faces) > 1
+    relit = output.swapped[0].trust_map is not None
     for swapped in output.swapped:
         target = _cell(swapped.target_crop, size)
+        trust = [overlay(target, _cell(swapped.trust_map, size), MASK)] if relit else []
         rows.append(
             [
                 target,
                 overlay(target, _cell(swapped.occlusion_mask, size), MASK),
                 overlay(target, _cell(swapped.face_mask, size), MASK),
                 overlay(target, _cell(1.0 - swapped.source_occluders, size), MASK),
+                *trust,
                 overlay(target, _cell(swapped.blend_mask, size), MASK),
                 _cell(swapped.swapped_crop, size),
             ]
@@ -368,6 +371,7 @@ def compositing_grid(output) -> np.ndarray:
                 "",
                 f"{swapped.source_occluders.mean():.0%} not pasted" if swapped.source_occluders.any()
                 else "none left out",
+                *([trust_note(swapped)] if relit else []),
                 f"{swapped.blend_mask.mean():.0%} pasted",
                 texture_note(swapped, several),
             ]
@@ -375,11 +379,19 @@ def compositing_grid(output) -> np.ndarray:
     return labelled_grid(
         rows,
         title="How each face was blended",
-        column_titles=["target", "visible skin", "face region", "source's occluders", "blend mask", "generated"],
+        column_titles=["target", "visible skin", "face region", "source's occluders",
+                       *(["trust in source"] if relit else []), "blend mask", "rendered" if relit else "generated"],
         row_titles=[f"face {swapped.index}" for swapped in output.swapped],
         style=MASK,
         cell_notes=notes,
     )
+
+
+def trust_note(swapped) -> str:
+    """Under a trust map (relit rendering): how much of the face came from the source's other side."""
+    face = swapped.face_mask > 0.5
+    share = float((swapped.mirror_filled[face] > 0.5).mean()) if face.any() else 0.0
+    return f"{share:.0%} from its mirror side" if share >= 0.005 else "all from the source"
 
 
 def texture_note(swapped, several: bool) -> str:
@@ -396,6 +408,9 @@ def control_mask_grid(output) -> np.ndarray:
     crop: where the generator kept the target's attribute features instead of the new identity."""
     size = cell_size(output.swapped[0].target_crop.shape[0])
     scales = [mask.shape[-1] for mask in output.swapped[0].control_masks]
+    title = "Generator control masks, coarse to fine" if scales else \
+        "No control masks: the relit rendering forms the face without the generator"
+
     rows, notes = [], []
     for swapped in output.swapped:
         target = _cell(swapped.target_crop, size)
@@ -407,8 +422,8 @@ def control_mask_grid(output) -> np.ndarray:
         notes.append(["", "", *(f"mean {mask.mean():.2f}" for mask in swapped.control_masks)])
     return labelled_grid(
         rows,
-        title="Generator control masks, coarse to fine",
-        column_titles=["target", "generated", *(f"{scale}x{scale}" for scale in scales)],
+        title=title,
+        column_titles=["target", "generated" if scales else "rendered", *(f"{scale}x{scale}" for scale in scales)],
         row_titles=[f"face {swapped.index}" for swapped in output.swapped],
         style=CONTROL,
         cell_notes=notes,

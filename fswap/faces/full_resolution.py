@@ -12,11 +12,17 @@ pixels, appearance from the network.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from fswap.faces.align import composite, invert_matrix
+from fswap.faces.blend import match_grain, multiband_blend
 from fswap.faces.color import match_appearance
+from fswap.faces.relight import feature_weight, relight, skin_weight
+from fswap.faces.render import SourceFace, fill_from_mirror
+from fswap.faces.trust import face_size
 from fswap.faces.warp import face_points, face_rectangle, warp_face_onto
 
 #: The correction's low-pass: Gaussian sigma as a fraction of the crop size (2 px at 128 px).
@@ -104,3 +110,76 @@ def composite_full_resolution(
     face_crop = cv2.warpAffine(face, patch_to_crop, (size, size), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
     return result, face_crop
+
+
+@dataclass
+class RelitSwap:
+    """`relit_full_resolution`'s result; the masks are seen through the target's crop matrix."""
+
+    image: np.ndarray  # the swapped photo
+    face_crop: np.ndarray  # uint8 [S, S, 3], the pasted face
+    trust: np.ndarray  # float32 [S, S], how far the source's pixels were trusted (`fswap.faces.trust`)
+    mirrored: np.ndarray  # float32 [S, S], where its mirror image's were used instead
+    uncovered: np.ndarray  # float32 [S, S], where neither showed the face: the target's own stays
+
+
+def relit_full_resolution(
+    target_image: np.ndarray,
+    target_landmarks: np.ndarray,
+    source: SourceFace,
+    matrix: np.ndarray,
+    skin: np.ndarray,
+    blend: np.ndarray,
+    correction: np.ndarray | None = None,
+    shape_landmarks: np.ndarray | None = None,
+    use_mirror: bool = True,
+    *,
+    out: np.ndarray | None = None,
+) -> RelitSwap:
+    """Swap one face at the target's resolution, rendered to pass for a photo (`fswap.faces.render`):
+    the source's texture where it is trusted, its mirror image's where that is trusted more, relit
+    to the target's light (`fswap.faces.relight`), given the photo's grain and blended in bands
+    (`fswap.faces.blend`).
+
+    Args:
+        target_image: RGB uint8 photo; target_landmarks: [106, 2] in it.
+        source: the source face cut from its photo with what covers it (`SourceFace.cut`).
+        matrix, skin, blend, correction, shape_landmarks, out: as in `composite_full_resolution`.
+        use_mirror: fill what the source does not show well from its mirror image.
+    """
+    size = skin.shape[0]
+    result = target_image.copy() if out is None else out
+    x0, y0, x1, y1 = face_rectangle(face_points(target_landmarks), target_image.shape)
+    if x1 <= x0 or y1 <= y0:  # the face lies outside the photo
+        empty = np.zeros((size, size), np.float32)
+        return RelitSwap(result, np.zeros((size, size, 3), np.uint8), empty, empty, empty)
+    local = invert_matrix(matrix)
+    local[:, 2] -= (x0, y0)
+    region = (int(x1 - x0), int(y1 - y0))
+    patch = target_image[y0:y1, x0:x1]
+
+    def to_patch(array: np.ndarray) -> np.ndarray:
+        return cv2.warpAffine(array.astype(np.float32), local, region, flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+    destination = np.asarray(target_landmarks if shape_landmarks is None else shape_landmarks, np.float64) - (x0, y0)
+    rendered = fill_from_mirror(source, destination, patch.shape[:2], use_mirror)
+    texture = rendered.texture
+    if correction is not None:
+        texture = np.clip((texture + to_patch(correction)).round(), 0, 255).astype(np.uint8)
+    visible = to_patch(skin) > 0.5
+    target_skin = skin_weight(np.asarray(target_landmarks, np.float64) - (x0, y0), patch.shape[:2], visible)
+    texture_skin = skin_weight(destination, patch.shape[:2], rendered.coverage & (rendered.trust > 0.5) & visible)
+    face = relight(texture, patch, texture_skin, target_skin, face_size(destination),
+                   features=feature_weight(destination, patch.shape[:2]))
+    face = match_grain(face, patch, texture_skin, target_skin)
+    alpha = to_patch(blend) * rendered.coverage * (1.0 - rendered.uncovered)
+    result[y0:y1, x0:x1] = multiband_blend(patch, face, alpha)
+
+    patch_to_crop = np.asarray(matrix, np.float64).copy()
+    patch_to_crop[:, 2] += patch_to_crop[:, :2] @ (x0, y0)
+
+    def to_crop(array: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+        return cv2.warpAffine(array, patch_to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+
+    return RelitSwap(result, to_crop(face, cv2.BORDER_REPLICATE), to_crop(rendered.trust), to_crop(rendered.mirrored),
+                     to_crop(rendered.uncovered.astype(np.float32)))

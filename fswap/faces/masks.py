@@ -156,3 +156,46 @@ def occluders_from_outside(landmarks: np.ndarray, occluded: np.ndarray, band: fl
     outside = reaches_outline & ~on_an_eye
     outside[0] = False  # the background label
     return outside[labels]
+
+
+#: A pixel of a face's skin area is no skin when its hue lies this many robust spreads from the
+#: face's typical skin's, or it is darker by as many spreads and at least `DARKER_THAN_SKIN`
+#: (of 255 LAB lightness levels: light varies over a face far more than skin colour does).
+UNLIKE_SKIN = 3.5
+DARKER_THAN_SKIN = 40.0
+
+
+def unlike_skin(crop: np.ndarray, landmarks: np.ndarray, band: float) -> np.ndarray:
+    """bool [H, W]: where `crop`'s face (`landmarks` [106, 2] in it) shows something that is not
+    its skin, on skin that should be: a fringe, a strand of hair, a frame, a dark cast shadow.
+
+    The segmenter misses some of these (a fringe of the face's own tone of hair, a shadow); a
+    colour test finds those that reach in over the face's outline. Skin is what the middle of the face shows (a robust mean and spread
+    in CIE LAB); eyes, brows and lips are not tested. Regions smaller than a square
+    of side 2 x `band` are dropped.
+    """
+    face = region_mask(landmarks, crop.shape[:2], "face") > 0.5
+    features = np.maximum.reduce([region_mask(landmarks, crop.shape[:2], name) for name in ("eyes", "brows", "mouth")])
+    width = 2 * int(round(band)) + 1
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))) > 0
+    tested = face & ~features
+    if tested.sum() < 64:
+        return np.zeros(crop.shape[:2], bool)
+    lab = cv2.cvtColor(np.asarray(crop, np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+    # The typical skin is measured in the middle of the face (nose, inner cheeks), where least
+    # hair or shadow falls; the whole skin area is tested.
+    middle = (region_mask(landmarks, crop.shape[:2], "inner_face") > 0.5) & tested
+    pixels = lab[middle] if middle.sum() >= 64 else lab[tested]
+    centre = np.median(pixels, axis=0)
+    spread = np.maximum(1.4826 * np.median(np.abs(pixels - centre), axis=0), 2.0)
+    hue = np.sqrt((((lab[..., 1:] - centre[1:]) / spread[1:]) ** 2).sum(axis=2))
+    # Hair and frames are mostly darker than the skin, by more than the light varies over it.
+    dark = centre[0] - lab[..., 0] > max(UNLIKE_SKIN * spread[0], DARKER_THAN_SKIN)
+    outliers = (((hue > UNLIKE_SKIN) | dark) & tested).astype(np.uint8)
+    outliers = cv2.morphologyEx(outliers, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(outliers, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= (2.0 * band) ** 2
+    keep[0] = False
+    # Only what reaches in over the outline (hair, a brim, a hand): inside the face a dark patch
+    # is more often its own shadow or an open mouth than something covering it.
+    return occluders_from_outside(landmarks, keep[labels], band)

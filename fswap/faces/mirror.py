@@ -25,6 +25,25 @@ from fswap.faces.pose import POSE_TOLERANCE, yaw_proxy
 #: A face found in the mirror image is the mirrored source face when their boxes overlap this much.
 SAME_FACE_IOU = 0.5
 
+#: For each of the 106 landmarks (2d106det), the landmark at its mirror place on the face (the
+#: left eye's outer corner for the right eye's): read off 30 held-out photos and their mirror
+#: images (each landmark of the mirror image matched to the nearest of the photo's, the majority
+#: kept; two eye-corner pairs that lie on one another were made symmetric).
+MIRRORED_LANDMARKS = (
+    0, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    13, 14, 15, 16, 87, 88, 93, 91, 90, 92, 89, 94, 96, 95, 101, 100, 99, 97, 98, 105, 104, 102, 103, 61, 53,
+    57, 58, 59, 54, 55, 56, 60, 52, 62, 67, 68, 69, 70, 63, 64, 65, 66, 71, 72, 73, 74, 81, 82, 83, 84, 85,
+    80, 75, 76, 77, 78, 79, 86, 33, 34, 39, 37, 36, 38, 35, 40, 42, 41, 46, 47, 45, 44, 43, 50, 51, 49, 48,
+)
+
+
+def mirror_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
+    """[106, 2] landmarks of a face as they lie in its photo's mirror image (`width` px wide),
+    in the analyzer's order: no face detection needed."""
+    mirrored = np.asarray(landmarks, np.float64).copy()
+    mirrored[:, 0] = width - 1 - mirrored[:, 0]
+    return mirrored[list(MIRRORED_LANDMARKS)]
+
 
 def mirrors_wanted(source_landmarks: Sequence[np.ndarray], target_landmarks: Sequence[np.ndarray]) -> list[int]:
     """The source faces whose mirror image is turned more like some target face than every source

@@ -70,11 +70,7 @@ def warp_triangles(
     keep = np.abs(np.linalg.det(homogeneous)) > 1e-6  # drop degenerate (zero-area) triangles
     affines = np.linalg.solve(homogeneous[keep], source_triangles[keep])  # [T', 3, 2]
 
-    # Label every output pixel with its triangle; shared edges get a neighbour's label, whose map agrees there.
-    labels = np.full(size, -1, dtype=np.int32)
-    subpixel = 16
-    for index, triangle in enumerate(target_triangles[keep]):
-        cv2.fillConvexPoly(labels, np.round(triangle * subpixel).astype(np.int32), index, cv2.LINE_8, 4)
+    labels = triangle_labels(target_triangles[keep], size)
     coverage = labels >= 0
     labels = np.maximum(labels, 0)
 
@@ -85,6 +81,16 @@ def warp_triangles(
     warped = cv2.remap(source_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     warped[~coverage] = 0
     return warped, coverage
+
+
+def triangle_labels(triangles: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """int32 [height, width]: the index of the triangle of `triangles` [T, 3, 2] each pixel lies
+    in, -1 outside them all. Shared edges get a neighbour's label (whose affine map agrees there)."""
+    labels = np.full(size, -1, dtype=np.int32)
+    subpixel = 16
+    for index, triangle in enumerate(triangles):
+        cv2.fillConvexPoly(labels, np.round(triangle * subpixel).astype(np.int32), index, cv2.LINE_8, 4)
+    return labels
 
 
 def warp_face_onto(
