@@ -1,4 +1,4 @@
-"""Time each face stage and the classic swap on a large real photo.
+"""Time each face stage, the classic swap and fswap's default on a large real photo.
 
     python benchmarks/face_stages.py [--repeats 5]
 
@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 from common import large_photo, markdown_table, median_seconds, write_result
 
-from fswap.assets import example_image
+from fswap.assets import default_model, example_image
 from fswap.baselines.classic import ClassicFaceSwapper
 from fswap.faces import (
     FaceAnalyzer,
@@ -25,6 +25,7 @@ from fswap.faces import (
     warp_face,
 )
 from fswap.imageio import load_image
+from fswap.pipeline import FaceSwapPipeline
 
 
 def main() -> None:
@@ -42,6 +43,7 @@ def main() -> None:
     crop = warp_face(image, matrix, size)
     blend_mask = feather(region_mask(transform_points(face.landmarks, matrix), (size, size), "face"), 4)
     swapper = ClassicFaceSwapper(analyzer)
+    pipeline = FaceSwapPipeline.from_pretrained(default_model())
 
     detect_only = median_seconds(lambda: analyzer.detect(image, landmarks=False), args.repeats)
     detect_landmarks = median_seconds(lambda: analyzer.detect(image), args.repeats)
@@ -52,12 +54,21 @@ def main() -> None:
         "align (256-px crop, 1 face)": median_seconds(lambda: warp_face(image, matrix, size), args.repeats),
         "paste-back (1 face)": median_seconds(lambda: paste_back(image, crop, matrix, blend_mask), args.repeats),
         "classic swap, 1 face, end to end": median_seconds(lambda: swapper(source, image), args.repeats),
+        # The default checkpoint, unwatermarked like the classic swap: its new (relit) and previous rendering.
+        "fswap swap, relit (default), 1 face, end to end": median_seconds(
+            lambda: pipeline(source, image, watermark=False), args.repeats),
+        "fswap swap, pasted (previous default), 1 face, end to end": median_seconds(
+            lambda: pipeline(source, image, watermark=False, rendering="pasted", paste_source_occluders="all"),
+            args.repeats),
     }
+    relit_ratio = stages["fswap swap, relit (default), 1 face, end to end"] / stages["classic swap, 1 face, end to end"]
     rows = [{"stage": name, "median ms": f"{seconds * 1000:.1f}"} for name, seconds in stages.items()]
     photo = f"{image.shape[1]}x{image.shape[0]} ({image.shape[0] * image.shape[1] / 1e6:.1f} MP), {len(faces)} faces"
     path = write_result("face_stages", {"photo": photo, "repeats": args.repeats,
-                                         "seconds": {k: round(v, 5) for k, v in stages.items()}})
+                                         "seconds": {k: round(v, 5) for k, v in stages.items()},
+                                         "relit_over_classic": round(relit_ratio, 2)})
     print(f"photo: {photo}; median of {args.repeats} runs\n")
+    print(f"fswap (relit) takes {relit_ratio:.2f}x the classic swap's time\n")
     print(markdown_table(rows, ["stage", "median ms"]))
     print(f"\nwritten: {path}")
     assert np.isfinite(list(stages.values())).all()

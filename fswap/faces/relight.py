@@ -4,13 +4,16 @@ A face's pixels are, roughly, its skin's own colour times the light falling on i
 light, not sRGB). The light varies slowly over the face; the skin's own colour has the detail.
 So the target's slowly varying light is measured on its skin (eyes, brows and lips left out, as
 they are no skin: the measure fills them in from the skin around them), the source texture's
-the same way, and the texture is multiplied by their ratio, per channel:
+the same way, and the texture's brightness is multiplied by their ratio:
 
-    relit = texture x shading(target) / shading(texture)
+    relit = texture x brightness(target) / brightness(texture)      (linear light, local)
 
-The face then carries the target's shading and colour cast (a side lit, a blue stage light, a
-darker neck-side cheek) while keeping the source's features and skin detail. Global colour
-statistics (`fswap.faces.color`) cannot move shading from one side to the other; this does.
+then its hue (CIE LAB a, b) is shifted by the difference of the two skins' local mean hues, at a
+coarser scale. The face then carries the target's shading and colour cast (a side lit, a blue
+stage light, a darker neck-side cheek) while keeping the source's features and skin detail.
+Global colour statistics (`fswap.faces.color`) cannot move shading from one side to the other;
+this does. Highlights pushed past white are rolled off, not clipped, and the eyes and teeth take
+only part of the change (they are no skin).
 """
 
 from __future__ import annotations
@@ -23,8 +26,13 @@ from fswap.faces.masks import mouth_interior, region_mask
 #: The light is measured at this scale: a Gaussian sigma as a fraction of the face's size.
 #: Smaller carries more of the target's own face (its wrinkles, stubble) into the swap.
 LIGHT_SCALE = 0.08
-#: How far a pixel's light may be changed, as a factor either way.
-MAX_GAIN = 4.0
+#: Relit light above this (linear; sRGB ~200) is rolled off towards white rather than clipped.
+HIGHLIGHT_KNEE = 0.55
+#: The colour cast (hue) is measured over this many times the light's scale.
+COLOUR_SCALE = 3.0
+#: How far a pixel's light may be changed, as a factor either way (in linear light: a pale
+#: face's skin reflects some six times as much as a dark one's).
+MAX_GAIN = 8.0
 #: Eyes, brows and lips are grown by this fraction of the face's size before they are left out.
 FEATURE_GROWTH = 0.03
 #: The eyes and the inside of the mouth take this much less of the change, on a log scale.
@@ -58,14 +66,7 @@ def shading(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     """float32 [H, W, 3], linear light: `image`'s slowly varying light measured where `weight`
     is high (a normalised convolution: weighted blur over blurred weight). Far from any weight it
     tends to the weighted mean, so a region with no skin to measure on gets the face's average."""
-    linear = to_linear(image)
-    weight = np.asarray(weight, np.float32)
-    total = max(float(weight.sum()), 1e-6)
-    mean = (linear * weight[..., None]).sum(axis=(0, 1)) / total
-    floor = 1e-3
-    blurred = cv2.GaussianBlur(linear * weight[..., None], (0, 0), sigma)
-    blurred_weight = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
-    return (blurred + floor * mean) / (blurred_weight + floor)
+    return _local_mean(to_linear(image), weight, sigma)
 
 
 def relight(
@@ -80,16 +81,57 @@ def relight(
     """`texture` (uint8 RGB, a face warped onto the target's) with the light of `target` (the
     target photo, same frame): uint8 RGB. Each light is measured on its own skin weights
     (`skin_weight`), at a scale of `scale` x `face_size` px; where `features` ([H, W] in [0, 1],
-    `feature_weight`) is 1, the change is damped by `FEATURE_DAMPING` (on a log scale)."""
+    `feature_weight`) is 1, the change of light is damped by `FEATURE_DAMPING` (on a log scale)
+    and the hue keeps its own."""
     sigma = max(scale * face_size, 0.5)
-    gain = shading(target, target_weight, sigma) / np.maximum(shading(texture, texture_weight, sigma), 1e-4)
-    gain = np.clip(gain, 1.0 / MAX_GAIN, MAX_GAIN)
+    # Light and shade: a brightness ratio at `sigma`, in linear light.
+    brightness = _luminance(shading(target, target_weight, sigma)) / _luminance(shading(texture, texture_weight, sigma))
+    gain = np.clip(brightness, 1.0 / MAX_GAIN, MAX_GAIN)
     if features is not None:
         # What is no skin (the whites of the eyes, teeth) takes only part of a change that is the
         # skins' own colour as much as light: a dark skin's teeth brightened as far as its skin
         # to a pale one's would glow.
         gain = gain ** (1.0 - FEATURE_DAMPING * np.asarray(features, np.float32)[..., None])
-    return from_linear(to_linear(texture) * gain)
+    relit = from_linear(_shoulder(to_linear(texture) * gain))
+    # Colour cast: a shift of hue (LAB a, b) at a coarser scale. Per-channel gains would tint
+    # a highlight or a white eye with the cast of the skin, and paint blotches wherever the source
+    # had make-up; a shift moves every colour alike.
+    coarse = COLOUR_SCALE * sigma
+    shift = _local_mean(_lab(target), target_weight, coarse) - _local_mean(_lab(relit), texture_weight, coarse)
+    lab = _lab(relit)
+    # A shift of hue means more on a dark pixel than on skin: it is scaled by the pixel's
+    # lightness against its skin's, or dark make-up and brows would turn purple or green.
+    skin_lightness = np.maximum(_local_mean(lab[..., :1], texture_weight, coarse), 1.0)
+    shift = shift * np.clip(lab[..., :1] / skin_lightness, 0.0, 1.0)
+    if features is not None:  # the whites of the eyes and the teeth keep their hue
+        shift = shift * (1.0 - np.asarray(features, np.float32)[..., None])
+    lab[..., 1:] += shift[..., 1:]
+    return (np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def _shoulder(linear: np.ndarray, knee: float = HIGHLIGHT_KNEE) -> np.ndarray:
+    """Linear light above `knee` rolled off smoothly towards 1 instead of clipped: a brightened
+    face keeps the shape of its highlights rather than turning to white patches."""
+    over = np.maximum(linear - knee, 0.0)
+    return np.where(linear > knee, knee + (1.0 - knee) * (1.0 - np.exp(-over / (1.0 - knee))), linear)
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(image, np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def _local_mean(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """`image`'s weighted local mean (a normalised convolution), the weighted mean far from any weight."""
+    weight = np.asarray(weight, np.float32)
+    mean = (image * weight[..., None]).sum(axis=(0, 1)) / max(float(weight.sum()), 1e-6)
+    floor = 1e-3
+    blurred = cv2.GaussianBlur(image * weight[..., None], (0, 0), sigma).reshape(image.shape)
+    return (blurred + floor * mean) / (cv2.GaussianBlur(weight, (0, 0), sigma)[..., None] + floor)
+
+
+def _luminance(linear: np.ndarray) -> np.ndarray:
+    """[H, W, 1] luminance of linear RGB (Rec. 709 weights), kept off zero."""
+    return np.maximum(linear @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1e-4)[..., None]
 
 
 def to_linear(image: np.ndarray) -> np.ndarray:
