@@ -28,6 +28,8 @@ from fswap.faces.masks import mouth_interior, region_mask
 LIGHT_SCALE = 0.08
 #: Relit light above this (linear; sRGB ~200) is rolled off towards white rather than clipped.
 HIGHLIGHT_KNEE = 0.55
+#: The source skin's fine contrast is taken down to the target skin's, but to no less than this share.
+MIN_CONTRAST = 0.5
 #: The colour cast (hue) is measured over this many times the light's scale.
 COLOUR_SCALE = 3.0
 #: How far a pixel's light may be changed, as a factor either way (in linear light: a pale
@@ -85,8 +87,18 @@ def relight(
     and the hue keeps its own."""
     sigma = max(scale * face_size, 0.5)
     # Light and shade: a brightness ratio at `sigma`, in linear light.
-    brightness = _luminance(shading(target, target_weight, sigma)) / _luminance(shading(texture, texture_weight, sigma))
-    gain = np.clip(brightness, 1.0 / MAX_GAIN, MAX_GAIN)
+    target_light = _luminance(shading(target, target_weight, sigma))
+    texture_light = _luminance(shading(texture, texture_weight, sigma))
+    gain = np.clip(target_light / texture_light, 1.0 / MAX_GAIN, MAX_GAIN)
+    # The skin's own contrast below that scale (shine, blotches of make-up, hard light) taken
+    # down to the target skin's where it is stronger: a shiny face brightened onto matt skin
+    # shows its highlights as pale patches.
+    texture_detail = np.log(_luminance(to_linear(texture)) / texture_light)
+    target_detail = np.log(_luminance(to_linear(target)) / target_light)
+    softer = float(np.clip(_spread(target_detail, target_weight) / max(_spread(texture_detail, texture_weight), 1e-6),
+                           MIN_CONTRAST, 1.0))
+    skin = cv2.GaussianBlur(np.asarray(texture_weight, np.float32), (0, 0), max(FEATURE_GROWTH * face_size, 0.5))
+    gain = gain * np.exp((softer - 1.0) * texture_detail * skin[..., None])
     if features is not None:
         # What is no skin (the whites of the eyes, teeth) takes only part of a change that is the
         # skins' own colour as much as light: a dark skin's teeth brightened as far as its skin
@@ -97,16 +109,31 @@ def relight(
     # a highlight or a white eye with the cast of the skin, and paint blotches wherever the source
     # had make-up; a shift moves every colour alike.
     coarse = COLOUR_SCALE * sigma
-    shift = _local_mean(_lab(target), target_weight, coarse) - _local_mean(_lab(relit), texture_weight, coarse)
     lab = _lab(relit)
-    # A shift of hue means more on a dark pixel than on skin: it is scaled by the pixel's
+    target_lab = _lab(target)
+    texture_hue = _local_mean(lab, texture_weight, coarse)
+    # The skin's spread of hue (tan, blush, make-up) is taken down to the target skin's where it
+    # is wider: a saturated skin's blotches, brightened onto a pale one, read as paint.
+    narrower = np.array([1.0] + [np.clip(_spread(target_lab[..., c:c + 1], target_weight)
+                                         / max(_spread(lab[..., c:c + 1], texture_weight), 1e-6), MIN_CONTRAST, 1.0)
+                                 for c in (1, 2)], np.float32)
+    change = _local_mean(target_lab, target_weight, coarse) - texture_hue + (narrower - 1.0) * (lab - texture_hue)
+    # A change of hue means more on a dark pixel than on skin: it is scaled by the pixel's
     # lightness against its skin's, or dark make-up and brows would turn purple or green.
-    skin_lightness = np.maximum(_local_mean(lab[..., :1], texture_weight, coarse), 1.0)
-    shift = shift * np.clip(lab[..., :1] / skin_lightness, 0.0, 1.0)
+    skin_lightness = np.maximum(texture_hue[..., :1], 1.0)
+    change = change * np.clip(lab[..., :1] / skin_lightness, 0.0, 1.0)
     if features is not None:  # the whites of the eyes and the teeth keep their hue
-        shift = shift * (1.0 - np.asarray(features, np.float32)[..., None])
-    lab[..., 1:] += shift[..., 1:]
+        change = change * (1.0 - np.asarray(features, np.float32)[..., None])
+    lab[..., 1:] += change[..., 1:]
     return (np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def _spread(values: np.ndarray, weight: np.ndarray) -> float:
+    """A robust spread (1.4826 x median absolute deviation) of `values` where `weight` > 0.5."""
+    inside = np.asarray(values)[..., 0][np.asarray(weight) > 0.5]
+    if inside.size < 16:
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(inside - np.median(inside))))
 
 
 def _shoulder(linear: np.ndarray, knee: float = HIGHLIGHT_KNEE) -> np.ndarray:
