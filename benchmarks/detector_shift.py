@@ -1,7 +1,8 @@
 """Does the shipped swap detector still catch fswap's swaps when the pipeline changes? AUC of
-the detector on held-out real photos against fswap swaps made with the full-resolution finish
-(the default) and with the network's crop pasted back (`full_resolution=False`, what the
-detector was trained on), in one run.
+the detector on held-out real photos against fswap swaps made with the relit rendering (the
+default since 2026-12-07, never seen in its training), the previous default (`rendering="pasted"`
+with the source's occluders pasted) and the network's crop pasted back (`full_resolution=False`,
+what the detector was first trained on), in one run.
 
     python benchmarks/detector_shift.py     # -> benchmarks/results/detector_shift.json
 
@@ -39,7 +40,9 @@ def main() -> None:
 
     real = [score(photo) for photo in sources + targets]
     rows = []
-    for name, options in (("full resolution (default)", {}), ("crop pasted back", {"full_resolution": False})):
+    for name, options in (("relit (the default)", {}),
+                          ("pasted (the previous default)", {"rendering": "pasted", "paste_source_occluders": "all"}),
+                          ("crop pasted back", {"full_resolution": False})):
         swapped = [score(pipeline(sources[s], targets[t], watermark=False, **options).image) for s, t in pairs]
         rows.append({"fswap output": name, "auc": round(roc_auc([0] * len(real) + [1] * len(swapped), real + swapped), 3),
                      "mean p(swap), swaps": round(float(np.mean(swapped)), 3),

@@ -15,6 +15,8 @@ from fswap.errors import FswapError
 
 #: `fswap.faces.first_stage.PASTE_OCCLUDERS`, spelled out so that building the parser imports no image code.
 PASTE_OCCLUDER_SETTINGS = ("all", "inside", "none")
+#: `fswap.pipeline.RENDERINGS`, likewise.
+RENDERINGS = ("relit", "pasted")
 
 
 def _unit_interval(text: str) -> float:
@@ -104,11 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--no-appearance-matching", action="store_true", help="fswap: skip colour matching to the target")
     swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
     swap.add_argument(
-        "--source-occluders", choices=PASTE_OCCLUDER_SETTINGS, default="all",
-        help="fswap, two-stage checkpoints: what of what covers the source face is pasted with it. all (default): "
-        "everything, as in the photo; inside: what covers its eyes (glasses) but not what reaches in from its "
-        "edge (a fringe, a hat's brim, a hand); none: nothing. Where it is not pasted the target's face shows, "
-        "at a cost in identity",
+        "--source-occluders", choices=PASTE_OCCLUDER_SETTINGS, default="none",
+        help="fswap, two-stage checkpoints: what of what covers the source face is pasted with it. none (default): "
+        "nothing, the place is taken from the face's other side in its mirror image (relit rendering), or the "
+        "target's own face shows; inside: what covers its eyes (glasses) but not what reaches in from its edge "
+        "(a fringe, a hat's brim, a hand); all: everything, as in the photo",
+    )
+    swap.add_argument(
+        "--rendering", choices=RENDERINGS, default="relit",
+        help="fswap, two-stage checkpoints: relit (default): the source face where the warp keeps it trusted, its "
+        "mirror side where that is better, relit to the target's light, blended in bands; pasted: the previous "
+        "default (recoloured by colour statistics plus the networks' smooth correction)",
     )
     swap.add_argument(
         "--swap-open-mouths", action="store_true",
@@ -375,6 +383,7 @@ def _swap(args) -> int:
             list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
             paste_source_occluders=args.source_occluders, keep_open_mouths=not args.swap_open_mouths,
+            rendering=args.rendering,
             shape_strength=args.shape_strength, mirror_sources=not args.no_mirror, watermark=not args.no_provenance,
         )
         image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
