@@ -343,16 +343,8 @@ class FaceSwapPipeline:
                 its mirror image's where that shows a place better, relit to the target's light
                 (`fswap.faces.relight`), given the photo's grain and blended in frequency bands
                 (`fswap.faces.blend`); the identity encoder and generator are not run, and
-                `control_masks` are empty. "pasted" (the default until 0.2): the warped source
-                recoloured by the target's colour statistics plus the smooth part of the
-                networks' correction, alpha-blended.
-            rendering: (two-stage checkpoints, `full_resolution`) how the face is formed at the
-                photo's resolution. "relit" (the default, `fswap.faces.render`): the source photo's
-                face warped onto the target's where the warp keeps it trusted (`fswap.faces.trust`),
-                its mirror image's where that shows a place better, relit to the target's light
-                (`fswap.faces.relight`), given the photo's grain and blended in frequency bands
-                (`fswap.faces.blend`); the identity encoder and generator are not run, and
-                `control_masks` are empty. "pasted" (the default before): the warped source
+                `control_masks` are empty; `appearance_matching=False` leaves out the relighting.
+                "pasted" (the default before 2026-12-07): the warped source
                 recoloured by the target's colour statistics plus the smooth part of the
                 networks' correction, alpha-blended.
             keep_open_mouths: (two-stage checkpoints) a target face whose mouth is open keeps its
@@ -541,7 +533,7 @@ class FaceSwapPipeline:
                     # The networks' correction is not added: on the relit face it washed the light out.
                     rendered = relit_full_resolution(
                         image, faces[index].landmarks, source, targets.matrices[k], stage.visible[k], blend,
-                        None, stage.shapes[k], use_mirror=mirror_sources, out=image,
+                        None, stage.shapes[k], use_mirror=mirror_sources, relight_face=appearance_matching, out=image,
                     )
                     image, swapped = rendered.image, rendered.face_crop
                     blend = blend * (1.0 - rendered.uncovered)

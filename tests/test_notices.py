@@ -249,11 +249,12 @@ def test_app_shows_the_notices_escaped(pipe, tmp_path):
     app = FaceSwapApp(pipe)
     # Outside a running app gradio turns the toast into a Python warning; in the app it is HTML,
     # so the text is escaped (the apostrophe in "target's").
-    with pytest.warns(UserWarning, match="source photo 1: about .* covered .*on the target&#x27;s face"):
+    with pytest.warns(UserWarning, match="source photo 1: about .* covered .*the target&#x27;s own skin"):
         app.swap(True, [{"path": str(source)}], {"path": str(target)}, "largest", [], None, True, True, 0.04,
                  progress=lambda *args, **kwargs: None)
-    # The app's "Paste what covers the source face" box, off: a different swap, and it says so.
-    with pytest.warns(UserWarning, match="does not paste what covers it"):
+    # The app's "Paste what covers the source face" choice, "all" (True from older clients): a
+    # different swap, and it says so.
+    with pytest.warns(UserWarning, match="The swap shows what covers it, on the target&#x27;s face"):
         app.swap(True, [{"path": str(source)}], {"path": str(target)}, "largest", [], None, True, True, 0.04,
-                 None, False, progress=lambda *args, **kwargs: None)
+                 None, True, progress=lambda *args, **kwargs: None)
     assert len(app._recent) == 2  # not served from the first swap's cached output

@@ -175,5 +175,8 @@ def test_the_masks_tab_shows_the_trust_map_of_a_relit_swap(two_stage, t1_image):
     assert face.control_masks == [] and pasted.swapped[0].trust_map is None
     assert compositing_grid(relit).shape[1] > compositing_grid(pasted).shape[1]  # one more column: the trust map
     assert control_mask_grid(relit).ndim == 3
+    unlit = two_stage(t1_image, t1_image, target_faces=1, watermark=False, occlusion_aware=False,
+                      appearance_matching=False)  # the relighting left out
+    assert not np.array_equal(unlit.image, relit.image)
     with pytest.raises(ValueError, match="rendering must be one of"):
         two_stage(t1_image, t1_image, rendering="painted")

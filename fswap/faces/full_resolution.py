@@ -133,6 +133,7 @@ def relit_full_resolution(
     correction: np.ndarray | None = None,
     shape_landmarks: np.ndarray | None = None,
     use_mirror: bool = True,
+    relight_face: bool = True,
     *,
     out: np.ndarray | None = None,
 ) -> RelitSwap:
@@ -146,6 +147,7 @@ def relit_full_resolution(
         source: the source face cut from its photo with what covers it (`SourceFace.cut`).
         matrix, skin, blend, correction, shape_landmarks, out: as in `composite_full_resolution`.
         use_mirror: fill what the source does not show well from its mirror image.
+        relight_face: give the face the target's light (False: the source photo's, as it is).
     """
     size = skin.shape[0]
     result = target_image.copy() if out is None else out
@@ -169,8 +171,8 @@ def relit_full_resolution(
     visible = to_patch(skin) > 0.5
     target_skin = skin_weight(np.asarray(target_landmarks, np.float64) - (x0, y0), patch.shape[:2], visible)
     texture_skin = skin_weight(destination, patch.shape[:2], rendered.coverage & (rendered.trust > 0.5) & visible)
-    face = relight(texture, patch, texture_skin, target_skin, face_size(destination),
-                   features=feature_weight(destination, patch.shape[:2]))
+    face = texture if not relight_face else relight(texture, patch, texture_skin, target_skin, face_size(destination),
+                                                   features=feature_weight(destination, patch.shape[:2]))
     face = match_grain(face, patch, texture_skin, target_skin)
     alpha = to_patch(blend) * rendered.coverage * (1.0 - rendered.uncovered)
     result[y0:y1, x0:x1] = multiband_blend(patch, face, alpha)
