@@ -144,6 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_checkpoint_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="where the occluders go")
+    parser.add_argument("--rendering", choices=("pasted", "relit"), default="pasted",
+                        help="fswap's rendering; relit writes occluded_targets_relit.json and no figure")
     args = parser.parse_args()
     from tqdm.auto import tqdm
 
@@ -151,9 +153,9 @@ def main() -> None:
     pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model())
     classic = ClassicFaceSwapper(pipeline.face_analyzer)
     methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-        "fswap": lambda source, target: pipeline(source, target, watermark=False).image,
+        "fswap": lambda source, target: pipeline(source, target, watermark=False, rendering=args.rendering).image,
         "fswap, occlusion off": lambda source, target: pipeline(source, target, watermark=False,
-                                                                occlusion_aware=False).image,
+                                                                rendering=args.rendering, occlusion_aware=False).image,
         "classic": lambda source, target: classic(source, target).image,
     }
     analyzer, recogniser = pipeline.face_analyzer, EvaluationRecogniser()
@@ -197,12 +199,16 @@ def main() -> None:
     by_kind = [{"method": name, "occluder": kind, "occluder_kept": round(float(np.mean(
         [r["occluder_kept"] for r in results if r["method"] == name and r["occluder"] == kind])), 3)}
         for name in methods for kind in OCCLUDERS]
-    path = write_result("occluded_targets", {
+    name = "occluded_targets" if args.rendering == "pasted" else f"occluded_targets_{args.rendering}"
+    path = write_result(name, {
         "model": args.model or str(default_model()), "data": str(args.data), "seed": args.seed,
+        "rendering": args.rendering,
         "kept_levels": KEPT_LEVELS, "edge_px": EDGE, "rows": rows, "by_occluder": by_kind, "results": results})
     print(markdown_table(rows, COLUMNS))
     print(markdown_table(by_kind, ["method", "occluder", "occluder_kept"]))
     print(f"wrote {path}")
+    if args.rendering != "pasted":
+        return
     shown = figure_pairs([r for r in results if r["method"] == "fswap"])
     print(figure(shown, sources, occluded_targets, {"classic swap": methods["classic"], "fswap": methods["fswap"]}))
 

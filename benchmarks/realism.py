@@ -1,8 +1,10 @@
 """Can a swap be told from a real photo? People judging blind, and a fresh classifier.
 
-Three systems, each unwatermarked (`SYSTEMS`): the classic landmark swap, fswap's previous
-default (`rendering="pasted"`, everything that covers the source face pasted along) and its new
-default. The classic swap writes no watermark; fswap runs with `watermark=False`, so nothing
+Three systems, each unwatermarked (`SYSTEMS`): the classic landmark swap, fswap's default
+(`rendering="pasted"`, everything that covers the source face pasted along) and its relit
+rendering (`rendering="relit"`). The judged records and `realism_two_sample.json` of 2026-12-07
+call the last two "previous default" and "new default": the relit rendering was the default
+while they were made, and was put back behind the option on what they measured. The classic swap writes no watermark; fswap runs with `watermark=False`, so nothing
 but the swap itself can give a photo away.
 
     # 1. blind spot-the-fake sets, one per system, for people to judge (seconds)
@@ -15,7 +17,7 @@ but the swap itself can give a photo away.
     # 4. the first 12 pairs of the blind sets, every system -> docs/images/realism_gallery.png
     python benchmarks/realism.py gallery
 
-`--systems classic "new default"` limits any of them to some systems (`score` reads its systems
+`--systems classic relit` limits any of them to some systems (`score` reads its systems
 from the key).
 
 **Pairs.** `fswap.evaluation.held_out_pairs(data, --pairs, --seed)`: the first `--pairs` (32)
@@ -78,8 +80,8 @@ from fswap.evaluation import held_out_pairs, held_out_photos, pair_schedule
 
 #: name -> keyword arguments of `FaceSwapPipeline.__call__` (None: the classic landmark swap).
 SYSTEMS = {"classic": None,
-           "previous default": {"rendering": "pasted", "paste_source_occluders": "all"},
-           "new default": {}}
+           "pasted (default)": {"rendering": "pasted", "paste_source_occluders": "all"},
+           "relit": {"rendering": "relit"}}
 SIDES = ("L", "R")
 #: px high of each photo in a sheet: about what a phone shows of a photo in a chat.
 PHONE_HEIGHT = 320

@@ -77,9 +77,9 @@ def main() -> None:
     systems: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
         "unswapped": lambda source, target: source,
         "classic": lambda source, target: classic(source, target).image,
-        "previous default": lambda source, target: pipeline(source, target, watermark=False, rendering="pasted",
+        "pasted (default)": lambda source, target: pipeline(source, target, watermark=False, rendering="pasted",
                                                             paste_source_occluders="all").image,
-        "new default": lambda source, target: pipeline(source, target, watermark=False).image,
+        "relit": lambda source, target: pipeline(source, target, watermark=False, rendering="relit").image,
     }
     scores = {(system, light): [] for system in systems for light in LIGHTS}
     failures = dict.fromkeys(systems, 0)

@@ -106,17 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--no-appearance-matching", action="store_true", help="fswap: skip colour matching to the target")
     swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
     swap.add_argument(
-        "--source-occluders", choices=PASTE_OCCLUDER_SETTINGS, default="none",
-        help="fswap, two-stage checkpoints: what of what covers the source face is pasted with it. none (default): "
-        "nothing, the place is taken from the face's other side in its mirror image (relit rendering), or the "
-        "target's own face shows; inside: what covers its eyes (glasses) but not what reaches in from its edge "
-        "(a fringe, a hat's brim, a hand); all: everything, as in the photo",
+        "--source-occluders", choices=PASTE_OCCLUDER_SETTINGS,
+        help="fswap, two-stage checkpoints: what of what covers the source face is pasted with it (default: all "
+        "with --rendering pasted, none with relit). all: everything, as in the photo; inside: what covers its "
+        "eyes (glasses) but not what reaches in from its edge (a fringe, a hat's brim, a hand); none: nothing, "
+        "the place is taken from the face's other side in its mirror image (relit), or the target's own face shows",
     )
     swap.add_argument(
-        "--rendering", choices=RENDERINGS, default="relit",
-        help="fswap, two-stage checkpoints: relit (default): the source face where the warp keeps it trusted, its "
-        "mirror side where that is better, relit to the target's light, blended in bands; pasted: the previous "
-        "default (recoloured by colour statistics plus the networks' smooth correction)",
+        "--rendering", choices=RENDERINGS, default="pasted",
+        help="fswap, two-stage checkpoints: pasted (default): the warped source recoloured by colour statistics "
+        "plus the networks' smooth correction; relit: the source face where the warp keeps it trusted, its mirror "
+        "side where that is better, relit to the target's light, blended in bands (see the README's realism "
+        "section: no harder to spot, less identity)",
     )
     swap.add_argument(
         "--swap-open-mouths", action="store_true",

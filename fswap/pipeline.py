@@ -294,8 +294,8 @@ class FaceSwapPipeline:
         source_faces: int | Sequence[int | None] | None = None,
         appearance_matching: bool = True,
         occlusion_aware: bool = True,
-        paste_source_occluders: str | bool = "none",
-        rendering: str = "relit",
+        paste_source_occluders: str | bool | None = None,
+        rendering: str = "pasted",
         keep_open_mouths: bool = True,
         refine: bool = True,
         full_resolution: bool = True,
@@ -325,12 +325,13 @@ class FaceSwapPipeline:
             occlusion_aware: keep the target's occluders (hands, glasses, hair): the
                 segmenter's non-occlusion masks feed the encoders and cut the blend mask.
             paste_source_occluders: (two-stage checkpoints) what of what covers the source face
-                is pasted with it (`fswap.faces.first_stage.PASTE_OCCLUDERS`). "none" (or False,
-                the default): nothing; relit, each covered place is taken from the source face's
-                other side in its mirror image where that is clean, and the target's own face
-                stays where neither side is (what covers it is found by the segmenter and, for
-                hair reaching in over the outline, by its colour: `fswap.faces.masks.unlike_skin`).
-                "all" (or True): everything, as the classic swap does. "inside": what covers its
+                is pasted with it (`fswap.faces.first_stage.PASTE_OCCLUDERS`). Default: "all" with
+                the pasted rendering, "none" with the relit one. "none" (or False): nothing; relit,
+                each covered place is taken from the source face's other side in its mirror image
+                where that is clean, and the target's own face stays where neither side is (what
+                covers it is found by the segmenter and, for hair reaching in over the outline, by
+                its colour: `fswap.faces.masks.unlike_skin`); pasted, the target's own face shows
+                wherever it lands. "all" (or True): everything, as the classic swap does. "inside": what covers its
                 eyes or lies inside it (glasses, a lock over an eye), but not what reaches in over
                 its outline (a fringe, a hat's brim, a hand or microphone from the side, the
                 photo's edge): the target's own face shows there instead of a band of someone
@@ -338,15 +339,15 @@ class FaceSwapPipeline:
                 an occluder. The more is pasted, the more of the source a recogniser finds, and
                 the more the swap looks like dirt on a face to a person (the README's evaluation).
             rendering: (two-stage checkpoints, `full_resolution`) how the face is formed at the
-                photo's resolution. "relit" (the default, `fswap.faces.render`): the source photo's
+                photo's resolution. "pasted" (the default): the warped source recoloured by the
+                target's colour statistics plus the smooth part of the networks' correction,
+                alpha-blended. "relit" (`fswap.faces.render`; not the default, as measured in the
+                README's realism section: no harder to spot, and less identity): the source photo's
                 face warped onto the target's where the warp keeps it trusted (`fswap.faces.trust`),
                 its mirror image's where that shows a place better, relit to the target's light
                 (`fswap.faces.relight`), given the photo's grain and blended in frequency bands
                 (`fswap.faces.blend`); the identity encoder and generator are not run, and
                 `control_masks` are empty; `appearance_matching=False` leaves out the relighting.
-                "pasted" (the default before 2026-12-07): the warped source
-                recoloured by the target's colour statistics plus the smooth part of the
-                networks' correction, alpha-blended.
             keep_open_mouths: (two-stage checkpoints) a target face whose mouth is open keeps its
                 own teeth and tongue when the source's mouth is much less open: warped apart, the
                 source's lips would smear over them (`fswap.faces.first_stage.kept_mouth`). The
@@ -396,9 +397,11 @@ class FaceSwapPipeline:
         if not refine and self.attribute_input != "warped_source":
             raise ValueError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
         jaw_share = self.jaw_feather_share if jaw_feather_share is None else _jaw_feather_share(jaw_feather_share)
-        paste_source_occluders = paste_occluders_setting(paste_source_occluders)
         if rendering not in RENDERINGS:
             raise ValueError(f"rendering must be one of {', '.join(RENDERINGS)}, not {rendering!r}")
+        if paste_source_occluders is None:  # the relit rendering fills in what the pasted one would paste
+            paste_source_occluders = "none" if rendering == "relit" else "all"
+        paste_source_occluders = paste_occluders_setting(paste_source_occluders)
         with timed(timings, "load"):
             source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}"))
                              for i, image in enumerate(source_inputs)]

@@ -179,7 +179,7 @@ class SwapRequest:
     occlusion_aware: bool
     feather_fraction: float | None  # None: the checkpoint's own setting
     shape_strength: float | None  # None: the checkpoint's own setting
-    paste_source_occluders: str = "none"  # `fswap.faces.first_stage.PASTE_OCCLUDERS`
+    paste_source_occluders: str = "all"  # `fswap.faces.first_stage.PASTE_OCCLUDERS`
     source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
     keep_open_mouths: bool = True  # an open target mouth keeps its teeth under a closed source mouth
     mirror_sources: bool = True  # a source turned the other way gives its mirror image (`fswap.faces.mirror`)
@@ -201,18 +201,18 @@ class SwapRequest:
 
 #: The choices of the "paste what covers the source face" radio: (label, `paste_source_occluders`).
 SOURCE_OCCLUDER_CHOICES = [
-    ("None: filled from the other side of the face (else the target's own face shows)", "none"),
-    ("Over the eyes only: not hair, a hat or a hand from the edge", "inside"),
     ("All of it, as in the photo", "all"),
+    ("Over the eyes only: not hair, a hat or a hand from the edge", "inside"),
+    ("None: the target's own face shows there", "none"),
 ]
 
 
 def source_occluders_setting(value) -> str:
-    """The radio's (or an API call's) `paste_source_occluders`: None is the default ("none"),
+    """The radio's (or an API call's) `paste_source_occluders`: None is the default ("all"),
     True and False (the checkbox it was until 2026-12-01, still sent by older clients) are "all"
     and "none"."""
     if value is None:
-        return "none"
+        return "all"
     try:
         return paste_occluders_setting(value)
     except ValueError as error:
@@ -333,7 +333,7 @@ class FaceSwapApp:
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders="none", source_faces=None, keep_open_mouths=True,
+        shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
         mirror_sources=True,
     ) -> SwapRequest:
         if consent is not True:
@@ -429,7 +429,7 @@ class FaceSwapApp:
         occlusion_aware,
         feather,
         shape_strength=None,
-        paste_source_occluders="none",
+        paste_source_occluders="all",
         source_faces=None,
         keep_open_mouths=True,
         mirror_sources=True,
@@ -457,7 +457,7 @@ class FaceSwapApp:
     @user_errors
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-        shape_strength=None, paste_source_occluders="none", source_faces=None, keep_open_mouths=True,
+        shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
         mirror_sources=True,
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and

@@ -86,14 +86,12 @@ own teeth when the source's mouth is closed); the <b>occlusion mask</b>,
 the segmenter's visible skin (1) against occluders (0) such as hands, glasses, hair or a microphone,
 which stay in front of the new face; the <b>face region</b>, the hull of the 106 landmarks.
 <b>Source photos</b>: the identity is read from their visible skin only, so their occluders do not
-leak into it. What covers them (glasses, hair, a hat) is not pasted with the face: that place is
-taken from the face's other side in its mirror image where that is clean, and the target's own
-face stays where it is not (the "source's occluders" column); the <b>trust in source</b> column
-shows how far the source photo's pixels were used (dark: stretched by the warp, or covered).
-<b>Control masks</b> (only with the "pasted" rendering; the default relit rendering does not run
-the generator), per face and per generator scale (8x8 is coarsest): how much of each pixel kept
-the target's attribute features (pose, light, hair, background) instead of being drawn from the
-source identity.
+leak into it. What covers them (glasses, hair, a hat) is pasted with the face; with "Paste what
+covers the source face" off, nothing is pasted where it would land and the target's own face
+stays (the "source's occluders" column).
+<b>Control masks</b>, per face and per generator scale (8x8 is coarsest): how much of each pixel
+kept the target's attribute features (pose, light, hair, background) instead of being drawn from
+the source identity.
 </div>
 """
 
@@ -287,12 +285,11 @@ def build_demo(
                         )
                         paste_covers = gr.Radio(
                             SOURCE_OCCLUDER_CHOICES,
-                            value="none",
+                            value="all",
                             label="Paste what covers the source face",
-                            info="By default nothing: where hair, a hand or a frame covers the source face, that "
-                            "place is taken from the other side of the face in its mirror image, or the target's "
-                            "own face shows where both sides are covered. Pasted, the cover lies across the "
-                            "target's face like dirt (more of the person to a recogniser, less to people)",
+                            info="Its glasses, hair or hat come with the face, as in the photo. A fringe, a hat's "
+                            "brim or a hand from the edge can lie across the target's face as a band: paste only "
+                            "what covers the eyes to keep the target's face there (less of the person)",
                             interactive=settings.two_stage,
                             elem_id="paste-source-occluders",
                         )

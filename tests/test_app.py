@@ -126,7 +126,7 @@ def swap_arguments(sources, target, selection="largest", chosen=(), occlusion_aw
         "occlusion_aware": occlusion_aware,
         "feather": 0.04,
         "shape_strength": 0.0,
-        "paste_source_occluders": "none",
+        "paste_source_occluders": "all",
         "source_faces": "",
         "keep_open_mouths": True,
         "mirror_sources": True,
@@ -430,8 +430,8 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
 def test_the_source_cover_choice_takes_the_pipelines_settings_and_the_old_checkbox_values():
     from space.handlers import SOURCE_OCCLUDER_CHOICES, OptionError, source_occluders_setting
 
-    assert [value for _, value in SOURCE_OCCLUDER_CHOICES] == ["none", "inside", "all"]
-    assert source_occluders_setting(None) == "none"  # an API call without it: the library's default
+    assert [value for _, value in SOURCE_OCCLUDER_CHOICES] == ["all", "inside", "none"]
+    assert source_occluders_setting(None) == "all"  # an API call without it: the default
     assert [source_occluders_setting(value) for value in ("all", "inside", "none")] == ["all", "inside", "none"]
     assert (source_occluders_setting(True), source_occluders_setting(False)) == ("all", "none")  # the checkbox it was
     with pytest.raises(OptionError, match="paste_source_occluders must be one of all, inside, none"):

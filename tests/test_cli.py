@@ -165,11 +165,11 @@ def test_swap_with_the_default_checkpoint(tmp_path, capsys):
     assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(plain),
                  "--shape-strength", "0"]) == 0
     assert (load_image(plain) != load_image(output)).any()
-    # The previous default's rendering, asked for by name, forms another face.
-    pasted = tmp_path / "pasted.png"
-    assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(pasted),
-                 "--rendering", "pasted", "--source-occluders", "all"]) == 0
-    assert (load_image(pasted) != load_image(output)).any()
+    # The relit rendering, asked for by name, forms another face.
+    relit = tmp_path / "relit.png"
+    assert main(["swap", str(example_image("yaoming.jpg")), str(example_image("t1.jpg")), "-o", str(relit),
+                 "--rendering", "relit"]) == 0
+    assert (load_image(relit) != load_image(output)).any()
 
 
 def test_the_cli_offers_the_pipelines_choices():
@@ -179,7 +179,7 @@ def test_the_cli_offers_the_pipelines_choices():
 
     assert RENDERINGS == PIPELINE_RENDERINGS and set(PASTE_OCCLUDER_SETTINGS) == set(PASTE_OCCLUDERS)
     arguments = build_parser().parse_args(["swap", "a", "b", "-o", "c"])
-    assert (arguments.rendering, arguments.source_occluders) == ("relit", "none")  # the library's defaults
+    assert (arguments.rendering, arguments.source_occluders) == ("pasted", None)  # the library's defaults
 
 
 @pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model_index.json").is_file(), reason="no default checkpoint")

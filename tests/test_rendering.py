@@ -91,7 +91,8 @@ def test_a_covered_side_is_filled_from_the_mirror_image_without_the_cover(t1_ima
 
 def test_a_source_with_an_occluder_is_swapped_without_it(two_stage, t1_image, face):
     # The face swapped onto itself, its source photo with a dark band reaching in over the
-    # forehead's edge: the old default pastes the band, the new one fills it from the other side.
+    # forehead's edge: the pasted rendering (the default) pastes the band, the relit one fills it
+    # from the other side.
     landmarks = face.landmarks
     band = region_mask(landmarks, t1_image.shape[:2]) > 0.5
     x_mid = landmarks[:, 0].mean()
@@ -101,7 +102,7 @@ def test_a_source_with_an_occluder_is_swapped_without_it(two_stage, t1_image, fa
     source = t1_image.copy()
     source[band] = (25, 18, 12)
 
-    new = two_stage(source, t1_image, watermark=False, occlusion_aware=False).image
+    new = two_stage(source, t1_image, watermark=False, occlusion_aware=False, rendering="relit").image
     old = two_stage(source, t1_image, watermark=False, occlusion_aware=False, rendering="pasted",
                     paste_source_occluders="all").image
     core = cv2.erode(band.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
@@ -166,7 +167,8 @@ def test_the_masks_tab_shows_the_trust_map_of_a_relit_swap(two_stage, t1_image):
     from space.render import compositing_grid, control_mask_grid
 
     # The tiny segmenter is untrained: what covers the faces is left to the colour test.
-    relit = two_stage(t1_image, t1_image, target_faces=1, watermark=False, occlusion_aware=False)
+    relit = two_stage(t1_image, t1_image, target_faces=1, watermark=False, occlusion_aware=False,
+                      rendering="relit")
     pasted = two_stage(t1_image, t1_image, target_faces=1, watermark=False, occlusion_aware=False,
                        rendering="pasted")
     [face] = relit.swapped
@@ -176,7 +178,7 @@ def test_the_masks_tab_shows_the_trust_map_of_a_relit_swap(two_stage, t1_image):
     assert compositing_grid(relit).shape[1] > compositing_grid(pasted).shape[1]  # one more column: the trust map
     assert control_mask_grid(relit).ndim == 3
     unlit = two_stage(t1_image, t1_image, target_faces=1, watermark=False, occlusion_aware=False,
-                      appearance_matching=False)  # the relighting left out
+                      rendering="relit", appearance_matching=False)  # the relighting left out
     assert not np.array_equal(unlit.image, relit.image)
     with pytest.raises(ValueError, match="rendering must be one of"):
         two_stage(t1_image, t1_image, rendering="painted")

@@ -50,8 +50,8 @@ COVERED_CONSEQUENCES = {
     "all": "The swap shows what covers it, on the target's face",
     "inside": "The swap shows what covers its eyes on the target's face; where hair, a hat or a hand reaches in "
               "from the edge, the target's own face shows, and less of this person comes through",
-    "none": "fswap does not paste what covers it: the other side of the face fills in where it is clean, elsewhere "
-            "the target's own skin shows, and less of this person comes through",
+    "none": "fswap does not paste what covers it, so the target's own skin shows there (relit, the face's other "
+            "side where that is clean) and less of this person comes through",
 }
 
 
