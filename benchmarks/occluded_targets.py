@@ -201,7 +201,7 @@ def main() -> None:
         for name in methods for kind in OCCLUDERS]
     name = "occluded_targets" if args.rendering == "pasted" else f"occluded_targets_{args.rendering}"
     path = write_result(name, {
-        "model": args.model or str(default_model()), "data": str(args.data), "seed": args.seed,
+        "model": args.model or "the default checkpoint", "data": str(args.data), "seed": args.seed,
         "rendering": args.rendering,
         "kept_levels": KEPT_LEVELS, "edge_px": EDGE, "rows": rows, "by_occluder": by_kind, "results": results})
     print(markdown_table(rows, COLUMNS))

@@ -533,10 +533,9 @@ class FaceSwapPipeline:
                     if paste_source_occluders == "none":  # what the segmenter missed too
                         avoid = avoid | unlike_skin(sources.crops[j], sources.points[j], band)
                     source = SourceFace.cut(sources.photos[j], sources.faces[j].landmarks, avoid, sources.matrices[j])
-                    # The networks' correction is not added: on the relit face it washed the light out.
                     rendered = relit_full_resolution(
                         image, faces[index].landmarks, source, targets.matrices[k], stage.visible[k], blend,
-                        None, stage.shapes[k], use_mirror=mirror_sources, relight_face=appearance_matching, out=image,
+                        stage.shapes[k], use_mirror=mirror_sources, relight_face=appearance_matching, out=image,
                     )
                     image, swapped = rendered.image, rendered.face_crop
                     blend = blend * (1.0 - rendered.uncovered)

@@ -41,6 +41,40 @@ def network_correction(generated: np.ndarray, first_stage: np.ndarray, blur: flo
     return cv2.GaussianBlur(difference, (0, 0), sigma) if sigma > 0 else difference
 
 
+@dataclass
+class FacePatch:
+    """The target face's rectangle of its photo, where a full-resolution swap is worked out (the
+    warp's outer ring bounds the blend mask), so that a big photo costs little more than the face."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    matrix: np.ndarray  # 2x3 photo -> aligned crop
+
+    @classmethod
+    def around(cls, target_landmarks: np.ndarray, shape: tuple[int, ...], matrix: np.ndarray) -> FacePatch | None:
+        """The rectangle around the face with `target_landmarks`, or None when it lies outside the photo."""
+        x0, y0, x1, y1 = face_rectangle(face_points(target_landmarks), shape)
+        return None if x1 <= x0 or y1 <= y0 else cls(int(x0), int(y0), int(x1), int(y1), np.asarray(matrix, np.float64))
+
+    def cut(self, image: np.ndarray) -> np.ndarray:
+        return image[self.y0:self.y1, self.x0:self.x1]
+
+    def from_crop(self, array: np.ndarray) -> np.ndarray:
+        """A crop-space array (a mask, a correction) in the patch: float32, 0 outside the crop."""
+        local = invert_matrix(self.matrix)
+        local[:, 2] -= (self.x0, self.y0)
+        return cv2.warpAffine(array.astype(np.float32), local, (self.x1 - self.x0, self.y1 - self.y0),
+                              flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+    def to_crop(self, array: np.ndarray, size: int, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+        """A patch-space array seen through the crop matrix, [size, size]."""
+        patch_to_crop = self.matrix.copy()
+        patch_to_crop[:, 2] += patch_to_crop[:, :2] @ (self.x0, self.y0)
+        return cv2.warpAffine(array, patch_to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
 def composite_full_resolution(
     target_image: np.ndarray,
     target_landmarks: np.ndarray,
@@ -77,39 +111,24 @@ def composite_full_resolution(
     """
     size = skin.shape[0]
     result = target_image.copy() if out is None else out
-    # Only the face's rectangle is worked on (the warp's outer ring bounds the blend mask), so a
-    # big photo costs little more than the face itself.
-    x0, y0, x1, y1 = face_rectangle(face_points(target_landmarks), target_image.shape)
-    if x1 <= x0 or y1 <= y0:  # the face lies outside the photo
+    frame = FacePatch.around(target_landmarks, target_image.shape, matrix)
+    if frame is None:  # the face lies outside the photo
         return result, np.zeros((size, size, 3), np.uint8)
-    local = invert_matrix(matrix)
-    local[:, 2] -= (x0, y0)
-    region = (int(x1 - x0), int(y1 - y0))
-    patch = target_image[y0:y1, x0:x1]
-
-    def to_patch(array: np.ndarray) -> np.ndarray:
-        return cv2.warpAffine(array.astype(np.float32), local, region, flags=cv2.INTER_LINEAR, borderValue=0.0)
-
+    patch = frame.cut(target_image)
     destination = target_landmarks if shape_landmarks is None else shape_landmarks
     texture, coverage = warp_face_onto(
-        source_image, source_landmarks, np.asarray(destination, np.float64) - (x0, y0), patch.shape[:2]
+        source_image, source_landmarks, np.asarray(destination, np.float64) - (frame.x0, frame.y0), patch.shape[:2]
     )
-    skin_patch = (to_patch(skin) > 0.5) & coverage
+    skin_patch = (frame.from_crop(skin) > 0.5) & coverage
     # The first stage's recolouring, then the network's correction on top of it.
     face = match_appearance(texture, patch, skin_patch).astype(np.float32)
     if correction is not None:
-        face = face + to_patch(correction)
+        face = face + frame.from_crop(correction)
     face = np.clip(face.round(), 0, 255).astype(np.uint8)
     if appearance_matching:
         face = match_appearance(face, patch, skin_patch)
-
-    result[y0:y1, x0:x1] = composite(patch, face, to_patch(blend) * coverage)
-
-    patch_to_crop = np.asarray(matrix, np.float64).copy()
-    patch_to_crop[:, 2] += patch_to_crop[:, :2] @ (x0, y0)
-    face_crop = cv2.warpAffine(face, patch_to_crop, (size, size), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
-    return result, face_crop
+    frame.cut(result)[...] = composite(patch, face, frame.from_crop(blend) * coverage)
+    return result, frame.to_crop(face, size, cv2.BORDER_REPLICATE)
 
 
 @dataclass
@@ -130,7 +149,6 @@ def relit_full_resolution(
     matrix: np.ndarray,
     skin: np.ndarray,
     blend: np.ndarray,
-    correction: np.ndarray | None = None,
     shape_landmarks: np.ndarray | None = None,
     use_mirror: bool = True,
     relight_face: bool = True,
@@ -145,43 +163,30 @@ def relit_full_resolution(
     Args:
         target_image: RGB uint8 photo; target_landmarks: [106, 2] in it.
         source: the source face cut from its photo with what covers it (`SourceFace.cut`).
-        matrix, skin, blend, correction, shape_landmarks, out: as in `composite_full_resolution`.
+        matrix, skin, blend, shape_landmarks, out: as in `composite_full_resolution` (no network
+            correction is added: on the relit face it washed the light out).
         use_mirror: fill what the source does not show well from its mirror image.
         relight_face: give the face the target's light (False: the source photo's, as it is).
     """
     size = skin.shape[0]
     result = target_image.copy() if out is None else out
-    x0, y0, x1, y1 = face_rectangle(face_points(target_landmarks), target_image.shape)
-    if x1 <= x0 or y1 <= y0:  # the face lies outside the photo
+    frame = FacePatch.around(target_landmarks, target_image.shape, matrix)
+    if frame is None:  # the face lies outside the photo
         empty = np.zeros((size, size), np.float32)
         return RelitSwap(result, np.zeros((size, size, 3), np.uint8), empty, empty, empty)
-    local = invert_matrix(matrix)
-    local[:, 2] -= (x0, y0)
-    region = (int(x1 - x0), int(y1 - y0))
-    patch = target_image[y0:y1, x0:x1]
-
-    def to_patch(array: np.ndarray) -> np.ndarray:
-        return cv2.warpAffine(array.astype(np.float32), local, region, flags=cv2.INTER_LINEAR, borderValue=0.0)
-
-    destination = np.asarray(target_landmarks if shape_landmarks is None else shape_landmarks, np.float64) - (x0, y0)
+    patch = frame.cut(target_image)
+    offset = (frame.x0, frame.y0)
+    destination = np.asarray(target_landmarks if shape_landmarks is None else shape_landmarks, np.float64) - offset
     rendered = fill_from_mirror(source, destination, patch.shape[:2], use_mirror)
-    texture = rendered.texture
-    if correction is not None:
-        texture = np.clip((texture + to_patch(correction)).round(), 0, 255).astype(np.uint8)
-    visible = to_patch(skin) > 0.5
-    target_skin = skin_weight(np.asarray(target_landmarks, np.float64) - (x0, y0), patch.shape[:2], visible)
+    visible = frame.from_crop(skin) > 0.5
+    target_skin = skin_weight(np.asarray(target_landmarks, np.float64) - offset, patch.shape[:2], visible)
     texture_skin = skin_weight(destination, patch.shape[:2], rendered.coverage & (rendered.trust > 0.5) & visible)
-    face = texture if not relight_face else relight(texture, patch, texture_skin, target_skin, face_size(destination),
-                                                   features=feature_weight(destination, patch.shape[:2]))
+    face = rendered.texture
+    if relight_face:
+        face = relight(face, patch, texture_skin, target_skin, face_size(destination),
+                       features=feature_weight(destination, patch.shape[:2]))
     face = match_grain(face, patch, texture_skin, target_skin)
-    alpha = to_patch(blend) * rendered.coverage * (1.0 - rendered.uncovered)
-    result[y0:y1, x0:x1] = multiband_blend(patch, face, alpha)
-
-    patch_to_crop = np.asarray(matrix, np.float64).copy()
-    patch_to_crop[:, 2] += patch_to_crop[:, :2] @ (x0, y0)
-
-    def to_crop(array: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
-        return cv2.warpAffine(array, patch_to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
-
-    return RelitSwap(result, to_crop(face, cv2.BORDER_REPLICATE), to_crop(rendered.trust), to_crop(rendered.mirrored),
-                     to_crop(rendered.uncovered.astype(np.float32)))
+    alpha = frame.from_crop(blend) * rendered.coverage * (1.0 - rendered.uncovered)
+    frame.cut(result)[...] = multiband_blend(patch, face, alpha)
+    return RelitSwap(result, frame.to_crop(face, size, cv2.BORDER_REPLICATE), frame.to_crop(rendered.trust, size),
+                     frame.to_crop(rendered.mirrored, size), frame.to_crop(rendered.uncovered.astype(np.float32), size))
