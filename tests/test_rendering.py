@@ -4,8 +4,6 @@ import cv2
 import numpy as np
 import pytest
 
-from fswap import FaceSwapPipeline
-from fswap.building import build_untrained_pipeline
 from fswap.faces import region_mask
 from fswap.faces.blend import detail_strength, match_grain, multiband_blend
 from fswap.faces.mirror import MIRRORED_LANDMARKS, mirror_landmarks
@@ -16,14 +14,6 @@ from fswap.faces.warp import face_points, face_rectangle, triangulate
 
 SIZE = 64
 
-
-@pytest.fixture(scope="module")
-def two_stage():
-    pipe = build_untrained_pipeline(crop_size=SIZE, base_channels=8, segmenter_channels=8, seed=0)
-    return FaceSwapPipeline(
-        pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
-        attribute_input="warped_source",
-    )
 
 
 @pytest.fixture(scope="module")
