@@ -506,6 +506,15 @@ class FaceSwapPipeline:
                     for name, faces, index in zip(source_names, found, chosen_sources, strict=True) if index is None]
         if relit:
             swapped_crops, control_masks = stage.crops, []
+            # Each source face used as a texture, cut from its photo with what is not to be pasted:
+            # once per source, however many target faces take it.
+            relit_sources = {}
+            for j in sorted(set(stage.texture_sources)):
+                avoid = stage.unpasted[j]
+                if paste_source_occluders == "none":  # what the segmenter missed too
+                    avoid = avoid | unlike_skin(sources.crops[j], sources.points[j], band)
+                relit_sources[j] = SourceFace.cut(sources.photos[j], sources.faces[j].landmarks, avoid,
+                                                  sources.matrices[j])
         else:
             with timed(timings, "generate"):
                 attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
@@ -528,13 +537,9 @@ class FaceSwapPipeline:
                                    OCCLUDER_FEATHER * size, jaw_radius=jaw_share * fraction * size,
                                    jaw_rows=lower_face)
                 if relit:
-                    j = stage.texture_sources[k]
-                    avoid = stage.unpasted[j]
-                    if paste_source_occluders == "none":  # what the segmenter missed too
-                        avoid = avoid | unlike_skin(sources.crops[j], sources.points[j], band)
-                    source = SourceFace.cut(sources.photos[j], sources.faces[j].landmarks, avoid, sources.matrices[j])
                     rendered = relit_full_resolution(
-                        image, faces[index].landmarks, source, targets.matrices[k], stage.visible[k], blend,
+                        image, faces[index].landmarks, relit_sources[stage.texture_sources[k]], targets.matrices[k],
+                        stage.visible[k], blend,
                         stage.shapes[k], use_mirror=mirror_sources, relight_face=appearance_matching, out=image,
                     )
                     image, swapped = rendered.image, rendered.face_crop

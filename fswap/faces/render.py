@@ -71,10 +71,11 @@ class WarpedFace:
     covered: np.ndarray  # float32 [H, W], where the source's occluders land
 
 
-def warp_source(source: SourceFace, destination: np.ndarray, size: tuple[int, int]) -> WarpedFace:
-    """`source` warped onto `destination` [106, 2] landmarks in a frame of `size`."""
-    source_points, target_points = face_points(source.landmarks), face_points(destination)
-    triangles = triangulate(target_points)
+def warp_source(source: SourceFace, target_points: np.ndarray, triangles: np.ndarray,
+                size: tuple[int, int]) -> WarpedFace:
+    """`source` warped onto `target_points` (`face_points` of the destination landmarks, split
+    into `triangles`) in a frame of `size`."""
+    source_points = face_points(source.landmarks)
     both = np.dstack([source.image, source.occluders * np.uint8(255)])
     warped, coverage = warp_triangles(both, source_points, target_points, triangles, size)
     covered = smooth(warped[..., 3].astype(np.float32) / 255.0, face_size(target_points))
@@ -97,11 +98,14 @@ def fill_from_mirror(source: SourceFace, destination: np.ndarray, size: tuple[in
                      use_mirror: bool = True) -> RenderedFace:
     """The source's texture on `destination`, each place taken from the source as given or from
     its mirror image, whichever is trusted more (by `MIRROR_MARGIN`, for the mirror)."""
-    given = warp_source(source, destination, size)
+    # The destination's mesh serves the source as given and its mirror image alike.
+    target_points = face_points(destination)
+    triangles = triangulate(target_points)
+    given = warp_source(source, target_points, triangles, size)
     if not use_mirror:
         return RenderedFace(given.texture, given.coverage, given.trust, np.zeros(size, np.float32),
                             _uncovered(given.covered))
-    mirror = warp_source(source.mirrored(), destination, size)
+    mirror = warp_source(source.mirrored(), target_points, triangles, size)
     prefer = ((mirror.trust > given.trust + MIRROR_MARGIN) & mirror.coverage).astype(np.uint8)
     # Whole regions, not single pixels: a speck of the other side would show as a blotch.
     prefer = cv2.morphologyEx(prefer, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
