@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             return _push(args)
     except FswapError as error:
         parser.exit(2, f"fswap: error: {error}\n")
+    except OSError as error:  # the file system said no (a disk full, a folder that vanished): not a bug to trace
+        parser.exit(2, f"fswap: error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}\n")
     except KeyboardInterrupt:
         parser.exit(130, "fswap: interrupted\n")
     except BrokenPipeError:  # `fswap detect x.jpg | head`: the reader left, nothing to report
@@ -315,15 +317,35 @@ def _into_folder(output: Path, name: str) -> Path:
     return output / name if output.is_dir() else output
 
 
+def _output(path: Path, inputs: list[Path], suffixes=None) -> Path:
+    """The file to write for `path` (checked before any work is done: `fswap.fileio.check_output`)."""
+    from fswap.fileio import check_output
+    from fswap.imageio import WRITE_SUFFIXES
+
+    return check_output(path, inputs=inputs, suffixes=WRITE_SUFFIXES if suffixes is None else suffixes)
+
+
+def _read_small_file(path: Path, what: str, limit: int = 1 << 20) -> bytes:
+    """The bytes of a small file the user named (a certificate, a key), or a one-line error."""
+    try:
+        if not path.is_file():
+            raise FswapError(f"{what} {path}: no such file")
+        if path.stat().st_size > limit:
+            raise FswapError(f"{what} {path} is {path.stat().st_size} bytes; expected a small text file")
+        return path.read_bytes()
+    except OSError as error:
+        raise FswapError(f"{what} {path} cannot be read: {error.strerror or error}") from error
+
+
 def _detect(args) -> int:
     from fswap.faces.draw import annotate_faces
     from fswap.imageio import load_image, save_image
 
+    name = f"{args.image.stem}_faces.png"
+    output = _output(_into_folder(args.output, name) if args.output else args.image.with_name(name), [args.image])
     image = load_image(args.image)
     faces = _analyzer(args.face_models).detect(image)
-    name = f"{args.image.stem}_faces.png"
-    output = save_image(_into_folder(args.output, name) if args.output else args.image.with_name(name),
-                        annotate_faces(image, faces))
+    output = save_image(output, annotate_faces(image, faces))
     if args.json:
         rows = [
             {"index": i, "box": face.box.round(1).tolist(), "score": round(face.score, 3),
@@ -348,6 +370,13 @@ def _swap(args) -> int:
     if args.source_faces and len(args.source_faces) != len(args.source):
         raise FswapError(f"--source-faces gives {len(args.source_faces)} face number(s) for {len(args.source)} source "
                          "photo(s): give one per photo")
+    from fswap.imageio import WRITE_SUFFIXES
+    from fswap.provenance.output import SIGNED_FORMATS
+
+    # Refused before the work, not after it: an output that is an input, a format it cannot be written in.
+    inputs = [*args.source, args.target, *([args.faces] if isinstance(args.faces, Path) else [])]
+    output = _output(_into_folder(args.output, f"{args.target.stem}_swapped.png"), inputs,
+                     WRITE_SUFFIXES if args.no_provenance else SIGNED_FORMATS)
     credentials = _c2pa_credentials(args)
     if args.method == "classic":
         from fswap.baselines.classic import ClassicFaceSwapper
@@ -380,18 +409,17 @@ def _swap(args) -> int:
         from fswap.pipeline import FaceSwapPipeline
 
         pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
-        output = pipeline(
+        result = pipeline(
             list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
             appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
             paste_source_occluders=args.source_occluders, keep_open_mouths=not args.swap_open_mouths,
             rendering=args.rendering,
             shape_strength=args.shape_strength, mirror_sources=not args.no_mirror, watermark=not args.no_provenance,
         )
-        image, timings, checkpoint = output.image, output.timings, pipeline.checkpoint_name or "unnamed checkpoint"
+        image, timings, checkpoint = result.image, result.timings, pipeline.checkpoint_name or "unnamed checkpoint"
         source_type = DIGITAL_SOURCE_TYPE
-        for notice in output.notices:
+        for notice in result.notices:
             print(f"note: {notice}", file=sys.stderr)
-    output = _into_folder(args.output, f"{args.target.stem}_swapped.png")
     # A cut-out portrait keeps its transparency, where the output's format can hold it.
     transparent = load_rgba(args.target, name=args.target.name)
     if transparent is not None and keeps_alpha(output):
@@ -432,7 +460,7 @@ def _pasted_over(face, blend_mask) -> bool:
 def _verify(args) -> int:
     from fswap.provenance import verify
 
-    trust = args.trust.read_bytes() if args.trust else None
+    trust = _read_small_file(args.trust, "--trust") if args.trust else None
     report = verify(args.image, trust_anchors=trust)
     if args.json:
         print(json.dumps(_verify_json(args.image, report), indent=2))
@@ -462,11 +490,13 @@ def _detect_swap(args) -> int:
     from fswap.detection import detect_swaps, draw_verdicts, load_detector
     from fswap.imageio import load_image, save_image
 
-    image = load_image(args.image)
-    verdicts = detect_swaps(image, load_detector(args.detector), _analyzer(args.face_models))
     output = None
     if args.output:
-        output = save_image(_into_folder(args.output, f"{args.image.stem}_heatmaps.png"), draw_verdicts(image, verdicts))
+        output = _output(_into_folder(args.output, f"{args.image.stem}_heatmaps.png"), [args.image])
+    image = load_image(args.image)
+    verdicts = detect_swaps(image, load_detector(args.detector), _analyzer(args.face_models))
+    if output:
+        output = save_image(output, draw_verdicts(image, verdicts))
     if args.json:
         rows = [{"index": i, "box": v.face.box.round(1).tolist(), "swap_probability": round(v.probability, 4)}
                 for i, v in enumerate(verdicts)]

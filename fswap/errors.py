@@ -24,3 +24,8 @@ class ModelNotFoundError(FswapError):
 
 class CheckpointError(FswapError):
     """A checkpoint exists but does not match what the code expects (keys, shapes, components)."""
+
+
+class OutputError(FswapError):
+    """An output cannot be written where asked (a format fswap cannot encode, an input it would
+    overwrite, a folder it may not write in, a full disk)."""

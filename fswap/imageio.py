@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fswap.errors import ImageError
+from fswap.fileio import check_output, write_atomically
 
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 
@@ -41,6 +42,9 @@ READ_FORMAT_NAMES = "JPEG, PNG, WebP, AVIF, BMP, TIFF or GIF"
 #: PIL modes with an alpha channel, and the file suffixes whose formats keep one.
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
+#: The suffixes `save_image` writes, and PIL's name for each format.
+WRITE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+                  ".bmp": "BMP"}
 
 
 def load_image(
@@ -132,16 +136,19 @@ def keeps_alpha(path: str | os.PathLike) -> bool:
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an RGB or RGBA uint8 array; the format follows the suffix (PNG when there is none).
-    A format without transparency (JPEG, BMP) gets RGBA seen on white."""
-    path = Path(path)
-    if not path.suffix:
-        path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write an RGB or RGBA uint8 array atomically (`fswap.fileio.write_atomically`); the format
+    follows the suffix (PNG when there is none). A format without transparency (JPEG, BMP) gets
+    RGBA seen on white.
+
+    Raises:
+        fswap.OutputError: the suffix is not one of `WRITE_SUFFIXES`, or the file cannot be written.
+    """
+    path = check_output(path, suffixes=WRITE_SUFFIXES)
     if image.ndim == 3 and image.shape[2] == 4 and not keeps_alpha(path):
         image = load_image(image)
-    Image.fromarray(np.ascontiguousarray(image)).save(path)
-    return path
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format=WRITE_SUFFIXES[path.suffix.lower()])
+    return write_atomically(path, buffer.getvalue())
 
 
 def _read_file(path: Path, name: str | None, max_bytes: int) -> tuple[bytes, str]:

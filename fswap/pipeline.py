@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from fswap import __version__
 from fswap.assets import is_hub_repo_id
+from fswap.checkpoint_files import HASHES_NAME, read_json
 from fswap.errors import CheckpointError, ImageError, ModelNotFoundError
 from fswap.faces import (
     Face,
@@ -179,6 +180,9 @@ class FaceSwapPipeline:
             raise CheckpointError(f"attribute_input must be one of {ATTRIBUTE_INPUTS}, got {attribute_input!r}")
         self.attribute_input = attribute_input
         self.crop_size = size
+        if not 0.0 <= float(crop_margin) <= 1.0 or not 0.0 < float(feather_fraction) <= 0.5:
+            raise CheckpointError(f"crop_margin must be in [0, 1] and feather_fraction in (0, 0.5], got {crop_margin} "
+                                  f"and {feather_fraction}")
         self.crop_margin = float(crop_margin)
         self.feather_fraction = float(feather_fraction)
         if not 0.0 <= float(shape_strength) <= 1.0:
@@ -274,8 +278,7 @@ class FaceSwapPipeline:
         index_path = folder / MODEL_INDEX
         if not index_path.is_file():
             raise ModelNotFoundError(f"{folder} has no {MODEL_INDEX}; is it an fswap checkpoint?")
-        index = json.loads(index_path.read_text())
-        settings = _check_index(index, index_path)
+        settings = _check_index(read_json(index_path), index_path)
         components = {"face_analyzer": FaceAnalyzer.from_pretrained(folder / "face_analyzer")}
         for name in NETWORKS:
             components[name] = load_component(COMPONENTS[name], folder / name)
@@ -622,12 +625,23 @@ def checkpoint_settings(folder_or_repo_id: str | Path, revision: str | None = No
         raise ModelNotFoundError(f"checkpoint folder {folder_or_repo_id} does not exist (and it is not a Hub repo id)")
     if not path.is_file():
         raise ModelNotFoundError(f"{path.parent} has no {MODEL_INDEX}; is it an fswap checkpoint?")
-    return _settings(json.loads(path.read_text()))
+    return _settings(read_json(path), path)
 
 
-def _settings(index: dict) -> dict:
-    """The pipeline settings in a `model_index.json`, each as its default's type (defaults fill gaps)."""
-    return {key: type(default)(index.get(key, default)) for key, default in PIPELINE_SETTINGS.items()}
+def _settings(index: dict, path: Path) -> dict:
+    """The pipeline settings in the `model_index.json` at `path`, each of its default's type
+    (defaults fill gaps), or `CheckpointError` for one that is not."""
+    settings = {}
+    for key, default in PIPELINE_SETTINGS.items():
+        value = index.get(key, default)
+        if isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise CheckpointError(f"{path}: {key} must be a number, not {value!r}")
+            value = float(value)
+        elif not isinstance(value, type(default)):
+            raise CheckpointError(f"{path}: {key} must be a {type(default).__name__}, not {value!r}")
+        settings[key] = value
+    return settings
 
 
 def _resolve_checkpoint(folder_or_repo_id: str | Path, revision: str | None, cache_dir) -> Path:
@@ -649,7 +663,7 @@ def _resolve_checkpoint(folder_or_repo_id: str | Path, revision: str | None, cac
         return Path(
             snapshot_download(
                 text, revision=revision, cache_dir=cache_dir,
-                allow_patterns=[MODEL_INDEX, "*/config.json", "*.safetensors", "*.onnx", "README.md"],
+                allow_patterns=[MODEL_INDEX, "*/config.json", "*.safetensors", "*.onnx", f"*/{HASHES_NAME}", "README.md"],
             )
         )
     except RevisionNotFoundError as error:
@@ -685,7 +699,7 @@ def _check_index(index: dict, path: Path) -> dict:
             )
         if not (path.parent / name).is_dir():
             raise CheckpointError(f"{path.parent} lacks the folder of component {name}")
-    return _settings(index)
+    return _settings(index, path)
 
 
 def _jaw_feather_share(value, error: type[Exception] = ValueError) -> float:

@@ -174,8 +174,9 @@ def test_save_then_load_gives_identical_outputs(pipe, saved_pipeline, source_pat
         assert (saved_pipeline / name / "config.json").is_file()
         assert list((saved_pipeline / name).glob("*.safetensors"))
         assert not list((saved_pipeline / name).glob("*.bin"))
+        assert (saved_pipeline / name / "SHA256SUMS").is_file()
     assert sorted(p.name for p in (saved_pipeline / "face_analyzer").iterdir()) == sorted(
-        ["config.json", "2d106det.onnx", "scrfd_500m_bnkps.onnx", "w600k_mbf.onnx"]
+        ["config.json", "2d106det.onnx", "scrfd_500m_bnkps.onnx", "w600k_mbf.onnx", "SHA256SUMS"]
     )
 
 

@@ -18,10 +18,10 @@ image already in either log is not looked at again, so a repeated run writes not
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
-import threading
 import time
 from collections import Counter, defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from fswap.data.sources import FaceSource, ImageRecord, open_source
 from fswap.errors import FswapError, ImageError
 from fswap.faces import FaceAnalyzer, alignment_matrix, transform_points, warp_face
+from fswap.fileio import write_atomically
 
 DATASET_FILE = "dataset.json"
 MANIFEST_FILE = "manifest.jsonl"
@@ -343,11 +344,10 @@ def _round(values: np.ndarray, decimals: int = 2) -> list:
 
 def _save_atomic(path: Path, crop: np.ndarray) -> None:
     """Write a PNG under a temporary name, then rename: a crop file is whole or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{threading.get_ident()}.tmp.png")
+    buffer = io.BytesIO()
     # Level 1 is 3x faster than PIL's default 6 and, on photos, hardly larger.
-    Image.fromarray(crop).save(temporary, format="PNG", compress_level=1)
-    os.replace(temporary, path)
+    Image.fromarray(crop).save(buffer, format="PNG", compress_level=1)
+    write_atomically(path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------------- the folder
@@ -438,9 +438,7 @@ def _truncate_jsonl(path: Path, lines: list[str]) -> None:
 def _write_if_changed(path: Path, text: str) -> None:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomically(path, text.encode("utf-8"))
 
 
 def _check_settings(size, margin, min_face, all_faces, val_fraction, limit) -> dict:

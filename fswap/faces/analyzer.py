@@ -8,6 +8,7 @@ id (`hf_hub_download`, nothing else is fetched), or the files shipped inside the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Sequence
@@ -18,7 +19,8 @@ import cv2
 import numpy as np
 
 from fswap.assets import INSIGHTFACE_LICENCE, is_hub_repo_id, vectron_model_dir
-from fswap.errors import ModelNotFoundError, NoFaceError
+from fswap.checkpoint_files import HASHES_NAME, check_hashes, file_inside, read_json, write_hashes
+from fswap.errors import CheckpointError, ModelNotFoundError, NoFaceError
 from fswap.faces.align import alignment_matrix, warp_face
 
 CONFIG_NAME = "config.json"
@@ -95,16 +97,29 @@ class FaceAnalyzer:
         self.folder = Path(folder)
         self.config = config or FaceAnalyzerConfig()
         kwargs = {"providers": ["CPUExecutionProvider"], "sess_options": session_options(threads)}
-        paths = {role: self.folder / getattr(self.config, role) for role in DEFAULT_FILES}
+        paths = {role: file_inside(self.folder, getattr(self.config, role), f"the face analyzer's {role}")
+                 for role in DEFAULT_FILES}
         missing = [str(path) for path in paths.values() if not path.is_file()]
         if missing:
             raise ModelNotFoundError(f"face analyzer files missing: {', '.join(missing)}")
-        self._detector = get_model(str(paths["detector"]), **kwargs)
+        check_hashes(self.folder)
+
+        def load(role: str):
+            try:
+                model = get_model(str(paths[role]), **kwargs)
+            except Exception as error:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only
+                raise CheckpointError(f"{paths[role]} is not an ONNX model onnxruntime can load "
+                                      f"({type(error).__name__}: {str(error)[:200]})") from error
+            if model is None or not hasattr(model, "prepare"):
+                raise CheckpointError(f"{paths[role]} is an ONNX model insightface does not know as a {role}")
+            return model
+
+        self._detector = load("detector")
         size = self.config.detection_size
         self._detector.prepare(ctx_id=-1, input_size=(size, size), det_thresh=self.config.detection_threshold)
-        self._landmarker = get_model(str(paths["landmarks"]), **kwargs)
+        self._landmarker = load("landmarks")
         self._landmarker.prepare(ctx_id=-1)
-        self._recognizer = get_model(str(paths["recognizer"]), **kwargs)
+        self._recognizer = load("recognizer")
         self._recognizer.prepare(ctx_id=-1)
 
     # ------------------------------------------------------------------ loading and saving
@@ -141,6 +156,7 @@ class FaceAnalyzer:
             if (self.folder / name).resolve() != (folder / name).resolve():
                 shutil.copyfile(self.folder / name, folder / name)
         (folder / CONFIG_NAME).write_text(json.dumps(self.config.to_json(), indent=2) + "\n")
+        write_hashes(folder, [getattr(self.config, role) for role in DEFAULT_FILES])
         return folder
 
     # ------------------------------------------------------------------ analysis
@@ -430,12 +446,35 @@ def _read_config(folder: Path) -> FaceAnalyzerConfig:
     path = folder / CONFIG_NAME
     if not path.is_file():
         return FaceAnalyzerConfig()
-    values = json.loads(path.read_text())
+    values = read_json(path)
     known = FaceAnalyzerConfig.__dataclass_fields__
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ModelNotFoundError(f"{path} has unknown keys {unknown}; is it a face_analyzer config?")
-    return FaceAnalyzerConfig(**values)
+        raise CheckpointError(f"{path} has unknown keys {unknown}; is it a face_analyzer config?")
+    config = FaceAnalyzerConfig(**values)
+    problems = [f"{name} must be {description}, not {getattr(config, name)!r}"
+                for name, (valid, description) in _CONFIG_CHECKS.items() if not valid(getattr(config, name))]
+    if problems:
+        raise CheckpointError(f"{path}: " + "; ".join(problems))
+    return config
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: What each `FaceAnalyzerConfig` entry must be, as read from a checkpoint's config.json.
+_CONFIG_CHECKS = {
+    **{role: (lambda value: isinstance(value, str) and value not in ("", ".", "..") and "/" not in value
+              and "\\" not in value, "the name of a file in the same folder") for role in DEFAULT_FILES},
+    "detection_size": (lambda value: _is_int(value) and 64 <= value <= 4096 and value % 32 == 0,
+                       "a whole number of pixels from 64 to 4096, a multiple of 32"),
+    "detection_threshold": (lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)
+                            and 0.0 < value < 1.0, "a number between 0 and 1"),
+    "analysis_max_side": (lambda value: _is_int(value) and 128 <= value <= 16384,
+                          "a whole number of pixels from 128 to 16384"),
+    "licence": (lambda value: isinstance(value, str), "text"),
+}
 
 
 def _vectron_folder() -> Path:
@@ -466,4 +505,6 @@ def _download(repo_id: str, subfolder: str | None, revision: str | None) -> tupl
     except ModelNotFoundError:
         config = FaceAnalyzerConfig()
     paths = [fetch(getattr(config, role)) for role in DEFAULT_FILES]
+    with contextlib.suppress(ModelNotFoundError):  # checkpoints saved before fswap recorded hashes have none
+        fetch(HASHES_NAME)
     return paths[0].parent, config

@@ -16,6 +16,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from fswap.models.layers import ConvNormAct, DownStage, UpStage, validate_image_batch, validate_unet
+from fswap.models.loading import HashedWeightsMixin
 
 
 @dataclass
@@ -34,7 +35,7 @@ class AttributeEncoderOutput(BaseOutput):
     logvar: torch.Tensor | None = None
 
 
-class AttributeEncoder(ModelMixin, ConfigMixin):
+class AttributeEncoder(HashedWeightsMixin, ModelMixin, ConfigMixin):
     """U-Net on the target face (RGB + non-occlusion mask) returning its decoder features at every scale.
 
     The encoder halves the resolution `len(block_out_channels) - 1` times; the decoder climbs back

@@ -28,6 +28,7 @@ from fswap.models.layers import (
     validate_unet,
     validate_unet_input,
 )
+from fswap.models.loading import HashedWeightsMixin
 
 
 @dataclass
@@ -44,7 +45,7 @@ class DetectorOutput(BaseOutput):
     mask_logits: torch.Tensor | None = None
 
 
-class SwapDetector(ModelMixin, ConfigMixin):
+class SwapDetector(HashedWeightsMixin, ModelMixin, ConfigMixin):
     """Aligned RGB face crops in [-1, 1] -> a swap logit per crop and, optionally, a blend-mask map.
 
     Args:

@@ -16,6 +16,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from fswap.models.layers import validate_channels, validate_image_batch
+from fswap.models.loading import HashedWeightsMixin
 
 
 class ScaleOutput(NamedTuple):
@@ -61,7 +62,7 @@ class PatchDiscriminator(nn.Module):
         return ScaleOutput(logits=self.conv_out(x), features=features)
 
 
-class Discriminator(ModelMixin, ConfigMixin):
+class Discriminator(HashedWeightsMixin, ModelMixin, ConfigMixin):
     """Multi-scale patch discriminator; used only in training.
 
     Args:

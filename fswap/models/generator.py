@@ -26,6 +26,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from fswap.models.layers import ModulatedConv2d, validate_channels
+from fswap.models.loading import HashedWeightsMixin
 
 
 @dataclass
@@ -72,7 +73,7 @@ class ControlledBlock(nn.Module):
         return h, control_mask
 
 
-class Generator(ModelMixin, ConfigMixin):
+class Generator(HashedWeightsMixin, ModelMixin, ConfigMixin):
     """Face-swap generator: identity embedding + multi-scale attribute features -> swapped face + control masks.
 
     Args:

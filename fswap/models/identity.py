@@ -17,6 +17,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from fswap.models.layers import validate_channels, validate_image_batch
+from fswap.models.loading import HashedWeightsMixin
 
 
 class ConvPReLU(nn.Module):
@@ -91,7 +92,7 @@ def mean_identity(identity_embeddings: torch.Tensor) -> torch.Tensor:
     return F.normalize(F.normalize(identity_embeddings, dim=-1).mean(dim=-2), dim=-1)
 
 
-class IdentityEncoder(ModelMixin, ConfigMixin):
+class IdentityEncoder(HashedWeightsMixin, ModelMixin, ConfigMixin):
     """Frozen ArcFace face-recognition network: an RGB face crop -> L2-normalised identity embedding.
 
     The defaults are insightface's `w600k_mbf` (MobileFaceNet, 112x112 input, 512-D output);

@@ -10,7 +10,9 @@
 - unknown `config.json` entries are logged and ignored, and `_class_name` is never checked, so
   a generator folder "loads" as a segmenter until a config check happens to fail.
 
-`load_component` turns each of these into a `CheckpointError` that names the keys.
+`load_component` turns each of these into a `CheckpointError` that names the keys, and checks
+the weights against the `SHA256SUMS` that `HashedWeightsMixin.save_pretrained` writes beside them
+(`fswap.checkpoint_files`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,23 @@ from typing import TypeVar
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import logging as diffusers_logging
 
+from fswap.checkpoint_files import check_hashes, write_hashes
 from fswap.errors import CheckpointError, ModelNotFoundError
 
 ModelT = TypeVar("ModelT", bound=ModelMixin)
 
 _WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+
+
+class HashedWeightsMixin:
+    """For fswap's networks (before `ModelMixin` in the bases): `save_pretrained` writes safetensors
+    only, and `SHA256SUMS` with the weights' hash, which `load_component` checks."""
+
+    def save_pretrained(self, save_directory, **kwargs):
+        kwargs["safe_serialization"] = True
+        super().save_pretrained(save_directory, **kwargs)
+        if kwargs.get("is_main_process", True):
+            write_hashes(save_directory)
 
 
 def _list_keys(keys, limit: int = 10) -> str:
@@ -54,11 +68,14 @@ def load_component(cls: type[ModelT], folder: str | Path, subfolder: str | None 
         for name in ("config.json", _WEIGHTS_NAME):
             if not (local / name).is_file():
                 raise ModelNotFoundError(f"{cls.__name__} checkpoint {location} has no {name}")
+        check_hashes(local)
 
     try:
         config = cls.load_config(folder, subfolder=subfolder, **kwargs)
     except OSError as err:
         raise ModelNotFoundError(f"cannot read the {cls.__name__} config at {location}: {err}") from err
+    except ValueError as err:  # diffusers' EnvironmentError-or-ValueError for a config that is not JSON
+        raise CheckpointError(f"the {cls.__name__} config at {location} is not valid JSON: {err}") from err
     if config.get("_class_name", cls.__name__) != cls.__name__:
         raise CheckpointError(f"{location} holds a {config['_class_name']}, not a {cls.__name__}")
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}

@@ -15,9 +15,10 @@ from fswap.models.layers import (
     validate_unet,
     validate_unet_input,
 )
+from fswap.models.loading import HashedWeightsMixin
 
 
-class OcclusionSegmenter(ModelMixin, ConfigMixin):
+class OcclusionSegmenter(HashedWeightsMixin, ModelMixin, ConfigMixin):
     """U-Net: RGB face crop -> non-occlusion logits at the input resolution (1 = visible face skin).
 
     Hands, glasses, hair and microphones in front of the face come out as 0, so the swap keeps

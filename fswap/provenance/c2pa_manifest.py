@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from fswap import __version__
 from fswap.errors import FswapError, ImageError
+from fswap.fileio import write_atomically
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 #: IPTC's "mix or composite of several elements": what the classic landmark swap makes, whose
@@ -269,8 +270,7 @@ def read_manifest(
     data, mime = _encoded(source, format, "image", READ_MIME_TYPES)
     settings = dict(_READ_SETTINGS)
     if trust_anchors:
-        anchors = trust_anchors.decode() if isinstance(trust_anchors, bytes) else trust_anchors
-        settings["trust"] = {"trust_anchors": anchors}
+        settings["trust"] = {"trust_anchors": _pem_certificates(trust_anchors)}
     try:
         with c2pa.Context.from_dict(settings) as context:
             try:
@@ -285,6 +285,20 @@ def read_manifest(
         # A manifest store is there but cannot even be parsed: damaged after signing.
         return ManifestReport(status="tampered", failures=[f"unreadable manifest: {error}"])
     return _report(store)
+
+
+def _pem_certificates(anchors: bytes | str) -> str:
+    """`anchors` as PEM text, or `ProvenanceError` when it holds no certificate: a trust file that
+    is not one must not turn a valid signature into a "tampered" verdict."""
+    from cryptography import x509
+
+    text = anchors.decode("utf-8", errors="replace") if isinstance(anchors, bytes) else anchors
+    try:
+        x509.load_pem_x509_certificates(text.encode())
+    except ValueError as error:
+        raise ProvenanceError("the trust anchors are not PEM certificates (a file of one or more "
+                              "-----BEGIN CERTIFICATE----- blocks is expected)") from error
+    return text
 
 
 def _report(store: dict) -> ManifestReport:
@@ -353,6 +367,8 @@ def _encoded(image, format: str | None, label: str,
         raise ImageError(f"{label} is empty (0 bytes)")
     try:
         detected = Image.open(io.BytesIO(data)).format
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{label} is too large to decode safely ({error})") from error
     except (UnidentifiedImageError, OSError) as error:
         raise ImageError(f"{label} is not an image file ({_names(mime_types)})") from error
     pil_format = _pil_format(format) if format else detected
@@ -447,14 +463,6 @@ def _write_test_credentials(folder: Path, paths: dict[str, Path]) -> None:
     pem = serialization.Encoding.PEM
     key_pem = signing_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(paths["key"], key_pem, mode=0o600)
-    _write_atomic(paths["ca"], ca.public_bytes(pem))
-    _write_atomic(paths["chain"], leaf.public_bytes(pem) + ca.public_bytes(pem))
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+    write_atomically(paths["key"], key_pem, mode=0o600)
+    write_atomically(paths["ca"], ca.public_bytes(pem))
+    write_atomically(paths["chain"], leaf.public_bytes(pem) + ca.public_bytes(pem))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
 
-from fswap.errors import ImageError
+from fswap.fileio import check_output, write_atomically
 from fswap.provenance.c2pa_manifest import DIGITAL_SOURCE_TYPE, C2paCredentials, sign_image
 
 #: File suffixes a signed result may have, and the format each is encoded in.
@@ -38,29 +37,14 @@ def write_signed_image(
         digital_source_type: the IPTC source type the manifest declares (`sign_image`).
 
     Raises:
-        fswap.ImageError: the suffix is not a format Content Credentials can be written to.
+        fswap.OutputError: the suffix is not a format Content Credentials can be written to, or the
+            file cannot be written.
         fswap.provenance.ProvenanceError: signing failed (bad credentials).
     """
-    path = Path(path)
-    if not path.suffix:
-        path = path.with_suffix(".png")
-    format = SIGNED_FORMATS.get(path.suffix.lower())
-    if format is None:
-        raise ImageError(
-            f"cannot write Content Credentials into a {path.suffix} file; use one of {', '.join(SIGNED_FORMATS)}"
-        )
+    path = check_output(path, suffixes=SIGNED_FORMATS)
+    format = SIGNED_FORMATS[path.suffix.lower()]
     data = sign_image(
         image, checkpoint=checkpoint, format=format, parent=parent, credentials=credentials,
         credentials_folder=credentials_folder, digital_source_type=digital_source_type,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A file that is either the old one or the complete signed one, never half written.
-    # (open() rather than a NamedTemporaryFile, so the file gets the user's usual permissions).
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    try:
-        with open(partial, "wb") as file:
-            file.write(data)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return write_atomically(path, data)

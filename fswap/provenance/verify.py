@@ -62,11 +62,12 @@ def verify(
 
     Raises:
         fswap.ImageError: `source` cannot be read as an image.
+        fswap.provenance.ProvenanceError: `trust_anchors` holds no PEM certificate.
     """
     if isinstance(source, np.ndarray):
         manifest = ManifestReport(status="absent")
         pixels = load_image(source)
     else:
+        pixels = load_image(source)  # first: a file that is not a readable image is refused here
         manifest = read_manifest(source, trust_anchors=trust_anchors)
-        pixels = load_image(source)
     return VerifyReport(manifest, detect_watermark(pixels, analyzer=analyzer), checkpoint)

@@ -70,6 +70,10 @@ SEARCH_POINTS = (2 * SEARCH_LIMITS[0] + 1) ** 2 * (2 * SEARCH_LIMITS[1] + 1) * (
 DEFAULT_THRESHOLD = 1e-6
 #: A face whose cells would be smaller than this (in image pixels) is too small to carry the mark.
 MIN_CELL_PIXELS = 1.0
+#: Cells at least this many pixels wide (a face about 70 px across) keep the mark when the picture
+#: is halved (`benchmarks/watermark_robustness.py`: 60 px faces lost it in some photos, 40 px faces
+#: more often); a face marked with smaller cells gets a notice.
+RESIZE_SAFE_CELL_PIXELS = 4.0
 BORDER_FRACTION = 0.1  # grey border added around a photo before finding its faces
 INNER_LANDMARKS = slice(33, 106)  # 2d106det: 0-32 are the jaw line
 _VIEW_SCALE = 0.85  # read large faces from a copy block-averaged to about 0.85 frame px per pixel
@@ -412,16 +416,16 @@ def embed_watermark(
     see it. `faces` (e.g. the swapped faces of a `SwapOutput`) chooses which faces to mark: each is
     matched to the re-detected face it overlaps most. Only luminance changes, by a few grey
     levels, inside an ellipse over each face. A face under about 20 px across is skipped with a
-    warning (or a line in `unmarked`); a face must be about 80 px across for its mark to survive
-    halving the image.
+    warning (or a line in `unmarked`); a face must be about 70 px across for its mark to survive
+    halving the image, and a smaller one is marked with a notice saying so.
 
     Args:
         image: an RGB uint8 array [H, W, 3], or anything `fswap.imageio.load_image` reads.
         faces: the faces to mark; None marks every face found.
         checkpoint: the model that made the image, hashed into the payload's 16-bit tag.
         analyzer: the face analyzer (default: the registry-shipped models).
-        unmarked: given, each face that cannot be marked is told here, in plain words for the
-            user, instead of by a warning.
+        unmarked: given, each face that cannot be marked (or whose mark will not survive shrinking
+            the picture) is told here, in plain words for the user, instead of by a warning.
 
     Raises:
         fswap.ImageError: `image` cannot be read.
@@ -441,17 +445,24 @@ def embed_watermark(
             reason = f"{where} was not found again in the result, so it carries no invisible watermark"
         else:
             matrix = frame_matrix(face.landmarks)
-            if (FRAME_SIZE / GRID) / matrix_scale(matrix) >= MIN_CELL_PIXELS:
+            cell_pixels = (FRAME_SIZE / GRID) / matrix_scale(matrix)
+            if cell_pixels >= MIN_CELL_PIXELS:
                 mark_face(marked, matrix, bits, key)
+                if cell_pixels < RESIZE_SAFE_CELL_PIXELS:
+                    (unmarked.append if unmarked is not None else _warn)(
+                        f"{where} is small (under about 70 px across): it carries fswap's invisible watermark, but "
+                        "the mark may not survive the picture being shrunk (halving it can lose it); then only the file's "
+                        "Content Credentials then say that it was swapped")
                 continue
             reason = f"{where} is too small (under about 20 px across) to carry fswap's invisible watermark"
         message = (f"{reason}: only the file's Content Credentials say that it was swapped, and saving the "
                    "picture again loses them")
-        if unmarked is None:
-            warnings.warn(message, stacklevel=2)
-        else:
-            unmarked.append(message)
+        (unmarked.append if unmarked is not None else _warn)(message)
     return marked
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
 
 
 def mark_face(image: np.ndarray, matrix: np.ndarray, bits: np.ndarray, key: bytes = KEY) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
+import pickle
 import shutil
 import signal
 import time
@@ -22,6 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from fswap.checkpoint_files import read_json
+from fswap.errors import CheckpointError
+from fswap.fileio import write_atomically
 
 STATE_FILE = "training_state.json"
 
@@ -166,8 +170,14 @@ def resume(accelerator, output_dir: Path) -> int:
     folder = latest_checkpoint(output_dir)
     if folder is None:
         return 0
-    accelerator.load_state(str(folder))
-    step = json.loads((folder / STATE_FILE).read_text())["step"]
+    try:
+        accelerator.load_state(str(folder))
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError) as error:
+        # torch.load refuses pickled code (weights_only): a damaged or tampered state, never run.
+        raise CheckpointError(f"the training state {folder} cannot be loaded ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0][:200]}); move it away to resume from an older one, "
+                              "or start afresh in another folder") from error
+    step = read_json(folder / STATE_FILE)["step"]
     accelerator.print(f"resumed from {folder} at step {step}")
     return step
 
@@ -266,10 +276,7 @@ def cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
 
 
 def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(temporary, path)
+    write_atomically(path, (json.dumps(payload, indent=2) + "\n").encode())
 
 
 class Stopwatch:
