@@ -28,9 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import markdown_table, write_result
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, markdown_table, portable_path, write_result
 
 
 def free_port() -> int:
@@ -175,7 +173,7 @@ def main() -> None:
     path = write_result(
         "app_latency",
         {
-            "model": "tiny untrained pipeline (64-px crops)" if args.tiny else checkpoint,
+            "model": "tiny untrained pipeline (64-px crops)" if args.tiny else portable_path(checkpoint),
             "repeats": args.repeats,
             "cold_start_served_seconds": round(served, 3),
             "cold_start_first_swap_seconds": round(first_response, 3),

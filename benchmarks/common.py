@@ -1,4 +1,8 @@
-"""Helpers shared by the benchmark scripts: timing, the large test photo, result files."""
+"""Helpers shared by the benchmark scripts: timing, the large test photo, result files.
+
+Result files are small summaries that name no machine: paths in them are relative to the
+checkout (`portable_path`), and per-pair results go beside them compressed (`write_result`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results"
+#: The checkout the benchmarks belong to; paths in result files are relative to it.
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 #: Where the README's figures are written.
-IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+IMAGES = ROOT / "docs" / "images"
 
 
 def median_seconds(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -66,10 +73,49 @@ def machine() -> dict:
     }
 
 
-def write_result(name: str, payload: dict) -> Path:
+def portable_path(path: str | Path) -> str:
+    """`path` as a result file records it, naming no machine: relative to the checkout, else to
+    the temporary folder or the home folder, whichever holds it (`/tmp/first/checkpoints` ->
+    `first/checkpoints`, an older checkout's worktree); its name alone anywhere else. A relative
+    path (or a Hub id) stays as given."""
+    if not Path(path).is_absolute():
+        return str(path)
+    for folder in (ROOT, Path(tempfile.gettempdir()).resolve(), Path.home().resolve()):
+        for absolute in (Path(path), Path(path).resolve()):
+            if absolute.is_relative_to(folder) and absolute != folder:
+                return absolute.relative_to(folder).as_posix()
+    return Path(path).name
+
+
+def portable_command(argv: list[str]) -> str:
+    """The command line `argv` with every path in it, alone or after `NAME=`, made portable."""
+    words = []
+    for word in argv:
+        key, equals, value = word.rpartition("=")  # ("", "", word) when there is no "="
+        words.append(key + equals + portable_path(value) if Path(value).is_absolute() else word)
+    return "python " + " ".join(words)
+
+
+def model_name(model: str | None) -> str:
+    """The checkpoint a benchmark swapped with, for its result: `--model`, else the default one."""
+    from fswap.assets import default_model
+
+    return portable_path(model or default_model())
+
+
+def write_result(name: str, payload: dict, pair_results: list[dict] | None = None) -> Path:
+    """Write benchmarks/results/NAME.json: the command that made it, the machine, then `payload`.
+
+    `pair_results` (one dict per pair, for re-analysis) go beside it gzipped, in the file its
+    "results_file" names (`fswap.evaluation.write_pair_results`; `read_pair_results` reads it back).
+    """
+    from fswap.evaluation import write_pair_results
+
     RESULTS.mkdir(exist_ok=True)
-    payload = {"command": "python " + " ".join(sys.argv), "machine": machine(), **payload}
     path = RESULTS / f"{name}.json"
+    payload = {"command": portable_command(sys.argv), "machine": machine(), **payload}
+    if pair_results is not None:
+        payload["results_file"] = write_pair_results(path, pair_results)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
 

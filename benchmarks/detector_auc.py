@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 import torch
-from common import markdown_table, write_result
+from common import markdown_table, portable_path, write_result
 
 from fswap.detection import evaluate_detector, load_detector, write_detector_cards
 
@@ -51,13 +51,13 @@ def main() -> None:
         compressed = evaluate_detector(detector, args.data, args.split, jpeg_quality=args.jpeg_quality)
         for method, scores in clean.items():
             rows.append({
-                "variant": variant, "detector": str(folder), "trained_on": _trained_on(folder), "method": method,
+                "variant": variant, "detector": portable_path(folder), "trained_on": _trained_on(folder), "method": method,
                 "auc": round(scores["auc"], 4), "auc_jpeg": round(compressed[method]["auc"], 4),
                 "balanced_accuracy": round(scores["balanced_accuracy"], 4),
                 "mask_iou": None if scores["mask_iou"] is None else round(scores["mask_iou"], 4),
                 "real": scores["real"], "fake": scores["fake"],
             })
-    payload = {"date": datetime.date.today().isoformat(), "data": str(args.data), "split": args.split,
+    payload = {"date": datetime.date.today().isoformat(), "data": portable_path(args.data), "split": args.split,
                "jpeg_quality": args.jpeg_quality, "rows": rows}
     path = write_result("detector_auc", payload)
     table = [{**row, "trained_on": " + ".join(row["trained_on"])} for row in rows]

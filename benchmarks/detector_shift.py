@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from common import markdown_table, write_result
+from common import markdown_table, portable_path, write_result
 
 from fswap.assets import default_model
 from fswap.detection import detect_swaps, load_detector, roc_auc
@@ -47,7 +47,8 @@ def main() -> None:
         rows.append({"fswap output": name, "auc": round(roc_auc([0] * len(real) + [1] * len(swapped), real + swapped), 3),
                      "mean p(swap), swaps": round(float(np.mean(swapped)), 3),
                      "mean p(swap), real": round(float(np.mean(real)), 3), "real": len(real), "swaps": len(swapped)})
-    path = write_result("detector_shift", {"detector": str(args.detector), "data": str(args.data), "rows": rows})
+    path = write_result("detector_shift", {"detector": portable_path(args.detector), "data": portable_path(args.data),
+                                             "rows": rows})
     print(markdown_table(rows, list(rows[0])))
     print(f"wrote {path}")
 

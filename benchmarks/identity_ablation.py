@@ -33,14 +33,15 @@ Rows (all scored by the evaluation recogniser, which never enters training):
 - classic (Poisson) and classic without Poisson: the landmark baseline;
 - no swap: the unchanged target.
 
-Writes benchmarks/results/identity_ablation.json and prints a Markdown table for the README.
+Writes benchmarks/results/identity_ablation.json (the table) and identity_ablation_pairs.jsonl.gz
+beside it (every pair, for `top1_breakdown.py`), and prints a Markdown table for the README.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from common import RESULTS, add_checkpoint_arguments, markdown_table, write_result
+from common import RESULTS, add_checkpoint_arguments, markdown_table, model_name, portable_path, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -93,9 +94,9 @@ def main() -> None:
     evaluation, _ = evaluate(methods, sources, targets, pairs,
                              pipeline.face_analyzer, EvaluationRecogniser(), journal=journal)
     rows = evaluation.rows()
-    path = write_result("identity_ablation", {"model": args.model or str(default_model()), "data": str(args.data),
-                                               "seed": args.seed, "people": len(sources), "rows": rows,
-                                               "results": [vars(r) for r in evaluation.results]})
+    path = write_result("identity_ablation", {"model": model_name(args.model), "data": portable_path(args.data),
+                                               "seed": args.seed, "people": len(sources), "rows": rows},
+                        pair_results=[vars(r) for r in evaluation.results])
     journal.path.unlink()
     print(markdown_table(rows, COLUMNS))
     print(f"wrote {path}")

@@ -3,7 +3,7 @@
 
     python -m venv .venv-mediapipe && .venv-mediapipe/bin/pip install mediapipe==0.10.21   # once
     python benchmarks/mesh_pose.py --mediapipe-python .venv-mediapipe/bin/python   # 9 minutes
-    # -> benchmarks/results/mesh_pose.json
+    # -> benchmarks/results/mesh_pose.json, every pair in mesh_pose_pairs.jsonl.gz beside it
 
 Why a second measure: `fswap eval` reads the head's pose by PnP from six of 2d106det's
 landmarks (eye corners, nose tip, mouth corners, chin). fswap moves the eyes, nose and mouth
@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import add_checkpoint_arguments, markdown_table, write_result
+from common import add_checkpoint_arguments, markdown_table, model_name, portable_path, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -139,12 +139,12 @@ def main() -> None:
         for name in methods if name.startswith("fswap")
     }
     path = write_result("mesh_pose", {
-        "model": args.model or str(default_model()), "data": str(args.data), "pairs": len(pairs),
+        "model": model_name(args.model), "data": portable_path(args.data), "pairs": len(pairs),
         "rows": rows, "paired": paired,
-        "results": [{"source": s, "target": t, **{f"{name} mesh": round(float(mesh_errors[name][i]), 3)
-                                                  for name in methods},
-                     **{f"{name} landmarks": round(float(landmark_errors[name][i]), 3) for name in methods}}
-                    for i, (s, t) in enumerate(pairs)]})
+    }, pair_results=[{"source": s, "target": t, **{f"{name} mesh": round(float(mesh_errors[name][i]), 3)
+                                                   for name in methods},
+                      **{f"{name} landmarks": round(float(landmark_errors[name][i]), 3) for name in methods}}
+                     for i, (s, t) in enumerate(pairs)])
     print(markdown_table(rows, COLUMNS))
     for label, measures in paired.items():
         print(label + ": " + "; ".join(f"{measure} {value['mean']:+.2f}° ({value['ci95'][0]:+.2f} to "

@@ -40,7 +40,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import IMAGES, add_checkpoint_arguments, fit_height, label_strip, markdown_table, write_result
+from common import (
+    IMAGES,
+    add_checkpoint_arguments,
+    fit_height,
+    label_strip,
+    markdown_table,
+    model_name,
+    portable_path,
+    write_result,
+)
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -201,7 +210,7 @@ def main() -> None:
         for name in methods for kind in OCCLUDERS]
     name = "occluded_targets" if args.rendering == "pasted" else f"occluded_targets_{args.rendering}"
     path = write_result(name, {
-        "model": args.model or "the default checkpoint", "data": str(args.data), "seed": args.seed,
+        "model": model_name(args.model), "data": portable_path(args.data), "seed": args.seed,
         "rendering": args.rendering,
         "kept_levels": KEPT_LEVELS, "edge_px": EDGE, "rows": rows, "by_occluder": by_kind, "results": results})
     print(markdown_table(rows, COLUMNS))

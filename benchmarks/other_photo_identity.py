@@ -27,14 +27,15 @@ by eye, all 14 kept (no pair between 0.25 and 0.38 looked like one person). The 
 here, out of the training data: they were found with the evaluation recogniser, which must
 never reach training. The other photos are from the training split.
 
-Writes benchmarks/results/other_photo_identity.json and prints a Markdown table for the README.
+Writes benchmarks/results/other_photo_identity.json (every pair in other_photo_identity_pairs.jsonl.gz
+beside it) and prints a Markdown table for the README.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from common import RESULTS, add_checkpoint_arguments, markdown_table, write_result
+from common import RESULTS, add_checkpoint_arguments, markdown_table, model_name, portable_path, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -103,9 +104,9 @@ def main() -> None:
     rows = evaluation.rows()
     paired = comparisons(evaluation)
     path = write_result("other_photo_identity", {
-        "model": args.model or str(default_model()), "data": str(args.data), "seed": args.seed,
+        "model": model_name(args.model), "data": portable_path(args.data), "seed": args.seed,
         "same_person": SAME_PERSON, "gallery": len(gallery), "rows": rows, "comparisons": paired,
-        "results": [vars(r) for r in evaluation.results]})
+    }, pair_results=[vars(r) for r in evaluation.results])
     journal.path.unlink()
     print(markdown_table(rows, COLUMNS))
     for comparison in paired:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import markdown_table, write_result
+from common import markdown_table, portable_path, write_result
 
 from fswap.data.aligned import AlignedFaces
 from fswap.data.occluders import OCCLUDERS, occlude
@@ -98,8 +98,9 @@ def main() -> None:
     rows += [*cut_skin.values(), found]
 
     columns = ["occluder", *segmenters]
-    path = write_result("segmenter_occluders", {"data": str(args.data), "samples_per_kind": args.samples,
-                                                "segmenters": dict(s.partition("=")[::2] for s in args.segmenter),
+    path = write_result("segmenter_occluders", {"data": portable_path(args.data), "samples_per_kind": args.samples,
+                                                "segmenters": {name: portable_path(folder) for name, folder in
+                                                               (s.partition("=")[::2] for s in args.segmenter)},
                                                 "rows": rows})
     print(markdown_table(rows, columns))
     print(f"wrote {path}")

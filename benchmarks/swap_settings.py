@@ -37,7 +37,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from common import markdown_table, write_result
+from common import markdown_table, model_name, portable_path, write_result
 
 from fswap.assets import default_model
 from fswap.baselines.classic import ClassicFaceSwapper
@@ -148,7 +148,7 @@ def main() -> None:
         comparisons += [paired_comparison(subset, method, fswap_rows[0]) for method in fswap_rows[1:]]
         rows += [{**row, "method": f"{row['method']} (the {len(turned)} pairs turned the other way)"}
                  for row in with_median_pose(subset)]
-    path = write_result(args.output, {"model": args.model or str(default_model()), "data": str(args.data),
+    path = write_result(args.output, {"model": model_name(args.model), "data": portable_path(args.data),
                                             "seed": args.seed, "recogniser": "w600k_mbf (training)", "rows": rows,
                                             "comparisons": comparisons})
     print(markdown_table(rows, COLUMNS))

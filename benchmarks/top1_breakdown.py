@@ -6,8 +6,8 @@
     python benchmarks/top1_breakdown.py --reference fswap --reference-results old_eval.json
     python benchmarks/top1_breakdown.py --by-cause   # -> benchmarks/results/top1_by_cause.json
 
-Reads the per-pair results that `fswap eval` (eval.json) or `identity_ablation.py` wrote, so it
-swaps nothing. For `--method` against `--reference` (default: fswap against classic): the paired
+Reads the per-pair results that `fswap eval` (eval.json) or `identity_ablation.py` wrote (in the
+`*_pairs.jsonl.gz` file beside the summary, `fswap.evaluation.read_pair_results`), so it swaps nothing. For `--method` against `--reference` (default: fswap against classic): the paired
 comparison `fswap eval` prints (`fswap.evaluation.paired_comparison`: McNemar's test on top-1,
 bootstrapped intervals on identity and pose), the pairs each gets wrong, and the pairs only one
 of them gets right grouped by source photo and by target photo, named by file (the held-out order of `fswap.evaluation.held_out_photos`, seed 0 as
@@ -29,13 +29,19 @@ benchmarks/results/top1_by_cause.json.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
-from common import face_cover, write_result
+from common import face_cover, portable_path, write_result
 
-from fswap.evaluation import Evaluation, PairResult, comparison_text, held_out_photos, paired_comparison
+from fswap.evaluation import (
+    Evaluation,
+    PairResult,
+    comparison_text,
+    held_out_photos,
+    paired_comparison,
+    read_pair_results,
+)
 
 
 def right_pairs(results: list[dict], method: str) -> dict[tuple[int, int], bool]:
@@ -113,9 +119,9 @@ def main() -> None:
                         "(default: the embedded default)")
     args = parser.parse_args()
 
-    results = json.loads(args.results.read_text())["results"]
+    results = read_pair_results(args.results)
     if args.reference_results:
-        earlier = json.loads(args.reference_results.read_text())["results"]
+        earlier = read_pair_results(args.reference_results)
         args.reference = f"{args.reference} (before)"
         results += [{**r, "method": f"{r['method']} (before)"} for r in earlier]
     evaluation = Evaluation(results=[PairResult(**result) for result in results])
@@ -139,7 +145,7 @@ def main() -> None:
             subset = Evaluation(results=[r for r in evaluation.results if (r.source, r.target) in chosen])
             comparisons[cause] = paired_comparison(subset, args.method, args.reference)
             print(f"{cause}: {comparison_text(comparisons[cause])}")
-        path = write_result("top1_by_cause", {"results": str(args.results), "groups": comparisons})
+        path = write_result("top1_by_cause", {"results": portable_path(args.results), "groups": comparisons})
         print(f"wrote {path}")
 
 

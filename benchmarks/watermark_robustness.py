@@ -29,7 +29,7 @@ import time
 
 import cv2
 import numpy as np
-from common import markdown_table, write_result
+from common import markdown_table, portable_path, write_result
 from PIL import Image, ImageEnhance
 from scipy.stats import binom
 
@@ -293,7 +293,7 @@ def main() -> None:
     baseline = baseline_dwtdct(upscaled)
     results = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "checkpoint": str(DEFAULT_CHECKPOINT.relative_to(DEFAULT_CHECKPOINT.parents[1])),
+        "checkpoint": portable_path(DEFAULT_CHECKPOINT),
         "scheme": {
             "name": watermark.SCHEME, "payload_bits": watermark.PAYLOAD_BITS, "magic_bits": watermark.MAGIC_BITS,
             "tag_bits": watermark.TAG_BITS, "step": watermark.STEP, "frame": watermark.FRAME_SIZE,

@@ -26,6 +26,12 @@ def _unit_interval(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text}")
+    return int(text)
+
+
 def _face_selector(text: str):
     """"largest", "all", "3" or "0,2,5" → what `select_faces` takes; anything else is a reference photo path."""
     if text in ("largest", "all"):
@@ -231,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--model", help="checkpoint folder or Hub id (default: the shipped checkpoint)")
     evaluate.add_argument("--data", type=Path, required=True, help="data set folder from `fswap data prepare`")
-    evaluate.add_argument("--pairs", type=int, default=40, help="number of source/target pairs (default 40); more than half the held-out photos pair "
+    evaluate.add_argument("--pairs", type=_positive_int, default=40, help="number of source/target pairs (default 40); more than half the held-out photos pair "
                           "every source with several targets")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("-o", "--output", type=Path, required=True, help="folder for eval.json and the contact sheet")
@@ -548,6 +554,10 @@ def _train(args) -> int:
 def _eval(args) -> int:
     from fswap.evaluation import run_evaluation
 
+    if not (args.data / "manifest.jsonl").is_file():
+        raise FswapError(f"--data {args.data} is not a data set from `fswap data prepare` (no manifest.jsonl in it)")
+    if args.output.exists() and not args.output.is_dir():
+        raise FswapError(f"-o {args.output} is a file; `fswap eval` writes eval.json and a contact sheet into a folder")
     command = "fswap " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("fswap") else "fswap eval ..."
     report = run_evaluation(args.model, args.data, args.pairs, args.output, args.seed, command=command)
     print(report["table"])

@@ -9,6 +9,7 @@ Pose and expression come from 2d106det landmarks re-detected on each result.
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 import time
@@ -27,6 +28,8 @@ from fswap.faces.pose import head_pose, wrap_degrees
 
 #: Written beside eval.json while `fswap eval` runs (`Journal`), removed when the report is written.
 JOURNAL_NAME = "eval_journal.jsonl"
+#: The per-pair results beside a summary: eval.json -> eval_pairs.jsonl.gz (`write_pair_results`).
+PAIRS_SUFFIX = "_pairs.jsonl.gz"
 EVAL_RECOGNISER = Path(__file__).resolve().parent.parent / "eval_models" / "faceplugin_fr_feature.onnx"
 EVAL_RECOGNISER_NAME = "faceplugin fr_feature (npm faceplugin-face-recognition-js 0.0.1, MIT)"
 
@@ -350,16 +353,57 @@ def _label(text: str, width: int) -> np.ndarray:
 
 def write_report(folder: Path, evaluation: Evaluation, command: str, pairs: int, sheet: np.ndarray | None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "eval.json"
+    # Every pair, for re-analysis, goes beside the summary compressed: the summary stays a few
+    # kilobytes in a repo and on the Hub (`fswap.hub.model_upload` publishes it alone).
+    pairs_file = write_pair_results(path, [asdict(result) for result in evaluation.results])
     report = {
         "command": command, "recogniser": EVAL_RECOGNISER_NAME, "pairs": pairs, "rows": evaluation.rows(),
-        "comparisons": comparisons(evaluation),
-        "results": [asdict(result) for result in evaluation.results],  # every pair, for re-analysis
+        "comparisons": comparisons(evaluation), "results_file": pairs_file,
     }
-    path = folder / "eval.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     if sheet is not None:
-        cv2.imwrite(str(folder / "contact_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / "contact_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_PNG_COMPRESSION, 9])  # lossless; half the size of the default level
     return path
+
+
+def write_pair_results(summary: str | Path, results: list[dict]) -> str:
+    """Write `results` (one dict per pair) beside the summary file `summary` as gzipped JSON
+    lines, and return the file's name, for the summary's "results_file".
+
+    Floats keep 6 decimals, as the rows do: the rows and comparisons recomputed from the file
+    are the summary's to the last digit. No time stamp goes into the gzip header, so the same
+    results give the same bytes and a rerun leaves git nothing to store.
+    """
+    summary = Path(summary)
+    path = summary.with_name(summary.stem + PAIRS_SUFFIX)
+    lines = "".join(
+        json.dumps({key: round(value, 6) if isinstance(value, float) else value for key, value in result.items()}) + "\n"
+        for result in results
+    )
+    path.write_bytes(gzip.compress(lines.encode("utf-8"), compresslevel=9, mtime=0))
+    return path.name
+
+
+def read_pair_results(summary: str | Path) -> list[dict]:
+    """The per-pair results of a summary that `fswap eval` or a benchmark wrote: the file its
+    "results_file" names (`write_pair_results`), or its own "results" (files written before).
+
+    Raises:
+        FswapError: the summary names no per-pair results, or the file it names is missing.
+    """
+    summary = Path(summary)
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    if "results" in data:
+        return data["results"]
+    if "results_file" not in data:
+        raise FswapError(f"{summary} holds no per-pair results (no 'results' or 'results_file')")
+    path = summary.parent / data["results_file"]
+    if not path.is_file():
+        raise FswapError(f"{summary} keeps its per-pair results in {path.name}, which is not beside it")
+    text = gzip.decompress(path.read_bytes()).decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line]
 
 
 def comparisons(evaluation: Evaluation) -> list[dict]:

@@ -43,6 +43,8 @@ HUB_CARDS_DIR = PROJECT_ROOT / "hub_cards"
 MODEL_INDEX = "model_index.json"
 TRAINING_RECORD = "training_record.json"
 EVAL_RESULTS = "eval.json"
+#: What of `eval.json` stays home: the per-pair results, inline (older files) or in the file named.
+EVAL_PAIR_KEYS = ("results", "results_file")
 CARD_NAME = "README.md"
 LICENCE_NAME = "LICENSE.md"
 #: The licence of fswap's own code; the weights add the terms they inherit (see `licence_terms`).
@@ -260,7 +262,7 @@ def read_checkpoint(folder: str | Path) -> Checkpoint:
 
     Only `model_index.json`, the training record, the evaluation and each component's
     `config.json` + safetensors / ONNX files are published; anything else in the folder
-    (optimizer states, notes) stays local.
+    (optimizer states, notes, the contact sheet, the evaluation's per-pair results) stays local.
 
     Raises:
         ModelNotFoundError: the folder or its `model_index.json` is missing.
@@ -414,13 +416,26 @@ def _render_licence(checkpoint: Checkpoint) -> str:
 def model_upload(folder: str | Path, *, repo_id: str | None = None, revision: str | None = None) -> dict[str, Path | bytes]:
     """Every file of the checkpoint's Hub repo (path in repo -> local file or content), cards included.
 
-    A `README.md` or `LICENSE.md` already in the folder is replaced by the rendered ones.
+    What a user of the weights needs: the configs, the weights, the training record, the card,
+    the licence and `eval.json`'s summary (`eval_summary`). A `README.md` or `LICENSE.md` already
+    in the folder is replaced by the rendered ones.
     """
     checkpoint = read_checkpoint(folder)
     upload: dict[str, Path | bytes] = dict(checkpoint.files)
+    if EVAL_RESULTS in upload:
+        upload[EVAL_RESULTS] = eval_summary(checkpoint.folder)
     upload[CARD_NAME] = _render_model_card(checkpoint, repo_id, revision).encode()
     upload[LICENCE_NAME] = _render_licence(checkpoint).encode()
     return upload
+
+
+def eval_summary(folder: str | Path) -> bytes:
+    """The checkpoint's `eval.json` as the Hub gets it: the command, the rows and the comparisons
+    the card shows, without the per-pair results (`EVAL_PAIR_KEYS`), which are for re-analysis
+    (`fswap.evaluation.read_pair_results`) and stay with the checkpoint."""
+    data = _read_json(Path(folder) / EVAL_RESULTS)
+    summary = {key: value for key, value in data.items() if key not in EVAL_PAIR_KEYS}
+    return (json.dumps(summary, indent=2) + "\n").encode()
 
 
 def write_model_card(folder: str | Path, *, repo_id: str | None = None) -> Path:

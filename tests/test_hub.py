@@ -89,12 +89,15 @@ def checkpoint_v2(checkpoint, tmp_path_factory):
     """The same checkpoint with other generator weights and no eval.json."""
     from safetensors.torch import load_file, save_file
 
+    from fswap.checkpoint_files import write_hashes
+
     folder = tmp_path_factory.mktemp("v2") / "fswap-tiny"
     shutil.copytree(checkpoint, folder)
     (folder / "eval.json").unlink()
     weights = folder / "generator" / "diffusion_pytorch_model.safetensors"
     tensors = load_file(weights)
     save_file({name: tensor + 0.05 if tensor.is_floating_point() else tensor for name, tensor in tensors.items()}, weights)
+    write_hashes(weights.parent)  # as `save_pretrained` would: other weights, their own SHA256SUMS
     return folder
 
 
@@ -267,6 +270,44 @@ def test_push_checks_the_checkpoint_before_any_network_call(checkpoint, tmp_path
     (folder / "eval.json").write_text("{}")
     with pytest.raises(CheckpointError, match="eval.json lacks 'rows'"):
         push_model(folder, REPO)
+
+
+def test_the_upload_holds_what_a_user_of_the_weights_needs(checkpoint, tmp_path):
+    """Configs, weights, the training record, the card, the licence and eval.json's summary. The
+    per-pair results `fswap eval` writes beside it, its contact sheet, training histories and
+    notes stay home; the card rendered from the upload alone is the one published."""
+    from fswap.evaluation import Evaluation, PairResult, write_report
+    from fswap.hub import model_upload
+
+    folder = tmp_path / "fswap-tiny"
+    shutil.copytree(checkpoint, folder)
+    pairs = [PairResult(method, k, k, 0.3 + 0.01 * k + bonus, k if bonus or k % 3 else k + 1, 2.0 + k / 5, 0.02,
+                        40.0 + k, 0.4) for k in range(30) for method, bonus in (("fswap", 0.05), ("classic", 0.0))]
+    write_report(folder, Evaluation(results=pairs), "fswap eval --pairs 30 -o CHECKPOINT", 30,
+                 np.zeros((16, 16, 3), np.uint8))
+    (folder / "training_history").mkdir()
+    (folder / "training_history" / "swap.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
+    assert {"eval_pairs.jsonl.gz", "contact_sheet.png", "notes.txt"} <= {p.name for p in folder.iterdir()}
+
+    upload = model_upload(folder, repo_id=REPO)
+    components = {p.relative_to(folder).as_posix() for p in folder.glob("*/*") if p.suffix in (".json", ".onnx", ".safetensors")}
+    assert set(upload) == {"README.md", "LICENSE.md", "model_index.json", "training_record.json", "eval.json"} | components
+    published = json.loads(upload["eval.json"])
+    local = json.loads((folder / "eval.json").read_text())
+    assert local["results_file"] == "eval_pairs.jsonl.gz"
+    assert published == {key: value for key, value in local.items() if key != "results_file"}
+    assert published["rows"] and published["comparisons"] and len(upload["eval.json"]) < 5_000
+
+    hub_copy = tmp_path / "hub-copy"  # the repo as a user downloads it
+    for name, content in upload.items():
+        (hub_copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (hub_copy / name).write_bytes(content if isinstance(content, bytes) else content.read_bytes())
+    assert render_model_card(hub_copy, repo_id=REPO) == upload["README.md"].decode()
+    assert read_eval_results(hub_copy) == read_eval_results(folder)
+
+    # An eval.json written before the per-pair results moved out: they stay home all the same.
+    (folder / "eval.json").write_text(json.dumps({**EVAL, "results": [vars(pair) for pair in pairs]}))
+    assert json.loads(model_upload(folder)["eval.json"]) == EVAL
 
 
 def test_a_second_revision_leaves_the_first_weights_in_place(local_outputs, pulled):

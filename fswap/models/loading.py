@@ -24,6 +24,7 @@ from typing import TypeVar
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import logging as diffusers_logging
 
+from fswap.assets import is_hub_repo_id
 from fswap.checkpoint_files import check_hashes, write_hashes
 from fswap.errors import CheckpointError, ModelNotFoundError
 
@@ -64,6 +65,8 @@ def load_component(cls: type[ModelT], folder: str | Path, subfolder: str | None 
     """
     location = str(Path(folder) / subfolder) if subfolder else str(folder)
     local = Path(location)
+    if not Path(folder).exists() and not is_hub_repo_id(str(folder)):
+        raise ModelNotFoundError(f"{cls.__name__} checkpoint {folder}: no such folder (and not a Hub repo id 'org/name')")
     if Path(folder).exists():
         for name in ("config.json", _WEIGHTS_NAME):
             if not (local / name).is_file():
