@@ -47,7 +47,7 @@ def face_cover(pipeline, image: np.ndarray, name: str = "photo") -> tuple[np.nda
     size = pipeline.crop_size
     face = pipeline.face_analyzer.largest_face(image, name=name)
     crops = FaceCrops.align([image], [face], size, pipeline.crop_margin)
-    visible = pipeline.occlusion_segmenter.predict_mask(pipeline._to_tensor(crops.crops)).float().cpu().numpy()[0, 0]
+    visible = pipeline.occlusion_segmenter.predict_mask(pipeline.as_batch(crops.crops)).float().cpu().numpy()[0, 0]
     region = region_mask(crops.points[0], (size, size), "face")
     return face.landmarks, crops.points[0], occluded_skin(region, visible, OUTLINE_BAND * size)
 

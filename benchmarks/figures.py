@@ -128,7 +128,7 @@ def occlusion_figure(pipeline: FaceSwapPipeline, photos: list[np.ndarray], heigh
         size = pipeline.crop_size
         matrix = alignment_matrix(face.keypoints, size, pipeline.crop_margin)
         crop = warp_face(photo, matrix, size)
-        visible = pipeline.occlusion_segmenter.predict_mask(pipeline._to_tensor([crop]))[0, 0].float().numpy()
+        visible = pipeline.occlusion_segmenter.predict_mask(pipeline.as_batch([crop]))[0, 0].float().numpy()
         hull = region_mask(transform_points(face.landmarks, matrix), (size, size), "face")
         overlay = crop.astype(float)
         overlay[(visible > 0.5)] = 0.55 * overlay[(visible > 0.5)] + 0.45 * np.array([40, 220, 90])

@@ -1,9 +1,7 @@
 """fswap: occlusion-aware face swapping with control masks."""
 
 from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundError, NoFaceError
-
-__version__ = "0.1.0"
-
+from fswap.version import __version__
 
 
 def __getattr__(name: str):

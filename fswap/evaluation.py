@@ -489,7 +489,7 @@ def run_evaluation(model: str | None, data: Path, pairs: int, output: Path, seed
         "classic": lambda source, target: classic(source, target).image,
         "no swap": lambda source, target: target,
     }
-    from fswap import __version__
+    from fswap.version import __version__
 
     run = {"model": str(model or default_model()), "data": str(Path(data).resolve()), "pairs": pairs, "seed": seed,
            "methods": list(methods), "recogniser": EVAL_RECOGNISER_NAME, "fswap": __version__}

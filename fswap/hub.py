@@ -29,9 +29,9 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fswap import __version__
 from fswap.assets import is_hub_repo_id
 from fswap.errors import CheckpointError, FswapError, ModelNotFoundError
+from fswap.version import __version__
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fswap import __version__
 from fswap.assets import is_hub_repo_id
 from fswap.checkpoint_files import HASHES_NAME, read_json
 from fswap.errors import CheckpointError, ImageError, ModelNotFoundError
@@ -61,6 +60,7 @@ from fswap.models import AttributeEncoder, Generator, IdentityEncoder, Occlusion
 from fswap.models.identity import mean_identity
 from fswap.provenance import embed_watermark
 from fswap.timing import timed
+from fswap.version import __version__
 
 MODEL_INDEX = "model_index.json"
 
@@ -446,8 +446,8 @@ class FaceSwapPipeline:
             face_masks = [region_mask(points, (size, size), "face") for points in targets.points]
 
         with timed(timings, "occlusion"):
-            source_batch = self._to_tensor(sources.crops)
-            target_batch = self._to_tensor(targets.crops)
+            source_batch = self.as_batch(sources.crops)
+            target_batch = self.as_batch(targets.crops)
             if occlusion_aware:
                 source_visible = self.occlusion_segmenter.predict_mask(source_batch)
                 target_visible = self.occlusion_segmenter.predict_mask(target_batch)
@@ -499,7 +499,7 @@ class FaceSwapPipeline:
                 notices += [colourless_notice(texture_names[j], sources.colourless(j), targets.colourless(k))
                             for k, j in enumerate(stage.texture_sources)]
                 skins = stage.skins
-                attribute_batch = self._to_tensor(stage.crops)
+                attribute_batch = self.as_batch(stage.crops)
         else:
             stage = FirstStage.none(skins, size)
             attribute_batch = target_batch
@@ -581,7 +581,9 @@ class FaceSwapPipeline:
             source_occlusion_masks=source_masks[:photo_count], timings=timings, notices=list(dict.fromkeys(n for n in notices if n)),
         )
 
-    def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
+    def as_batch(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """RGB uint8 crops [S, S, 3] as the networks' input: [N, 3, S, S] in [-1, 1], on the
+        pipeline's device and dtype."""
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
         return (batch.to(self.device, torch.float32) / 127.5 - 1.0).to(self.dtype)
 

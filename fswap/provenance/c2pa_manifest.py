@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fswap import __version__
 from fswap.errors import FswapError, ImageError
 from fswap.fileio import write_atomically
+from fswap.version import __version__
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 #: IPTC's "mix or composite of several elements": what the classic landmark swap makes, whose

@@ -40,13 +40,13 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import i0e
 
-from fswap import __version__
 from fswap.errors import NoFaceError
 from fswap.faces import Face, FaceAnalyzer, invert_matrix, mask_to_image, transform_points
 from fswap.faces.align import similarity_transform
 from fswap.faces.analyzer import overlapping
 from fswap.imageio import ImageInput, load_image
 from fswap.provenance.landmark_template import MEAN_SHAPE_106
+from fswap.version import __version__
 
 SCHEME = "fswap-face-v1"
 KEY = b"fswap face watermark v1"
