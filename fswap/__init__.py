@@ -1,6 +1,7 @@
 """fswap: occlusion-aware face swapping with control masks."""
 
 from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundError, NoFaceError
+from fswap.options import OptionError, SwapOptions
 from fswap.version import __version__
 
 
@@ -16,6 +17,8 @@ def __getattr__(name: str):
 __all__ = [
     "FaceSwapPipeline",
     "SwapOutput",
+    "SwapOptions",
+    "OptionError",
     "CheckpointError",
     "FswapError",
     "ImageError",

@@ -12,18 +12,7 @@ import sys
 from pathlib import Path
 
 from fswap.errors import FswapError
-
-#: `fswap.faces.first_stage.PASTE_OCCLUDERS`, spelled out so that building the parser imports no image code.
-PASTE_OCCLUDER_SETTINGS = ("all", "inside", "none")
-#: `fswap.pipeline.RENDERINGS`, likewise.
-RENDERINGS = ("relit", "pasted")
-
-
-def _unit_interval(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
+from fswap.options import add_option_flags, options_from_flags
 
 
 def _positive_int(text: str) -> int:
@@ -109,37 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoint folder or Hub repo id (default: $FSWAP_MODEL, else the checkpoint shipped in checkpoints/)",
     )
     swap.add_argument("--revision", help="Hub revision (branch, tag or commit) of --model")
-    swap.add_argument("--no-appearance-matching", action="store_true", help="fswap: skip colour matching to the target")
-    swap.add_argument("--no-occlusion", action="store_true", help="fswap: ignore occluders (paste over hands, glasses)")
-    swap.add_argument(
-        "--source-occluders", choices=PASTE_OCCLUDER_SETTINGS,
-        help="fswap, two-stage checkpoints: what of what covers the source face is pasted with it (default: all "
-        "with --rendering pasted, none with relit). all: everything, as in the photo; inside: what covers its "
-        "eyes (glasses) but not what reaches in from its edge (a fringe, a hat's brim, a hand); none: nothing, "
-        "the place is taken from the face's other side in its mirror image (relit), or the target's own face shows",
-    )
-    swap.add_argument(
-        "--rendering", choices=RENDERINGS, default="pasted",
-        help="fswap, two-stage checkpoints: pasted (default): the warped source recoloured by colour statistics "
-        "plus the networks' smooth correction; relit: the source face where the warp keeps it trusted, its mirror "
-        "side where that is better, relit to the target's light, blended in bands (see the README's realism "
-        "section: no harder to spot, less identity)",
-    )
-    swap.add_argument(
-        "--swap-open-mouths", action="store_true",
-        help="fswap, two-stage checkpoints: stretch a closed source mouth over an open target mouth instead of "
-        "keeping the target's teeth (the lips smear; a recogniser scores it higher)",
-    )
-    swap.add_argument(
-        "--shape-strength", type=_unit_interval, metavar="S",
-        help="fswap, two-stage checkpoints: 0..1, how far the face takes the source's proportions (eye spacing, "
-        "nose length, mouth width) instead of the target's (default: the checkpoint's setting)",
-    )
-    swap.add_argument(
-        "--no-mirror", action="store_true",
-        help="fswap, two-stage checkpoints: take a source face turned the other way from the target face as it "
-        "is, stretched, instead of in its mirror image (which moves a parting or a mole to the other side)",
-    )
+    add_option_flags(swap)  # one flag per `fswap.SwapOptions` field
     swap.add_argument("--no-color-correction", action="store_true", help="classic: skip colour correction")
     swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
     provenance = swap.add_argument_group(
@@ -415,13 +374,8 @@ def _swap(args) -> int:
         from fswap.pipeline import FaceSwapPipeline
 
         pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
-        result = pipeline(
-            list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
-            appearance_matching=not args.no_appearance_matching, occlusion_aware=not args.no_occlusion,
-            paste_source_occluders=args.source_occluders, keep_open_mouths=not args.swap_open_mouths,
-            rendering=args.rendering,
-            shape_strength=args.shape_strength, mirror_sources=not args.no_mirror, watermark=not args.no_provenance,
-        )
+        result = pipeline(list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
+                          options=options_from_flags(args, watermark=not args.no_provenance))
         image, timings, checkpoint = result.image, result.timings, pipeline.checkpoint_name or "unnamed checkpoint"
         source_type = DIGITAL_SOURCE_TYPE
         for notice in result.notices:

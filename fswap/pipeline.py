@@ -40,7 +40,7 @@ from fswap.faces import (
 )
 from fswap.faces.align import blend_mask, jaw_rows
 from fswap.faces.analyzer import face_numbered
-from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage, paste_occluders_setting
+from fswap.faces.first_stage import FaceCrops, FirstStage, first_stage
 from fswap.faces.full_resolution import composite_full_resolution, network_correction, relit_full_resolution
 from fswap.faces.masks import occluded_skin, unlike_skin, visible_skin
 from fswap.faces.mirror import mirrored_face, mirrors_wanted
@@ -58,6 +58,7 @@ from fswap.faces.render import SourceFace
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
+from fswap.options import RENDERINGS, OptionError, SwapOptions  # noqa: F401  (RENDERINGS: its old home)
 from fswap.provenance import embed_watermark
 from fswap.timing import timed
 from fswap.version import __version__
@@ -85,8 +86,6 @@ OCCLUDER_FEATHER = 0.016
 #: What the attribute encoder sees: the target crop (doc 004) or the target with the source face's
 #: texture warped onto it (doc 003's first stage). Fixed by how the checkpoint was trained.
 ATTRIBUTE_INPUTS = ("target", "warped_source")
-#: How a two-stage checkpoint forms the face at the photo's resolution (`__call__`'s `rendering`).
-RENDERINGS = ("relit", "pasted")
 
 
 @dataclass
@@ -295,18 +294,8 @@ class FaceSwapPipeline:
         target_faces: str | int | Sequence[int] | ImageInput = "largest",
         *,
         source_faces: int | Sequence[int | None] | None = None,
-        appearance_matching: bool = True,
-        occlusion_aware: bool = True,
-        paste_source_occluders: str | bool | None = None,
-        rendering: str = "pasted",
-        keep_open_mouths: bool = True,
-        refine: bool = True,
-        full_resolution: bool = True,
-        feather_fraction: float | None = None,
-        jaw_feather_share: float | None = None,
-        shape_strength: float | None = None,
-        mirror_sources: bool = True,
-        watermark: bool = True,
+        options: SwapOptions | None = None,
+        **option_changes,
     ) -> SwapOutput:
         """Swap the identity of the person in `source_images` onto faces of `target_image`.
 
@@ -323,67 +312,10 @@ class FaceSwapPipeline:
             source_faces: which face of each source photo is the person, by index (largest
                 first, as `fswap detect` numbers them): one index for a single photo, or one
                 per photo (None: its largest). Default: the largest face of every photo.
-            appearance_matching: recolour the generated face to the target face's colour
-                statistics before blending (doc 003).
-            occlusion_aware: keep the target's occluders (hands, glasses, hair): the
-                segmenter's non-occlusion masks feed the encoders and cut the blend mask.
-            paste_source_occluders: (two-stage checkpoints) what of what covers the source face
-                is pasted with it (`fswap.faces.first_stage.PASTE_OCCLUDERS`). Default: "all" with
-                the pasted rendering, "none" with the relit one. "none" (or False): nothing; relit,
-                each covered place is taken from the source face's other side in its mirror image
-                where that is clean, and the target's own face stays where neither side is (what
-                covers it is found by the segmenter and, for hair reaching in over the outline, by
-                its colour: `fswap.faces.masks.unlike_skin`); pasted, the target's own face shows
-                wherever it lands. "all" (or True): everything, as the classic swap does. "inside": what covers its
-                eyes or lies inside it (glasses, a lock over an eye), but not what reaches in over
-                its outline (a fringe, a hat's brim, a hand or microphone from the side, the
-                photo's edge): the target's own face shows there instead of a band of someone
-                else's hair, but also where the segmenter mistakes a turned source's far cheek for
-                an occluder. The more is pasted, the more of the source a recogniser finds, and
-                the more the swap looks like dirt on a face to a person (the README's evaluation).
-            rendering: (two-stage checkpoints, `full_resolution`) how the face is formed at the
-                photo's resolution. "pasted" (the default): the warped source recoloured by the
-                target's colour statistics plus the smooth part of the networks' correction,
-                alpha-blended. "relit" (`fswap.faces.render`; not the default, as measured in the
-                README's realism section: no harder to spot, and less identity): the source photo's
-                face warped onto the target's where the warp keeps it trusted (`fswap.faces.trust`),
-                its mirror image's where that shows a place better, relit to the target's light
-                (`fswap.faces.relight`), given the photo's grain and blended in frequency bands
-                (`fswap.faces.blend`); the identity encoder and generator are not run, and
-                `control_masks` are empty; `appearance_matching=False` leaves out the relighting.
-            keep_open_mouths: (two-stage checkpoints) a target face whose mouth is open keeps its
-                own teeth and tongue when the source's mouth is much less open: warped apart, the
-                source's lips would smear over them (`fswap.faces.first_stage.kept_mouth`). The
-                source's lips still frame them. It keeps the target's expression; the
-                recogniser sees the target's teeth, which costs identity top-1 (the README's evaluation).
-            refine: run the networks. False (two-stage checkpoints only) blends doc 003's first
-                stage, the source texture warped onto the target, as it is: the ablation that
-                shows what the networks add.
-            full_resolution: (two-stage checkpoints) finish the swap at the target photo's own
-                resolution: the source face is warped straight onto the target's landmarks in
-                the photo and the network's correction (the smooth part of what it changed in
-                the crop: light, colour, seams) is added to it (`fswap.faces.full_resolution`).
-                False pastes the network's crop, upsampled, as it is. One-stage checkpoints
-                always paste their crop.
-            feather_fraction: blend-mask feathering as a fraction of the crop size
-                (default: the checkpoint's setting).
-            jaw_feather_share: 0..1, the feather below the nose (cheeks, jaw, chin) as a share
-                of `feather_fraction`; above, where a hairline's seam would show, the outline
-                keeps the whole width (`fswap.faces.align.blend_mask`). Default: the
-                checkpoint's setting.
-            shape_strength: (two-stage checkpoints) 0..1, how far the swapped face takes the
-                source's proportions (the distance between the eyes, nose length, mouth width)
-                instead of the target's, keeping the target's pose, expression and outline
-                (`fswap.faces.shape.identity_shape`). Default: the checkpoint's setting.
-            mirror_sources: (two-stage checkpoints) a source face turned the other way from a
-                target face gives its texture in its mirror image, turned like the target face,
-                when no source photo is turned within about 15° as well (`fswap.faces.mirror`):
-                each side of the face comes from where the photo shows that side, not stretched
-                from a few pixels. What is on one side only (a parting, a mole) changes sides.
-            watermark: write fswap's invisible watermark into each swapped face
-                (`fswap.provenance`). It changes the face and a margin around it by a few grey
-                levels, and survives JPEG, resizing, cropping and colour edits; `fswap verify`
-                reads it back. False leaves every pixel outside the blend mask bit-identical.
+            options: how the swap is made (`fswap.SwapOptions`, where each option is explained);
+                default `SwapOptions()`.
+            **option_changes: `SwapOptions` fields by name, applied over `options`
+                (`pipe(src, tgt, rendering="relit")`).
 
         Returns:
             `SwapOutput` with the image, the target's faces, and per swapped face its crops,
@@ -392,194 +324,208 @@ class FaceSwapPipeline:
         Raises:
             fswap.ImageError: an input cannot be read.
             fswap.NoFaceError: no face in a source photo, or the requested target face is absent.
+            fswap.OptionError: an option has a value it cannot take (also a ValueError).
         """
-        timings: dict[str, float] = {}
-        source_inputs = [source_images] if _is_single_image(source_images) else list(source_images)
-        if not source_inputs:
-            raise ValueError("give at least one source photo")
-        if not refine and self.attribute_input != "warped_source":
-            raise ValueError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
-        jaw_share = self.jaw_feather_share if jaw_feather_share is None else _jaw_feather_share(jaw_feather_share)
-        if rendering not in RENDERINGS:
-            raise ValueError(f"rendering must be one of {', '.join(RENDERINGS)}, not {rendering!r}")
-        if paste_source_occluders is None:  # the relit rendering fills in what the pasted one would paste
-            paste_source_occluders = "none" if rendering == "relit" else "all"
-        paste_source_occluders = paste_occluders_setting(paste_source_occluders)
-        with timed(timings, "load"):
-            source_arrays = [load_image(image, name=_name(image, f"source photo {i + 1}"))
-                             for i, image in enumerate(source_inputs)]
-            target = load_image(target_image, name=_name(target_image, "target photo"))
-            reference = None if _is_selector(target_faces) else _reference_photo(target_faces)
-
-        source_names = [_name(raw, f"source photo {i + 1}") for i, raw in enumerate(source_inputs)]
+        options = (options or SwapOptions()).replace(**option_changes)
         two_stage = self.attribute_input == "warped_source"
+        if not options.refine and not two_stage:
+            raise OptionError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
+        timings: dict[str, float] = {}
+        with timed(timings, "load"):
+            photos = _read_photos(source_images, target_image, target_faces)
         with timed(timings, "detect"):
-            found = [self.face_analyzer.detect(image) for image in source_arrays]
-            chosen_sources = _per_source_photo(source_faces, len(source_arrays))
-            used_source_faces = [face_numbered(faces, index, name)
-                                 for faces, name, index in zip(found, source_names, chosen_sources, strict=True)]
-            faces = self.face_analyzer.detect(target, embeddings=reference is not None)
-            selector = target_faces
-            if reference is not None:
-                selector = self.face_analyzer.largest_face(reference, name="reference photo", embeddings=True).embedding
-            chosen = select_faces(faces, selector, name=_name(target_image, "target photo"))
-        # A source face turned the other way from a target face offers its mirror image as a
-        # texture too: after the photos, as more source faces (the identity stays the photos').
-        mirrors = []  # (source photo index, mirrored photo, its face)
-        wanted = mirrors_wanted([face.landmarks for face in used_source_faces],
-                                [faces[i].landmarks for i in chosen]) if two_stage and mirror_sources else []
+            found = self._find_faces(photos, target_faces, source_faces)
+        mirrors = self._mirror_textures(photos, found, timings) if two_stage and options.mirror_sources else []
+        with timed(timings, "align"):
+            crops = self._align(photos, found, mirrors)
+        with timed(timings, "occlusion"):
+            occlusion = self._occlusion(crops, options.occlusion_aware)
+        # The relit rendering forms the face from the source photos alone (`fswap.faces.render`):
+        # the identity encoder and the generator have no part in it, so they are not run.
+        relit = two_stage and options.full_resolution and options.rendering == "relit"
+        if not relit:
+            with timed(timings, "identity"):
+                identity = self._identity(occlusion, len(photos.sources), len(found.chosen))
+        if two_stage:
+            with timed(timings, "first stage"):
+                stage = self._first_stage(crops, occlusion, options)
+        else:
+            stage = FirstStage.none(occlusion.skins, self.crop_size)
+        notices = _source_notices(photos, found, crops, occlusion, stage, two_stage, options.source_occluders)
+        if relit:
+            swapped_crops, control_masks = stage.crops, []
+            sources = self._relit_sources(crops, stage, options.source_occluders)
+        else:
+            with timed(timings, "generate"):
+                swapped_crops, control_masks = self._generate(identity, stage, occlusion, options.refine,
+                                                              two_stage)
+        with timed(timings, "blend"):
+            image, results = self._blend(photos.target, found, crops, occlusion, stage, swapped_crops,
+                                         control_masks, sources if relit else None, options)
+        if options.watermark:
+            with timed(timings, "watermark"):
+                # Re-found in the result, so the mark is aligned the way `fswap verify` will read it.
+                image = embed_watermark(image, [found.faces[i] for i in found.chosen], checkpoint=self.checkpoint_name,
+                                        analyzer=self.face_analyzer, unmarked=notices)
+        return SwapOutput(
+            image=image, faces=found.faces, swapped=results, source_faces=found.source_faces,
+            source_occlusion_masks=occlusion.source_masks[:len(photos.sources)], timings=timings,
+            notices=list(dict.fromkeys(n for n in notices if n)),
+        )
+
+    # ------------------------------------------------------------------ the swap's stages
+    def _find_faces(self, photos: _Photos, target_faces, source_faces) -> _FoundFaces:
+        """The face of each source photo, and the target's faces with those chosen."""
+        found = [self.face_analyzer.detect(image) for image in photos.sources]
+        chosen_sources = _per_source_photo(source_faces, len(photos.sources))
+        used = [face_numbered(faces, index, name)
+                for faces, name, index in zip(found, photos.source_names, chosen_sources, strict=True)]
+        faces = self.face_analyzer.detect(photos.target, embeddings=photos.reference is not None)
+        selector = target_faces
+        if photos.reference is not None:
+            selector = self.face_analyzer.largest_face(photos.reference, name="reference photo", embeddings=True).embedding
+        chosen = select_faces(faces, selector, name=photos.target_name)
+        return _FoundFaces(found, chosen_sources, used, faces, chosen)
+
+    def _mirror_textures(self, photos: _Photos, found: _FoundFaces, timings: dict) -> list[tuple]:
+        """A source face turned the other way from a target face offers its mirror image as a
+        texture too: after the photos, as more source faces (the identity stays the photos').
+        Each as (source photo index, mirrored photo, its face)."""
+        wanted = mirrors_wanted([face.landmarks for face in found.source_faces],
+                                [found.faces[i].landmarks for i in found.chosen])
+        mirrors = []
         if wanted:
             with timed(timings, "mirror"):
                 for j in wanted:
-                    found_again = mirrored_face(source_arrays[j], used_source_faces[j], self.face_analyzer)
+                    found_again = mirrored_face(photos.sources[j], found.source_faces[j], self.face_analyzer)
                     if found_again is not None:
                         mirrors.append((j, *found_again))
-        photo_count = len(source_arrays)
-        texture_photo = list(range(photo_count)) + [j for j, _, _ in mirrors]  # per source face: its photo
-        texture_names = [source_names[j] for j in texture_photo]
+        return mirrors
 
+    def _align(self, photos: _Photos, found: _FoundFaces, mirrors: list[tuple]) -> _Crops:
         size, margin = self.crop_size, self.crop_margin
-        with timed(timings, "align"):
-            sources = FaceCrops.align(source_arrays + [photo for _, photo, _ in mirrors],
-                                      used_source_faces + [face for _, _, face in mirrors], size, margin)
-            targets = FaceCrops.align([target] * len(chosen), [faces[i] for i in chosen], size, margin)
-            face_masks = [region_mask(points, (size, size), "face") for points in targets.points]
+        sources = FaceCrops.align(photos.sources + [photo for _, photo, _ in mirrors],
+                                  found.source_faces + [face for _, _, face in mirrors], size, margin)
+        targets = FaceCrops.align([photos.target] * len(found.chosen), [found.faces[i] for i in found.chosen],
+                                  size, margin)
+        face_masks = [region_mask(points, (size, size), "face") for points in targets.points]
+        texture_photo = list(range(len(photos.sources))) + [j for j, _, _ in mirrors]  # per source face: its photo
+        return _Crops(sources, targets, face_masks, texture_photo, len(photos.sources))
 
-        with timed(timings, "occlusion"):
-            source_batch = self.as_batch(sources.crops)
-            target_batch = self.as_batch(targets.crops)
-            if occlusion_aware:
-                source_visible = self.occlusion_segmenter.predict_mask(source_batch)
-                target_visible = self.occlusion_segmenter.predict_mask(target_batch)
-            else:
-                source_visible = source_batch.new_ones(len(sources.crops), 1, size, size)
-                target_visible = target_batch.new_ones(len(targets.crops), 1, size, size)
-            source_masks = list(source_visible.float().cpu().numpy()[:, 0])  # the photos', then the mirrors'
-            visible = target_visible.float().cpu().numpy()[:, 0]
-            band = OUTLINE_BAND * size
-            skins = [visible_skin(mask, v, band) for mask, v in zip(face_masks, visible, strict=True)]
-            source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in sources.points]
-            # What covers each source face; where the photo's edge cuts the face off, its crop
-            # only reflects the photo, so that counts as covered too.
-            cut_off = [region & sources.outside(j) for j, region in enumerate(source_regions)]
-            source_occluders = [occluded_skin(region, mask, band) | outside
-                                for region, mask, outside in zip(source_regions, source_masks, cut_off, strict=True)]
-            region_sizes = [max(region.sum(), 1) for region in source_regions]
-            covered_shares = [occluders.sum() / area for occluders, area in zip(source_occluders, region_sizes, strict=True)]
-            outside_shares = [outside.sum() / area for outside, area in zip(cut_off, region_sizes, strict=True)]
-
-        # The relit rendering forms the face from the source photos alone (`fswap.faces.render`):
-        # the identity encoder and the generator have no part in it, so they are not run.
-        relit = two_stage and full_resolution and rendering == "relit"
-        if not relit:
-            with timed(timings, "identity"):
-                source_view, visible_view = identity_view(source_batch[:photo_count], source_visible[:photo_count],
-                                                          margin)
-                identity_embedding = mean_identity(self.identity_encoder.encode(source_view, visible_view))
-                identity_embedding = identity_embedding.expand(len(chosen), -1)
-
-        # Each source photo that is largely covered or cut off says so (in two-stage checkpoints,
-        # those whose texture is used: an uncovered photo turned as well is preferred to a covered one).
-        source_notices = [[covered_notice(name, covered - outside, paste_source_occluders), cut_off_notice(name, outside)]
-                          for name, covered, outside in zip(texture_names, covered_shares, outside_shares, strict=True)]
-        notices = [notice for said in source_notices[:photo_count] for notice in said]
-        if two_stage:
-            with timed(timings, "first stage"):
-                strength = self.shape_strength if shape_strength is None else float(shape_strength)
-                covered = [share > COVER_LIMIT for share in covered_shares]
-                stage = first_stage(sources, targets, source_occluders, covered, skins, strength,
-                                    paste_source_occluders, band, keep_open_mouths,
-                                    mirrored=[j >= photo_count for j in range(len(texture_photo))])
-                notices = [notice for j in sorted(set(stage.texture_sources)) for notice in source_notices[j]]
-                notices += [mirrored_notice(texture_names[j]) for j in stage.texture_sources if j >= photo_count]
-                notices += [turn_notice(texture_names[j], sources.yaw(j), targets.yaw(k))
-                            for k, j in enumerate(stage.texture_sources)]
-                notices += [enlarged_notice(texture_names[j], sources.size(j), targets.size(k))
-                            for k, j in enumerate(stage.texture_sources)]
-                notices += [colourless_notice(texture_names[j], sources.colourless(j), targets.colourless(k))
-                            for k, j in enumerate(stage.texture_sources)]
-                skins = stage.skins
-                attribute_batch = self.as_batch(stage.crops)
+    def _occlusion(self, crops: _Crops, occlusion_aware: bool) -> _Occlusion:
+        """What covers each face: the segmenter's masks, the target's visible skin, and each
+        source face's occluders and the share of it they (and the photo's edge) cover."""
+        size, sources = self.crop_size, crops.sources
+        source_batch, target_batch = self.as_batch(sources.crops), self.as_batch(crops.targets.crops)
+        if occlusion_aware:
+            source_visible = self.occlusion_segmenter.predict_mask(source_batch)
+            target_visible = self.occlusion_segmenter.predict_mask(target_batch)
         else:
-            stage = FirstStage.none(skins, size)
-            attribute_batch = target_batch
-        # Every source photo gives identity, so each whose face was not chosen says when it may
-        # show the wrong person.
-        notices += [several_faces_notice(name, [np.sqrt(face.area) for face in faces])
-                    for name, faces, index in zip(source_names, found, chosen_sources, strict=True) if index is None]
-        if relit:
-            swapped_crops, control_masks = stage.crops, []
-            # Each source face used as a texture, cut from its photo with what is not to be pasted:
-            # once per source, however many target faces take it.
-            relit_sources = {}
-            for j in sorted(set(stage.texture_sources)):
-                avoid = stage.unpasted[j]
-                if paste_source_occluders == "none":  # what the segmenter missed too
-                    avoid = avoid | unlike_skin(sources.crops[j], sources.points[j], band)
-                relit_sources[j] = SourceFace.cut(sources.photos[j], sources.faces[j].landmarks, avoid,
-                                                  sources.matrices[j])
-        else:
-            with timed(timings, "generate"):
-                attribute_features = self.attribute_encoder(attribute_batch, target_visible).attribute_features
-                generated = self.generator(identity_embedding, attribute_features)
-                swapped_crops = self._to_uint8(generated.image) if refine else stage.crops
-                control_masks = [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
-
-        with timed(timings, "blend"):
-            fraction = self.feather_fraction if feather_fraction is None else feather_fraction
-            lower_face = jaw_rows(size, self.crop_margin)
-            image = target.copy()  # each face is written into it in place
-            results = []
-            for k, index in enumerate(chosen):
-                swapped = swapped_crops[k]
-                trust_map = mirror_filled = None
-                # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
-                # Relit, what covers the source is filled from its other side where that is clean,
-                # so only what the rendering leaves uncovered is cut (below).
-                blend = blend_mask(face_masks[k], stage.visible[k] if relit else skins[k], fraction * size,
-                                   OCCLUDER_FEATHER * size, jaw_radius=jaw_share * fraction * size,
-                                   jaw_rows=lower_face)
-                if relit:
-                    rendered = relit_full_resolution(
-                        image, faces[index].landmarks, relit_sources[stage.texture_sources[k]], targets.matrices[k],
-                        stage.visible[k], blend,
-                        stage.shapes[k], use_mirror=mirror_sources, relight_face=appearance_matching, out=image,
-                    )
-                    image, swapped = rendered.image, rendered.face_crop
-                    blend = blend * (1.0 - rendered.uncovered)
-                    trust_map, mirror_filled = rendered.trust, rendered.mirrored
-                elif two_stage and full_resolution:
-                    j = stage.texture_sources[k]
-                    correction = network_correction(swapped, stage.crops[k]) if refine else None
-                    image, swapped = composite_full_resolution(
-                        image, faces[index].landmarks, sources.photos[j], sources.faces[j].landmarks,
-                        targets.matrices[k], stage.measured[k], blend, correction, appearance_matching,
-                        stage.shapes[k], out=image,
-                    )
-                else:
-                    if appearance_matching:
-                        swapped = match_appearance(swapped, targets.crops[k], stage.measured[k])
-                    paste_back(image, swapped, targets.matrices[k], blend, out=image)
-                results.append(
-                    SwappedFace(
-                        index=index, face=faces[index], matrix=targets.matrices[k], target_crop=targets.crops[k],
-                        swapped_crop=swapped, occlusion_mask=visible[k], face_mask=face_masks[k], blend_mask=blend,
-                        source_occluders=stage.left_out[k].astype(np.float32),
-                        texture_source=texture_photo[stage.texture_sources[k]],
-                        texture_mirrored=stage.texture_sources[k] >= photo_count,
-                        control_masks=[masks[k] for masks in control_masks],
-                        trust_map=trust_map, mirror_filled=mirror_filled,
-                    )
-                )
-        if watermark:
-            with timed(timings, "watermark"):
-                # Re-found in the result, so the mark is aligned the way `fswap verify` will read it.
-                image = embed_watermark(image, [faces[i] for i in chosen], checkpoint=self.checkpoint_name,
-                                        analyzer=self.face_analyzer, unmarked=notices)
-        return SwapOutput(
-            image=image, faces=faces, swapped=results, source_faces=used_source_faces,
-            source_occlusion_masks=source_masks[:photo_count], timings=timings, notices=list(dict.fromkeys(n for n in notices if n)),
+            source_visible = source_batch.new_ones(len(sources.crops), 1, size, size)
+            target_visible = target_batch.new_ones(len(crops.targets.crops), 1, size, size)
+        source_masks = list(source_visible.float().cpu().numpy()[:, 0])  # the photos', then the mirrors'
+        visible = target_visible.float().cpu().numpy()[:, 0]
+        band = OUTLINE_BAND * size
+        skins = [visible_skin(mask, v, band) for mask, v in zip(crops.face_masks, visible, strict=True)]
+        source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in sources.points]
+        # What covers each source face; where the photo's edge cuts the face off, its crop only
+        # reflects the photo, so that counts as covered too.
+        cut_off = [region & sources.outside(j) for j, region in enumerate(source_regions)]
+        source_occluders = [occluded_skin(region, mask, band) | outside
+                            for region, mask, outside in zip(source_regions, source_masks, cut_off, strict=True)]
+        areas = [max(region.sum(), 1) for region in source_regions]
+        return _Occlusion(
+            source_batch, target_batch, source_visible, target_visible, source_masks, visible, skins, source_occluders,
+            covered_shares=[occluders.sum() / area for occluders, area in zip(source_occluders, areas, strict=True)],
+            outside_shares=[outside.sum() / area for outside, area in zip(cut_off, areas, strict=True)],
+            band=band,
         )
+
+    def _identity(self, occlusion: _Occlusion, photo_count: int, face_count: int) -> torch.Tensor:
+        """The source photos' mean identity embedding, once per target face."""
+        source_view, visible_view = identity_view(occlusion.source_batch[:photo_count],
+                                                  occlusion.source_visible[:photo_count], self.crop_margin)
+        return mean_identity(self.identity_encoder.encode(source_view, visible_view)).expand(face_count, -1)
+
+    def _first_stage(self, crops: _Crops, occlusion: _Occlusion, options: SwapOptions) -> FirstStage:
+        """Doc 003's first stage: the chosen source texture warped onto each target face."""
+        strength = self.shape_strength if options.shape_strength is None else float(options.shape_strength)
+        covered = [share > COVER_LIMIT for share in occlusion.covered_shares]
+        return first_stage(crops.sources, crops.targets, occlusion.source_occluders, covered, occlusion.skins, strength,
+                           options.source_occluders, occlusion.band, options.keep_open_mouths,
+                           mirrored=crops.mirrored)
+
+    def _generate(self, identity: torch.Tensor, stage: FirstStage, occlusion: _Occlusion, refine: bool,
+                  two_stage: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The networks' crops (the first stage's, when not `refine`) and their control masks."""
+        attribute_batch = self.as_batch(stage.crops) if two_stage else occlusion.target_batch
+        attribute_features = self.attribute_encoder(attribute_batch, occlusion.target_visible).attribute_features
+        generated = self.generator(identity, attribute_features)
+        swapped_crops = self._to_uint8(generated.image) if refine else stage.crops
+        return swapped_crops, [mask.float().cpu().numpy()[:, 0] for mask in generated.control_masks]
+
+    def _relit_sources(self, crops: _Crops, stage: FirstStage, source_occluders: str) -> dict[int, SourceFace]:
+        """Each source face used as a texture, cut from its photo with what is not to be pasted:
+        once per source, however many target faces take it."""
+        sources, band = crops.sources, OUTLINE_BAND * self.crop_size
+        relit = {}
+        for j in sorted(set(stage.texture_sources)):
+            avoid = stage.unpasted[j]
+            if source_occluders == "none":  # what the segmenter missed too
+                avoid = avoid | unlike_skin(sources.crops[j], sources.points[j], band)
+            relit[j] = SourceFace.cut(sources.photos[j], sources.faces[j].landmarks, avoid, sources.matrices[j])
+        return relit
+
+    def _blend(self, target: np.ndarray, found: _FoundFaces, crops: _Crops, occlusion: _Occlusion,
+               stage: FirstStage, swapped_crops: list[np.ndarray], control_masks: list[np.ndarray],
+               relit_sources: dict[int, SourceFace] | None, options: SwapOptions) -> tuple[np.ndarray, list[SwappedFace]]:
+        """Each swapped face formed at the photo's resolution and blended into a copy of it."""
+        size, targets, sources = self.crop_size, crops.targets, crops.sources
+        two_stage = self.attribute_input == "warped_source"
+        fraction = self.feather_fraction if options.feather_fraction is None else options.feather_fraction
+        jaw_share = self.jaw_feather_share if options.jaw_feather_share is None else options.jaw_feather_share
+        lower_face = jaw_rows(size, self.crop_margin)
+        image = target.copy()  # each face is written into it in place
+        results = []
+        for k, index in enumerate(found.chosen):
+            face = found.faces[index]
+            swapped = swapped_crops[k]
+            trust_map = mirror_filled = None
+            # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
+            # Relit, what covers the source is filled from its other side where that is clean,
+            # so only what the rendering leaves uncovered is cut (below).
+            blend = blend_mask(crops.face_masks[k], stage.visible[k] if relit_sources else stage.skins[k],
+                               fraction * size, OCCLUDER_FEATHER * size, jaw_radius=jaw_share * fraction * size,
+                               jaw_rows=lower_face)
+            if relit_sources:
+                rendered = relit_full_resolution(
+                    image, face.landmarks, relit_sources[stage.texture_sources[k]], targets.matrices[k],
+                    stage.visible[k], blend, stage.shapes[k], use_mirror=options.mirror_sources,
+                    relight_face=options.appearance_matching, out=image,
+                )
+                image, swapped = rendered.image, rendered.face_crop
+                blend = blend * (1.0 - rendered.uncovered)
+                trust_map, mirror_filled = rendered.trust, rendered.mirrored
+            elif two_stage and options.full_resolution:
+                j = stage.texture_sources[k]
+                correction = network_correction(swapped, stage.crops[k]) if options.refine else None
+                image, swapped = composite_full_resolution(
+                    image, face.landmarks, sources.photos[j], sources.faces[j].landmarks, targets.matrices[k],
+                    stage.measured[k], blend, correction, options.appearance_matching, stage.shapes[k], out=image,
+                )
+            else:
+                if options.appearance_matching:
+                    swapped = match_appearance(swapped, targets.crops[k], stage.measured[k])
+                paste_back(image, swapped, targets.matrices[k], blend, out=image)
+            results.append(SwappedFace(
+                index=index, face=face, matrix=targets.matrices[k], target_crop=targets.crops[k],
+                swapped_crop=swapped, occlusion_mask=occlusion.visible[k], face_mask=crops.face_masks[k],
+                blend_mask=blend, source_occluders=stage.left_out[k].astype(np.float32),
+                texture_source=crops.texture_photo[stage.texture_sources[k]],
+                texture_mirrored=crops.mirrored[stage.texture_sources[k]],
+                control_masks=[masks[k] for masks in control_masks], trust_map=trust_map, mirror_filled=mirror_filled,
+            ))
+        return image, results
 
     def as_batch(self, crops: list[np.ndarray]) -> torch.Tensor:
         """RGB uint8 crops [S, S, 3] as the networks' input: [N, 3, S, S] in [-1, 1], on the
@@ -591,6 +537,96 @@ class FaceSwapPipeline:
     def _to_uint8(images: torch.Tensor) -> list[np.ndarray]:
         images = ((images.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
         return list(images.permute(0, 2, 3, 1).cpu().numpy())
+
+
+
+# ------------------------------------------------------------------ what flows between the stages
+@dataclass
+class _Photos:
+    """The swap's inputs, read."""
+
+    sources: list[np.ndarray]
+    source_names: list[str]
+    target: np.ndarray
+    target_name: str
+    reference: np.ndarray | None  # the photo of the person to replace, when `target_faces` is one
+
+
+@dataclass
+class _FoundFaces:
+    per_source: list[list[Face]]  # every face of each source photo
+    chosen_sources: list[int | None]  # which of them was asked for (None: the largest)
+    source_faces: list[Face]  # the person's face in each source photo
+    faces: list[Face]  # every face of the target
+    chosen: list[int]  # the target faces to swap
+
+
+@dataclass
+class _Crops:
+    sources: FaceCrops  # the source photos' faces, then their mirror images'
+    targets: FaceCrops  # one per chosen target face
+    face_masks: list[np.ndarray]  # of the target crops
+    texture_photo: list[int]  # per source face: the source photo it is (or mirrors)
+    photo_count: int  # the source faces before that are the photos', those after their mirror images'
+
+    @property
+    def mirrored(self) -> list[bool]:
+        return [j >= self.photo_count for j in range(len(self.texture_photo))]
+
+
+@dataclass
+class _Occlusion:
+    source_batch: torch.Tensor
+    target_batch: torch.Tensor
+    source_visible: torch.Tensor  # [N, 1, S, S] the segmenter's non-occlusion masks
+    target_visible: torch.Tensor
+    source_masks: list[np.ndarray]
+    visible: list[np.ndarray]  # per target face
+    skins: list[np.ndarray]  # per target face: its visible skin
+    source_occluders: list[np.ndarray]  # per source face: what covers it (or the photo's edge cuts off)
+    covered_shares: list[float]
+    outside_shares: list[float]
+    band: float
+
+
+def _read_photos(source_images, target_image, target_faces) -> _Photos:
+    source_inputs = [source_images] if _is_single_image(source_images) else list(source_images)
+    if not source_inputs:
+        raise ValueError("give at least one source photo")
+    names = [_name(image, f"source photo {i + 1}") for i, image in enumerate(source_inputs)]
+    sources = [load_image(image, name=name) for image, name in zip(source_inputs, names, strict=True)]
+    target_name = _name(target_image, "target photo")
+    target = load_image(target_image, name=target_name)
+    reference = None if _is_selector(target_faces) else _reference_photo(target_faces)
+    return _Photos(sources, names, target, target_name, reference)
+
+
+def _source_notices(photos: _Photos, found: _FoundFaces, crops: _Crops, occlusion: _Occlusion, stage: FirstStage,
+                    two_stage: bool, source_occluders: str) -> list[str]:
+    """Plain-words notices about the source photos that make a poor swap (`fswap.faces.notices`)."""
+    names = [photos.source_names[j] for j in crops.texture_photo]
+    photo_count = len(photos.sources)
+    # Each source photo that is largely covered or cut off says so (in two-stage checkpoints,
+    # those whose texture is used: an uncovered photo turned as well is preferred to a covered one).
+    per_source = [[covered_notice(name, covered - outside, source_occluders), cut_off_notice(name, outside)]
+                  for name, covered, outside in zip(names, occlusion.covered_shares, occlusion.outside_shares,
+                                                    strict=True)]
+    if two_stage:
+        sources, targets, used = crops.sources, crops.targets, stage.texture_sources
+        notices = [notice for j in sorted(set(used)) for notice in per_source[j]]
+        notices += [mirrored_notice(names[j]) for j in used if j >= photo_count]
+        notices += [turn_notice(names[j], sources.yaw(j), targets.yaw(k)) for k, j in enumerate(used)]
+        notices += [enlarged_notice(names[j], sources.size(j), targets.size(k)) for k, j in enumerate(used)]
+        notices += [colourless_notice(names[j], sources.colourless(j), targets.colourless(k))
+                    for k, j in enumerate(used)]
+    else:
+        notices = [notice for said in per_source[:photo_count] for notice in said]
+    # Every source photo gives identity, so each whose face was not chosen says when it may show
+    # the wrong person.
+    notices += [several_faces_notice(name, [np.sqrt(face.area) for face in faces])
+                for name, faces, index in zip(photos.source_names, found.per_source, found.chosen_sources, strict=True)
+                if index is None]
+    return notices
 
 
 def identity_view(crops: torch.Tensor, visible: torch.Tensor, margin: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -172,16 +172,6 @@ def test_swap_with_the_default_checkpoint(tmp_path, capsys):
     assert (load_image(relit) != load_image(output)).any()
 
 
-def test_the_cli_offers_the_pipelines_choices():
-    from fswap.cli import PASTE_OCCLUDER_SETTINGS, RENDERINGS
-    from fswap.faces.first_stage import PASTE_OCCLUDERS
-    from fswap.pipeline import RENDERINGS as PIPELINE_RENDERINGS
-
-    assert RENDERINGS == PIPELINE_RENDERINGS and set(PASTE_OCCLUDER_SETTINGS) == set(PASTE_OCCLUDERS)
-    arguments = build_parser().parse_args(["swap", "a", "b", "-o", "c"])
-    assert (arguments.rendering, arguments.source_occluders) == ("pasted", None)  # the library's defaults
-
-
 @pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model_index.json").is_file(), reason="no default checkpoint")
 def test_swap_open_mouths_stretches_the_closed_source_mouth_over_the_teeth(tmp_path):
     from fswap.faces import FaceAnalyzer

@@ -21,6 +21,7 @@ from fswap.faces.masks import mouth_interior, mouth_opening, occluders_from_outs
 from fswap.faces.pose import closest_poses, head_pose
 from fswap.faces.shape import hidden_features, hidden_regions, identity_shape
 from fswap.faces.warp import carried_occluders, first_stage_composite
+from fswap.options import PASTE_OCCLUDERS  # noqa: F401  (re-exported: its old home)
 
 #: A target mouth at least this open (`fswap.faces.masks.mouth_opening`: teeth show from about
 #: 0.06) keeps its own inside when the source's mouth is less than half as open: the source's
@@ -39,7 +40,6 @@ COLOURLESS_SPREAD = 4.0
 #:   On a turned source face the segmenter also takes some of the far cheek for an occluder from
 #:   the edge, and the target's own mouth or cheek shows through (the README's evaluation);
 #: - "none": nothing; the target's own face shows wherever they land.
-PASTE_OCCLUDERS = ("all", "inside", "none")
 
 
 def paste_occluders_setting(value: str | bool) -> str:
