@@ -69,9 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Swap the identity of the largest face in SOURCE (several photos of the same person "
         "may be given) onto the chosen face(s) of TARGET and write the result at TARGET's full resolution.",
     )
-    swap.add_argument("source", type=Path, nargs="+", help="photo(s) of the person to put in")
-    swap.add_argument("target", type=Path, help="photo whose face(s) are replaced")
-    swap.add_argument("-o", "--output", type=Path, required=True, help="where to write the result: a PNG, JPEG, WebP or TIFF file (by its suffix; PNG without one), or a folder for TARGET_swapped.png in it")
+    swap.add_argument("photos", type=Path, nargs="+", metavar="SOURCE... TARGET",
+                      help="photo(s) of the person to put in, then the photo whose face(s) are replaced, or a folder "
+                      "of such photos (with --targets, every photo given here is a source)")
+    swap.add_argument("-o", "--output", type=Path, required=True, help="where to write the result: a PNG, JPEG, WebP or TIFF file (by its suffix; PNG without one), or a folder for TARGET_swapped.png in it (several targets: the folder, made if missing)")
+    swap.add_argument("--targets", type=Path, nargs="+", metavar="TARGET",
+                      help="several target photos, swapped in one run; every photo before the option is then a source")
+    swap.add_argument("--overwrite", action="store_true",
+                      help="several targets: swap again those whose result is already in the output folder "
+                      "(default: skip them, so an interrupted run picks up where it stopped)")
     swap.add_argument(
         "--faces",
         type=_face_selector,
@@ -240,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "swap":
+        _split_photos(parser, args)
     try:
         if args.command == "detect":
             return _detect(args)
@@ -328,75 +336,62 @@ def _detect(args) -> int:
     return 0
 
 
+def _split_photos(parser: argparse.ArgumentParser, args) -> None:
+    """`fswap swap`'s photos as `args.source` (a list) and `args.target` (None with --targets)."""
+    if args.targets:
+        args.source, args.target = list(args.photos), None
+    elif len(args.photos) < 2:
+        parser.error("fswap swap needs a source photo and a target (a photo or a folder), or --targets")
+    else:
+        args.source, args.target = list(args.photos[:-1]), args.photos[-1]
+
+
 def _swap(args) -> int:
-    from fswap.imageio import keeps_alpha, load_image, load_rgba, save_image, with_transparency
-    from fswap.provenance.c2pa_manifest import COMPOSITE_SOURCE_TYPE, DIGITAL_SOURCE_TYPE
+    from fswap.batch import photos_in, plan_batch, result_name, swap_files
 
-    if args.source_faces and len(args.source_faces) != len(args.source):
-        raise FswapError(f"--source-faces gives {len(args.source_faces)} face number(s) for {len(args.source)} source "
+    sources, targets = args.source, args.targets or [args.target]
+    if args.source_faces and len(args.source_faces) != len(sources):
+        raise FswapError(f"--source-faces gives {len(args.source_faces)} face number(s) for {len(sources)} source "
                          "photo(s): give one per photo")
-    from fswap.imageio import WRITE_SUFFIXES
-    from fswap.provenance.output import SIGNED_FORMATS
+    if len(targets) == 1 and targets[0].is_dir():
+        targets = photos_in(targets[0])
+        if not targets:
+            raise FswapError(f"{args.target} holds no photos ({', '.join(_photo_suffixes())})")
+    elif len(targets) == 1:  # one photo: -o may name the file
+        from fswap.imageio import WRITE_SUFFIXES
+        from fswap.provenance.output import SIGNED_FORMATS
 
-    # Refused before the work, not after it: an output that is an input, a format it cannot be written in.
-    inputs = [*args.source, args.target, *([args.faces] if isinstance(args.faces, Path) else [])]
-    output = _output(_into_folder(args.output, f"{args.target.stem}_swapped.png"), inputs,
-                     WRITE_SUFFIXES if args.no_provenance else SIGNED_FORMATS)
-    credentials = _c2pa_credentials(args)
-    if args.method == "classic":
-        from fswap.baselines.classic import ClassicFaceSwapper
-
-        analyzer = _analyzer(args.face_models)
-        selector = args.faces
-        if isinstance(selector, Path):
-            selector = analyzer.largest_face(load_image(selector), name=selector.name, embeddings=True).embedding
-        if len(args.source) > 1:
-            print("note: the classic swap uses the first source photo only", file=sys.stderr)
-        result = ClassicFaceSwapper(analyzer)(
-            args.source[0], args.target, target_faces=selector, color_correction=not args.no_color_correction,
-            source_face=args.source_faces[0] if args.source_faces else None,
-            source_name=args.source[0].name, target_name=args.target.name,
-        )
-        image, timings = result.image, dict(result.timings)
-        checkpoint = "classic landmark swap"
-        source_type = COMPOSITE_SOURCE_TYPE
-        if not args.no_provenance:
-            from fswap.provenance import embed_watermark
-
-            faces = analyzer.detect(image)
-            swapped = [face for face in faces if _pasted_over(face, result.blend_mask)]
-            unmarked: list[str] = []
-            image = embed_watermark(image, swapped, checkpoint=checkpoint, analyzer=analyzer, unmarked=unmarked)
-            for notice in unmarked:
-                print(f"note: {notice}", file=sys.stderr)
-    else:
-        from fswap.assets import default_model
-        from fswap.pipeline import FaceSwapPipeline
-
-        pipeline = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
-        result = pipeline(list(args.source), args.target, target_faces=args.faces, source_faces=args.source_faces,
-                          options=options_from_flags(args, watermark=not args.no_provenance))
-        image, timings, checkpoint = result.image, result.timings, pipeline.checkpoint_name or "unnamed checkpoint"
-        source_type = DIGITAL_SOURCE_TYPE
-        for notice in result.notices:
+        # Refused before the work, not after it: an output that is an input, a format it cannot be written in.
+        inputs = [*sources, targets[0], *([args.faces] if isinstance(args.faces, Path) else [])]
+        output = _output(_into_folder(args.output, result_name(targets[0])), inputs,
+                         WRITE_SUFFIXES if args.no_provenance else SIGNED_FORMATS)
+        record = _file_swapper(args, sources).swap_file(targets[0], output)
+        for notice in record.notices:
             print(f"note: {notice}", file=sys.stderr)
-    # A cut-out portrait keeps its transparency, where the output's format can hold it.
-    transparent = load_rgba(args.target, name=args.target.name)
-    if transparent is not None and keeps_alpha(output):
-        image = with_transparency(image, transparent)
-    elif transparent is not None:
-        print(f"note: {args.target.name} is transparent in places and {output.suffix} files are not: those "
-              "places are white. Write a PNG, WebP or TIFF file to keep them transparent", file=sys.stderr)
-    if args.no_provenance:
-        path = save_image(output, image)
-    else:
-        from fswap.provenance.output import write_signed_image
+        stages = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in record.timings.items())
+        print(f"wrote {record.path} ({stages})")
+        return 0
+    plan = plan_batch(targets, args.output, overwrite=args.overwrite)
+    report = swap_files(_file_swapper(args, sources), plan)
+    print(f"{args.output}: {report.summary()}")
+    return 1 if report.failed else 0
 
-        path = write_signed_image(output, image, checkpoint=checkpoint, parent=args.target,
-                                  credentials=credentials, digital_source_type=source_type)
-    stages = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in timings.items())
-    print(f"wrote {path} ({stages})")
-    return 0
+
+def _file_swapper(args, sources: list[Path]):
+    from fswap.batch import FileSwapper
+
+    return FileSwapper(
+        sources, method=args.method, model=args.model, revision=args.revision,
+        options=options_from_flags(args, watermark=not args.no_provenance), target_faces=args.faces,
+        source_faces=args.source_faces, face_models=args.face_models,
+        color_correction=not args.no_color_correction, credentials=_c2pa_credentials(args),
+    )
+
+
+def _photo_suffixes() -> tuple[str, ...]:
+    from fswap.batch import PHOTO_SUFFIXES
+
+    return PHOTO_SUFFIXES
 
 
 def _c2pa_credentials(args):
@@ -408,13 +403,6 @@ def _c2pa_credentials(args):
     from fswap.provenance import C2paCredentials
 
     return C2paCredentials.from_files(args.c2pa_cert, args.c2pa_key, algorithm=args.c2pa_algorithm)
-
-
-def _pasted_over(face, blend_mask) -> bool:
-    """Whether the classic swap pasted over this face (its keypoints' centre lies in the blend mask)."""
-    x, y = face.keypoints.mean(axis=0).round().astype(int)
-    height, width = blend_mask.shape
-    return 0 <= x < width and 0 <= y < height and blend_mask[y, x] > 0.5
 
 
 def _verify(args) -> int:

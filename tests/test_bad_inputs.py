@@ -70,6 +70,7 @@ def workspace(tmp_path, monkeypatch, bomb_png, tiny_checkpoint, tiny_detector):
     (tmp_path / "bomb.png").write_bytes(bomb_png)
     (tmp_path / "grey.png").write_bytes(_png(200, 200))
     (tmp_path / "hostname.pem").write_text("my-laptop\n")
+    (tmp_path / "target_swapped.png").write_bytes(photo)
     (tmp_path / "folder").mkdir()
     os.mkfifo(tmp_path / "pipe.png")
     (tmp_path / "link.jpg").symlink_to("target.jpg")
@@ -132,7 +133,13 @@ CORPUS = [
     ("swap-target-truncated", ["swap", "source.jpg", "truncated.jpg", "-o", "out.png", "--method", "classic"],
      "damaged or truncated", None),
     ("swap-target-bomb", ["swap", "source.jpg", "bomb.png", "-o", "out.png", "--method", "classic"], "too large", None),
-    ("swap-target-folder", ["swap", "source.jpg", "folder", "-o", "out.png", "--method", "classic"], "not a file", None),
+    ("swap-target-empty-folder", ["swap", "source.jpg", "folder", "-o", "out", "--method", "classic"], "holds no photos",
+     None),
+    ("swap-targets-into-a-file", ["swap", "source.jpg", "--targets", "target.jpg", "text.jpg", "-o", "empty.jpg",
+                                  "--method", "classic"], "is a file; several targets need a folder", None),
+    ("swap-targets-over-a-target", ["swap", "source.jpg", "--targets", "target.jpg", "target_swapped.png", "-o", ".",
+                                    "--method", "classic"], "is one of the targets", None),
+    ("swap-no-target", ["swap", "source.jpg", "-o", "out.png"], "needs a source photo and a target", None),
     ("swap-target-no-face", ["swap", "source.jpg", "grey.png", "-o", "out.png", "--method", "classic"], "no face", None),
     ("swap-source-no-face", ["swap", "grey.png", "target.jpg", "-o", "out.png", "--method", "classic"], "no face", None),
     ("swap-source-faces-count", [*SWAP, "-o", "out.png", "--source-faces", "0,1"], "give one per photo", None),
