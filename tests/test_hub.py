@@ -598,7 +598,7 @@ def test_push_detector_then_load_it_from_the_hub(hub, checkpoint, tmp_path):
     import torch
     from huggingface_hub import HfApi, hf_hub_download
     from fswap.cli import main
-    from fswap.detection import load_detector
+    from fswap.swap_detection import load_detector
     from fswap.errors import FswapError
     from fswap.hub import push_detector
 
@@ -616,6 +616,23 @@ def test_push_detector_then_load_it_from_the_hub(hub, checkpoint, tmp_path):
         result["refused"] = "allowed"
     except FswapError as error:
         result["refused"] = str(error)
+
+    # A detector straight from memory, as one inheriting the mixin pushes itself (same class name,
+    # so that its config.json names SwapDetector).
+    from fswap import models
+    from fswap.hub import PushToHubMixin
+
+    class SwapDetector(PushToHubMixin, models.SwapDetector):
+        pass
+
+    torch.manual_seed(0)
+    tiny = SwapDetector(**models.SwapDetector.TINY_CONFIG)
+    tiny.push_to_hub("alice/tiny-detector", private=True)
+    result["tiny_files"] = sorted(HfApi().list_repo_files("alice/tiny-detector"))
+    result["tiny_private"] = HfApi().model_info("alice/tiny-detector").private
+    pulled = load_detector("alice/tiny-detector", cache_dir=args["cache"])
+    result["tiny_same"] = all(torch.equal(pulled.state_dict()[k], v) for k, v in tiny.state_dict().items())
+    result["tiny_card"] = open(hf_hub_download("alice/tiny-detector", "README.md", cache_dir=args["cache"])).read()
     """
     detector = DEFAULT_CHECKPOINT.parent / "fswap-detector"
     args = {"detector": detector, "pipeline": checkpoint, "cache": tmp_path / "dl"}
@@ -626,3 +643,7 @@ def test_push_detector_then_load_it_from_the_hub(hub, checkpoint, tmp_path):
     assert result["exit"] == 0 and "pushed:" in result["printed"] and result["same_weights"]
     assert "non-commercial" in result["card"] and "alice/fswap-detector" in result["card"]
     assert "is not a SwapDetector checkpoint" in result["refused"]
+    assert result["tiny_files"] == [".gitattributes", "LICENSE.md", "README.md", "config.json",
+                                    "diffusion_pytorch_model.safetensors"]
+    assert result["tiny_private"] and result["tiny_same"]
+    assert "alice/tiny-detector" in result["tiny_card"] and "Not evaluated yet" in result["tiny_card"]

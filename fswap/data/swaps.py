@@ -34,10 +34,11 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from fswap.data.prepare import _read_jsonl, _save_atomic, _truncate_jsonl, _write_if_changed
+# TODO(#26): these three log helpers become public (prepare.py or fswap.fileio); swaps.py then imports those.
+from fswap.data.prepare import _read_jsonl, _truncate_jsonl, _write_if_changed
 from fswap.errors import FswapError
 from fswap.faces import FaceAnalyzer, alignment_matrix, warp_face
-from fswap.imageio import load_image
+from fswap.imageio import load_image, save_image
 
 METHODS = ("fswap", "classic")
 REAL = "real"
@@ -169,12 +170,12 @@ def generate_swap_dataset(
                     bar.update()
                     continue
                 matrix = alignment_matrix(faces[0].keypoints, size, margin)
-                _save_atomic(output_dir / file, warp_face(image, matrix, size))
+                save_image(output_dir / file, warp_face(image, matrix, size))
                 mask_file = None
                 if blend_mask is not None:
                     mask_file = _mask_file(target, source, method)
                     mask_crop = warp_face(blend_mask.astype(np.float32), matrix, size)
-                    _save_atomic(output_dir / mask_file, np.clip(mask_crop * 255 + 0.5, 0, 255).astype(np.uint8))
+                    save_image(output_dir / mask_file, np.clip(mask_crop * 255 + 0.5, 0, 255).astype(np.uint8))
                 row = {
                     "file": file, "label": int(method != REAL), "method": method, "target": target.name,
                     "source": source and source.name, "split": target.split, "mask": mask_file,

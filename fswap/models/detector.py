@@ -61,7 +61,7 @@ class SwapDetector(HashedWeightsMixin, ModelMixin, ConfigMixin):
             2 ** (len(block_out_channels) - 1).
         crop_margin: the alignment margin of the crops it was trained on
             (`fswap.faces.alignment_matrix(keypoints, sample_size, crop_margin)`); the network
-            does not use it, `fswap.detection.detect_swaps` cuts the crops with it.
+            does not use it, `fswap.swap_detection.detect_swaps` cuts the crops with it.
 
     Example:
         >>> import torch
