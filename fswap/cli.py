@@ -435,8 +435,8 @@ def _verify_json(image: Path, report) -> dict:
 
 
 def _detect_swap(args) -> int:
-    from fswap.detection import detect_swaps, draw_verdicts, load_detector
     from fswap.imageio import load_image, save_image
+    from fswap.swap_detection import detect_swaps, draw_verdicts, load_detector
 
     output = None
     if args.output:

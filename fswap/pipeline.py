@@ -55,6 +55,7 @@ from fswap.faces.notices import (
     turn_notice,
 )
 from fswap.faces.render import SourceFace
+from fswap.hub.push import PushToHubMixin
 from fswap.imageio import ImageInput, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
@@ -133,7 +134,7 @@ class SwapOutput:
         return full
 
 
-class FaceSwapPipeline:
+class FaceSwapPipeline(PushToHubMixin):
     """Occlusion-aware face swapping with control masks (fswap).
 
     Example:
@@ -234,24 +235,6 @@ class FaceSwapPipeline:
         index |= {name: getattr(self, name) for name in PIPELINE_SETTINGS}
         (folder / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n")
         return folder
-
-    def push_to_hub(
-        self, repo_id: str, *, private: bool = False, revision: str | None = None, commit_message: str | None = None
-    ):
-        """Save the checkpoint to a temporary folder and publish it as the Hub model `repo_id` with its
-        rendered card (`fswap.hub.push_model`; the token comes from `HF_TOKEN` or `hf auth login`).
-
-        Args:
-            repo_id: "org/name"; created when missing (`private` sets its visibility then).
-            revision: the branch to commit to, created from main when missing (default "main").
-            commit_message: the commit's title.
-
-        Returns:
-            huggingface_hub's `CommitInfo`; its `.oid` is the commit to pin with `from_pretrained(revision=)`.
-        """
-        from fswap.hub import push_pipeline
-
-        return push_pipeline(self, repo_id, private=private, revision=revision, commit_message=commit_message)
 
     @classmethod
     def from_pretrained(

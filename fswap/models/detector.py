@@ -20,6 +20,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
+from fswap.hub.push import PushToHubMixin
 from fswap.models.layers import (
     ConvNormAct,
     DownStage,
@@ -45,7 +46,7 @@ class DetectorOutput(BaseOutput):
     mask_logits: torch.Tensor | None = None
 
 
-class SwapDetector(HashedWeightsMixin, ModelMixin, ConfigMixin):
+class SwapDetector(PushToHubMixin, HashedWeightsMixin, ModelMixin, ConfigMixin):
     """Aligned RGB face crops in [-1, 1] -> a swap logit per crop and, optionally, a blend-mask map.
 
     Args:
@@ -139,7 +140,7 @@ class SwapDetector(HashedWeightsMixin, ModelMixin, ConfigMixin):
         validate_image_batch(images, "images", self.config.in_channels)
         validate_unet_input(images, "SwapDetector", len(self.config.block_out_channels),
                             f"it was trained on {self.config.sample_size} px crops: cut them with "
-                            "fswap.detection.align_faces")
+                            "fswap.swap_detection.align_faces")
         x = self.conv_in(images)
         for layer in self.full_resolution:
             x = layer(x)
