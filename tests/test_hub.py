@@ -617,16 +617,11 @@ def test_push_detector_then_load_it_from_the_hub(hub, checkpoint, tmp_path):
     except FswapError as error:
         result["refused"] = str(error)
 
-    # A detector straight from memory, as one inheriting the mixin pushes itself (same class name,
-    # so that its config.json names SwapDetector).
-    from fswap import models
-    from fswap.hub import PushToHubMixin
-
-    class SwapDetector(PushToHubMixin, models.SwapDetector):
-        pass
+    # A detector straight from memory pushes itself (`SwapDetector` inherits `PushToHubMixin`).
+    from fswap.models import SwapDetector
 
     torch.manual_seed(0)
-    tiny = SwapDetector(**models.SwapDetector.TINY_CONFIG)
+    tiny = SwapDetector(**SwapDetector.TINY_CONFIG)
     tiny.push_to_hub("alice/tiny-detector", private=True)
     result["tiny_files"] = sorted(HfApi().list_repo_files("alice/tiny-detector"))
     result["tiny_private"] = HfApi().model_info("alice/tiny-detector").private
