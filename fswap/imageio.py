@@ -8,6 +8,10 @@ truncated, zero-byte and non-image files.
 Transparent pixels are seen on white, as viewers show them. `load_rgba` reads a photo with its
 transparency, so that a swap of a cut-out portrait can be written back with it
 (`with_transparency`, `save_image`).
+
+A server that works on photos at a bounded size reads them with `fit_pixels`: the photo comes
+back downscaled, and is never held at full size as an array (a JPEG is even decoded at a reduced
+scale). `declared_size` reads only a file's header, to know what decoding it will cost.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from fswap.errors import ImageError
 from fswap.fileio import check_output, write_atomically
@@ -42,6 +46,18 @@ READ_FORMAT_NAMES = "JPEG, PNG, WebP, AVIF, BMP, TIFF or GIF"
 #: PIL modes with an alpha channel, and the file suffixes whose formats keep one.
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
+#: The modes PIL resizes with an area filter; others are converted first (`_resizable`).
+RESIZABLE_MODES = ("L", "LA", "RGB", "RGBA", "I", "F")
+#: How to stand a photo upright, by its EXIF orientation.
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 #: The suffixes `save_image` writes, and PIL's name for each format.
 WRITE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
                   ".bmp": "BMP"}
@@ -53,6 +69,7 @@ def load_image(
     name: str | None = None,
     max_bytes: int = MAX_FILE_BYTES,
     max_pixels: int = MAX_PIXELS,
+    fit_pixels: int | None = None,
 ) -> np.ndarray:
     """Return `image` as an RGB uint8 array [H, W, 3], or raise `ImageError` saying why not.
 
@@ -62,10 +79,18 @@ def load_image(
         name: how to call the image in error messages (defaults to the file name).
         max_bytes: refuse files larger than this.
         max_pixels: refuse images with more pixels than this (decompression bombs).
+        fit_pixels: give an image with more pixels than this downscaled (area average, its
+            aspect kept) to `fitted_size`; it is shrunk before it becomes an array, and a JPEG is
+            decoded at the smallest scale still larger. None: the full size.
     """
     if isinstance(image, np.ndarray):
-        return _from_array(image, name or "image", max_pixels)
-    pil, label = _open(image, name, max_bytes, max_pixels)
+        return _fitted_array(_from_array(image, name or "image", max_pixels), fit_pixels)
+    pil, label = _open(image, name, max_bytes, max_pixels, decode=fit_pixels is None)
+    _check_pixels(pil.size, label, max_pixels)  # before turning a PIL image given as it is
+    if fit_pixels is None:
+        pil = _upright(pil)
+    else:
+        pil = _decoded_within(pil, label, fit_pixels, owned=not isinstance(image, Image.Image))
     return _from_pil(pil, label, max_pixels)
 
 
@@ -75,24 +100,56 @@ def load_rgba(
     name: str | None = None,
     max_bytes: int = MAX_FILE_BYTES,
     max_pixels: int = MAX_PIXELS,
+    fit_pixels: int | None = None,
 ) -> np.ndarray | None:
-    """`image` with its transparency, RGBA uint8 [H, W, 4], turned as `load_image` turns it and
-    its colours not seen on white; None when every pixel is opaque or the format has no alpha.
-    Arguments and errors as in `load_image`.
+    """`image` with its transparency, RGBA uint8 [H, W, 4], turned (and sized, `fit_pixels`) as
+    `load_image` turns it and its colours not seen on white; None when every pixel is opaque or
+    the format has no alpha. Arguments and errors as in `load_image`.
     """
     if isinstance(image, np.ndarray):
         load_image(image, name=name, max_pixels=max_pixels)  # the same checks and errors
         rgba = _to_uint8(image, name or "image") if image.ndim == 3 and image.shape[2] == 4 else None
+        rgba = None if rgba is None else _fitted_array(rgba, fit_pixels)
     else:
         # The header says whether there is an alpha channel: an opaque photo is not decoded again.
         pil, label = _open(image, name, max_bytes, max_pixels, decode=False)
         if not (pil.mode in ALPHA_MODES or (pil.mode == "P" and "transparency" in pil.info)):
             return None
         _check_pixels(pil.size, label, max_pixels)
-        with _decoding(label):
-            pil.load()
-        rgba = np.array(_upright(pil).convert("RGBA"), dtype=np.uint8)
+        if fit_pixels is None:
+            with _decoding(label):
+                pil.load()
+            pil = _upright(pil)
+        else:
+            pil = _decoded_within(pil, label, fit_pixels, owned=not isinstance(image, Image.Image))
+        rgba = np.array(pil.convert("RGBA"), dtype=np.uint8)
     return None if rgba is None or rgba[..., 3].min() == 255 else np.ascontiguousarray(rgba)
+
+
+def declared_size(
+    image: str | os.PathLike | bytes,
+    *,
+    name: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[int, int]:
+    """The (width, height) a file's header declares, as stored (before its EXIF orientation),
+    read without decoding its pixels: what decoding it will cost. Refused, with `load_image`'s
+    error, when `load_image` would refuse it before decoding (missing, empty, too many bytes or
+    pixels, not an image)."""
+    pil, _ = _open(image, name, max_bytes, max_pixels, decode=False)
+    return pil.size
+
+
+def fitted_size(size: tuple[int, int], fit_pixels: int) -> tuple[int, int]:
+    """The (width, height) that `load_image(..., fit_pixels=fit_pixels)` gives an image of
+    `size`: `size` itself when it has at most `fit_pixels` pixels, else scaled down, its aspect
+    kept, to at most `fit_pixels` (and no side under `MIN_SIDE` that was not already)."""
+    width, height = size
+    if width * height <= fit_pixels:
+        return width, height
+    scale = (fit_pixels / (width * height)) ** 0.5
+    return (max(int(width * scale), min(width, MIN_SIDE)), max(int(height * scale), min(height, MIN_SIDE)))
 
 
 def with_transparency(result: np.ndarray, original: np.ndarray | None) -> np.ndarray:
@@ -205,8 +262,8 @@ def _check_pixels(size: tuple[int, int], label: str, max_pixels: int) -> None:
 
 
 def _from_pil(pil: Image.Image, label: str, max_pixels: int) -> np.ndarray:
+    """An upright image as RGB uint8."""
     _check_pixels(pil.size, label, max_pixels)
-    pil = _upright(pil)
     if pil.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return _from_array(np.asarray(pil), label, max_pixels)
     if pil.mode == "P" and "transparency" in pil.info:
@@ -224,6 +281,61 @@ def _upright(pil: Image.Image) -> Image.Image:
     with contextlib.suppress(Exception):
         pil = ImageOps.exif_transpose(pil)
     return pil
+
+
+def _decoded_within(pil: Image.Image, label: str, fit_pixels: int, *, owned: bool = True) -> Image.Image:
+    """An opened image decoded and downscaled to `fitted_size` of its size, upright: a JPEG at
+    the smallest decoding scale still larger (`Image.draft`), any other format at full size,
+    reduced by whole-number box averages and that full-size copy closed (`owned`: `pil` is not
+    the caller's) before the last, fractional step and before anything is converted or copied."""
+    if fit_pixels < 1:
+        raise ValueError(f"fit_pixels must be a positive number of pixels, not {fit_pixels}")
+    if getattr(pil, "n_frames", 1) > 1:
+        pil.seek(0)
+    size = fitted_size(pil.size, fit_pixels)
+    with _decoding(label):
+        if size != pil.size and pil.format in ("JPEG", "MPO"):
+            pil.draft(None, size)
+        pil.load()
+        turn = _upright_turn(pil)
+        if size != pil.size:
+            full = [pil, resizable := _resizable(pil)]
+            factors = (resizable.width // size[0], resizable.height // size[1])
+            reduced = resizable.reduce(factors) if max(factors) > 1 else resizable
+            if owned and reduced is not resizable:
+                for image in full:
+                    image.close()  # frees its pixels now, whoever else holds the object
+            pil = reduced.resize(size, Image.Resampling.BOX)
+    return pil if turn is None else pil.transpose(turn)
+
+
+def _upright_turn(pil: Image.Image) -> Image.Transpose | None:
+    """How to stand a decoded image upright by its EXIF orientation; None: it is (or its EXIF
+    cannot be read, which must not make a readable photo unreadable)."""
+    try:
+        return UPRIGHT.get(pil.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:
+        return None
+
+
+def _resizable(pil: Image.Image) -> Image.Image:
+    """`pil` in a mode PIL resizes by area average (`RESIZABLE_MODES`), its transparency kept."""
+    if pil.mode in RESIZABLE_MODES:
+        return pil
+    if pil.mode in ALPHA_MODES or (pil.mode == "P" and "transparency" in pil.info):
+        return pil.convert("RGBA")
+    if pil.mode.startswith("I;16"):
+        return pil.convert("I")
+    return pil.convert("L" if pil.mode == "1" else "RGB")
+
+
+def _fitted_array(array: np.ndarray, fit_pixels: int | None) -> np.ndarray:
+    if fit_pixels is None:
+        return array
+    width, height = fitted_size((array.shape[1], array.shape[0]), fit_pixels)
+    if (width, height) == (array.shape[1], array.shape[0]):
+        return array
+    return np.asarray(Image.fromarray(array).resize((width, height), Image.Resampling.BOX))
 
 
 def _flatten_alpha(pil: Image.Image) -> Image.Image:

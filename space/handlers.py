@@ -5,20 +5,26 @@ Uploads. Gradio's own image preprocessing opens files with PIL before any of fsw
 apply, and its error for a bad file is a stack-trace string. So the events that take photos run
 with `preprocess=False`: each photo arrives as gradio's file record, whose path must lie inside
 gradio's upload folder (checked here, whatever the client sent), and is decoded by
-`fswap.imageio.load_image`, which enforces the byte and pixel limits and says what is wrong.
+`fswap.imageio.load_image`, which enforces the byte and pixel limits and says what is wrong, at
+the app's working size at most (`space.resources.PhotoReader`).
 
-Every `fswap.FswapError` becomes a `gr.Error` with the library's message; anything else is a bug
-and reaches the log as one.
+Options. With `preprocess=False` gradio passes an API call's values as the client sent them, so
+every option is checked here (`flag`, `number`, ...): a string for a number or a list for a
+choice is an `OptionError` naming the option, not a crash.
+
+Every `fswap.FswapError` becomes a `gr.Error` with the library's message, as plain text (API
+clients read it as it is; the page renders it through gradio's sanitiser); anything else is a bug
+and reaches the log as one. After every request the memory it freed goes back to the system and
+the app's temporary files are pruned (`endpoint`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import html
-import shutil
-import tempfile
+import math
+import reprlib
 import threading
 import time
 from collections import OrderedDict
@@ -35,15 +41,26 @@ from fswap.errors import CheckpointError, FswapError, ImageError, ModelNotFoundE
 from fswap.faces import alignment_matrix, warp_face
 from fswap.faces.analyzer import face_numbered
 from fswap.faces.first_stage import paste_occluders_setting
-from fswap.imageio import load_image, load_rgba, with_transparency
+from fswap.imageio import with_transparency
+from fswap.options import OptionError  # an option an API client sent that the widgets cannot
 from fswap.pipeline import FaceSwapPipeline, SwapOutput
 from space import render
 from space.model import LazyPipeline, default_settings, load_default_detector, signing_credentials
+from space.resources import (
+    RESULTS_MAX_BYTES,
+    WORKING_PIXELS,
+    PhotoReader,
+    TemporaryFolder,
+    release_memory,
+)
 
 #: At most this many target faces are swapped in one request (a crowd photo must be narrowed down).
 MAX_SWAP_FACES = 20
 #: At most this many source photos are averaged into one identity.
 MAX_SOURCE_PHOTOS = 8
+#: The recent outputs kept (`FaceSwapApp.run`) hold at most this many bytes of pictures, the newest
+#: always: three of a 1-megapixel photo, one at the working size.
+RECENT_MAX_BYTES = 64 * 2**20
 #: How the target faces are chosen (the `selection` argument of /swap and /masks).
 SELECTIONS = {
     "largest": "The largest face",
@@ -55,10 +72,6 @@ SELECTIONS = {
 
 class TooManyFacesError(FswapError):
     """More target faces were asked for than one request may swap."""
-
-
-class OptionError(FswapError):
-    """A swap option is out of its range (an API client sent it; the sliders cannot)."""
 
 
 class ConsentError(FswapError):
@@ -77,29 +90,44 @@ _TITLES = {
     ImageError: "Cannot use this photo",
     TooManyFacesError: "Too many faces",
     ConsentError: "Consent needed",
-    OptionError: "Option out of range",
+    OptionError: "Option not valid",
     ModelNotFoundError: "Model not available",
     CheckpointError: "Model not usable",
 }
 
 
-def user_errors(function: Callable) -> Callable:
-    """Turn fswap's user-facing errors into `gr.Error` pop-ups (and API errors) with their message."""
+def endpoint(method: Callable) -> Callable:
+    """A `FaceSwapApp` method that answers a request: fswap's user-facing errors become `gr.Error`
+    pop-ups (and API errors) with their message in plain text; the app's temporary files are pruned
+    before it and the memory it freed goes back to the system after it."""
 
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        self.prune_files()
         try:
-            return function(*args, **kwargs)
+            with self.photos.request():
+                return method(self, *args, **kwargs)
         except FswapError as error:
             title = next((text for kind, text in _TITLES.items() if isinstance(error, kind)), "Cannot swap")
             message = str(error)
             message = message[:1].upper() + message[1:]
-            raise gr.Error(html.escape(message), title=title, print_exception=False) from error
+            raise gr.Error(message, title=title, print_exception=False) from error
+        finally:
+            release_memory()
 
     return wrapper
 
 
 # ---------------------------------------------------------------------- reading requests
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 40, 40, 4, 4
+
+
+def shown(value) -> str:
+    """`value` as an error message quotes what a client sent: its repr, cut short."""
+    return _SHOWN.repr(value)
+
+
 def uploaded_path(payload, what: str) -> Path | None:
     """The local path of an uploaded file record, or None when nothing was given.
 
@@ -111,39 +139,73 @@ def uploaded_path(payload, what: str) -> Path | None:
     path = payload.get("path") if isinstance(payload, dict) else None
     if not isinstance(path, str) or not path:
         raise ImageError(f"{what} did not arrive as an uploaded file; upload it again")
-    resolved = Path(path).resolve()
-    if not resolved.is_relative_to(Path(get_upload_folder()).resolve()):
+    resolved, folder = Path(path).resolve(), Path(get_upload_folder()).resolve()
+    if resolved == folder or not resolved.is_relative_to(folder):
         raise ImageError(f"{what} was not uploaded to this app; upload it again")
+    if not resolved.is_file():  # pruned since (`space.resources`), or a folder of the uploads
+        raise ImageError(f"{what} is no longer on this app (uploads are kept for a while only); upload it again")
     return resolved
 
 
-def read_photo(payload, what: str) -> np.ndarray | None:
-    path = uploaded_path(payload, what)
-    return None if path is None else load_image(path, name=what)
-
-
-def read_sources(payloads) -> list[np.ndarray]:
-    payloads = [] if payloads is None else [payloads] if isinstance(payloads, dict) else list(payloads)
+def source_payloads(payloads) -> list:
+    """The source photos' file records: one record or a list of them (None: none)."""
+    payloads = [] if payloads is None else [payloads] if isinstance(payloads, dict) else payloads
+    if not isinstance(payloads, (list, tuple)):
+        raise ImageError("the source photos did not arrive as uploaded files; upload them again")
     if not payloads:
         raise ImageError("upload at least one source photo: the person whose face is used")
     if len(payloads) > MAX_SOURCE_PHOTOS:
         raise ImageError(
             f"{len(payloads)} source photos given; use at most {MAX_SOURCE_PHOTOS} of one person"
         )
-    return [read_photo(payload, f"source photo {number}") for number, payload in enumerate(payloads, start=1)]
+    return list(payloads)
+
+
+def flag(value, name: str, default: bool) -> bool:
+    """A checkbox's value from a request: true or false (None, an API call without it: `default`)."""
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise OptionError(f"the option {name} must be true or false, not {shown(value)}")
+    return value
+
+
+def number(value, name: str, low: float, high: float, unit: str = "") -> float | None:
+    """A slider's value from a request: a number from `low` to `high` (None: the checkpoint's own)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise OptionError(f"{name} must be a number between {low:g} and {high:g}{unit}, not {shown(value)}")
+    if not low <= value <= high:
+        raise OptionError(f"{name} must be between {low:g} and {high:g}{unit}, not {value:g}")
+    return float(value)
+
+
+def selection_setting(value) -> str:
+    """The "which faces" radio's value (None: "largest")."""
+    if value is None or value == "":
+        return "largest"
+    if not isinstance(value, str) or value not in SELECTIONS:
+        raise OptionError(f"the option selection must be one of {', '.join(SELECTIONS)}, not {shown(value)}")
+    return value
 
 
 def chosen_indices(chosen) -> list[int]:
-    """The ticked face indices as ints (a client may send strings), without repeats, in order."""
-    indices = []
-    for value in chosen or []:
-        try:
-            index = int(value)
-        except (TypeError, ValueError):
-            raise NoFaceError(f"face {value!r} is not a face number; faces are numbered 0, 1, 2, …") from None
-        if index not in indices:
-            indices.append(index)
-    return indices
+    """The ticked face indices as ints (a client may send numbers as strings), without repeats, in order."""
+    if chosen is None:
+        return []
+    if not isinstance(chosen, (list, tuple)):
+        raise OptionError(f"the option chosen must be a list of face numbers, not {shown(chosen)}")
+    indices = {}
+    for value in chosen:
+        text = value.strip() if isinstance(value, str) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            indices[value] = None
+        elif text and text.isascii() and text.isdigit():
+            indices[int(text)] = None
+        else:
+            raise OptionError(f"face {shown(value)} is not a face number; faces are numbered 0, 1, 2, …")
+    return list(indices)
 
 
 def source_face_numbers(text, photos: int) -> list[int | None] | None:
@@ -153,10 +215,10 @@ def source_face_numbers(text, photos: int) -> list[int | None] | None:
     if text is None or not str(text).strip():
         return None
     parts = [part.strip() for part in str(text).split(",")]
-    if len(parts) != photos or not all(part.isdigit() or part == "" for part in parts):
+    if len(parts) != photos or not all((part.isascii() and part.isdigit()) or part == "" for part in parts):
         raise OptionError(
             f"the face used from each source photo must be {photos} face number(s) separated by commas "
-            f'(0 is the largest face), not {text!r}'
+            f'(0 is the largest face), not {shown(text)}'
         )
     return [int(part) if part else None for part in parts]
 
@@ -183,6 +245,7 @@ class SwapRequest:
     source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
     keep_open_mouths: bool = True  # an open target mouth keeps its teeth under a closed source mouth
     mirror_sources: bool = True  # a source turned the other way gives its mirror image (`fswap.faces.mirror`)
+    notices: tuple[str, ...] = ()  # what the user is told about the photos (one was shrunk); not in `key`
 
     def key(self) -> str:
         """A digest of everything that determines the output (the pipeline is deterministic)."""
@@ -216,7 +279,7 @@ def source_occluders_setting(value) -> str:
     try:
         return paste_occluders_setting(value)
     except ValueError as error:
-        raise OptionError(str(error)) from error
+        raise OptionError(f"the option {error}") from error
 
 
 def _rounded(setting: float | None) -> float | None:
@@ -253,6 +316,9 @@ class FaceSwapApp:
         recent: how many swap outputs to keep, so the Masks tab does not swap again.
         detector: loads the Check tab's `SwapDetector` on first use (None: there is none).
         credentials: loads the C2PA signer of the results (None: the local test certificate).
+        working_pixels: photos are worked on at this many pixels at most (`space.resources`).
+        uploads: gradio's upload folder, when the app owns it (`space.resources.own_upload_folder`):
+            kept under its size and age along with the results.
     """
 
     def __init__(
@@ -263,6 +329,8 @@ class FaceSwapApp:
         recent: int = 3,
         detector: Callable = load_default_detector,
         credentials: Callable = signing_credentials,
+        working_pixels: int = WORKING_PIXELS,
+        uploads: TemporaryFolder | None = None,
     ):
         self.pipeline = pipeline if isinstance(pipeline, LazyPipeline) else LazyPipeline(pipeline)
         self._detector = LazyPipeline(detector)
@@ -273,13 +341,35 @@ class FaceSwapApp:
         self._recent: OrderedDict[str, SwapOutput] = OrderedDict()
         self._recent_size = recent
         self._lock = threading.Lock()
-        self.results_folder = Path(tempfile.mkdtemp(prefix="fswap-results-"))
+        self.photos = PhotoReader(working_pixels)
+        # Gradio copies each result into its own cache; ours only has to outlive the response.
+        self.results = TemporaryFolder(prefix="fswap-results-", max_bytes=RESULTS_MAX_BYTES)
+        self.uploads = uploads
+
+    # ------------------------------------------------------------------ reading requests
+    def read_photo(self, payload, what: str, notices: list[str]) -> np.ndarray | None:
+        """The uploaded photo at the working size (None when there is none); a notice added when
+        it had to be shrunk."""
+        path = uploaded_path(payload, what)
+        if path is None:
+            return None
+        photo, notice = self.photos.read(path, what)
+        if notice:
+            notices.append(notice)
+        return photo
+
+    def read_sources(self, payloads, notices: list[str]) -> list[np.ndarray]:
+        return [self.read_photo(payload, f"source photo {number}", notices)
+                for number, payload in enumerate(source_payloads(payloads), start=1)]
 
     # ------------------------------------------------------------------ /detect
-    @user_errors
+    @endpoint
     def detect(self, target) -> tuple[np.ndarray | None, dict | None]:
-        """The target photo with its faces boxed and numbered, and the faces as JSON."""
-        image = read_photo(target, "target photo")
+        """The target photo with its faces boxed and numbered, and the faces as JSON: where they
+        are in the photo the app works on (`width` x `height`, the photo's own size unless it was
+        larger than the working size: `notice` then says so)."""
+        notices = []
+        image = self.read_photo(target, "target photo", notices)
         if image is None:
             return None, None
         faces = self.pipeline.get().face_analyzer.detect(image, landmarks=False)
@@ -295,17 +385,19 @@ class FaceSwapApp:
                 }
                 for index, face in enumerate(faces)
             ],
+            "notice": notices[0] if notices else None,
         }
+        _warn(notices)
         return render.faces_found(image, faces), summary
 
-    @user_errors
+    @endpoint
     def preview_sources(self, sources, choice=None, next_face_of: int | None = None) -> tuple[list, str]:
         """Each source photo's face that will be used, captioned with its number when the photo
         shows several, and the "face used from each source photo" field. `next_face_of`: the
         photo (from 0) whose next face, in size order, is taken instead (a click on its picture)."""
         if not sources:
             return [], ""
-        photos = read_sources(sources)
+        photos = self.read_sources(sources, [])  # a source is shrunk unsaid: only its face is used
         analyzer = self.pipeline.get().face_analyzer
         found = [analyzer.detect(image, landmarks=False) for image in photos]
         numbers = source_face_numbers(choice, len(photos)) or [None] * len(photos)
@@ -319,7 +411,7 @@ class FaceSwapApp:
             pictures.append((render.face_thumbnail(image, face), caption))
         return pictures, source_face_text(numbers)
 
-    @user_errors
+    @endpoint
     def checkpoint_options(self):
         """The feathering slider, the "source's proportions" slider and the "paste what covers the
         source face", "keep an open mouth's teeth" and "mirror" boxes as the loaded checkpoint sets them, when
@@ -336,28 +428,36 @@ class FaceSwapApp:
         shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
         mirror_sources=True,
     ) -> SwapRequest:
+        """The request checked, every option before any photo is decoded."""
         if consent is not True:
             raise ConsentError(
                 "tick the consent box on the Upload tab first: swap only faces of people who agreed to it"
             )
-        source_images = read_sources(sources)
+        source_files = source_payloads(sources)
+        selection = selection_setting(selection)
+        target_faces = chosen_indices(chosen) if selection == "chosen" else selection
+        if selection == "chosen" and not target_faces:
+            raise NoFaceError("no face ticked: tick the faces to replace, or choose another selection")
+        options = dict(
+            appearance_matching=flag(appearance_matching, "appearance_matching", True),
+            occlusion_aware=flag(occlusion_aware, "occlusion_aware", True),
+            feather_fraction=number(feather, "feathering", 0.0, 0.5, " of the face crop"),
+            shape_strength=number(shape_strength, "the source's proportions", 0.0, 1.0),
+            paste_source_occluders=source_occluders_setting(paste_source_occluders),
+            source_faces=source_face_numbers(source_faces, len(source_files)),
+            keep_open_mouths=flag(keep_open_mouths, "keep_open_mouths", True),
+            mirror_sources=flag(mirror_sources, "mirror_sources", True),
+        )
+        notices = []
+        source_images = self.read_sources(source_files, notices)
         target_path = uploaded_path(target, "target photo")
         if target_path is None:
             raise ImageError("upload a target photo: the photo whose face is replaced")
-        target_image = load_image(target_path, name="target photo")
-        selection = selection or "largest"
-        if selection not in SELECTIONS:
-            raise NoFaceError(f"selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
-        if selection == "chosen":
-            target_faces = chosen_indices(chosen)
-            if not target_faces:
-                raise NoFaceError("no face ticked: tick the faces to replace, or choose another selection")
-        elif selection == "reference":
-            target_faces = read_photo(reference, "reference photo")
+        target_image = self.read_photo(target, "target photo", notices)
+        if selection == "reference":
+            target_faces = self.read_photo(reference, "reference photo", [])
             if target_faces is None:
                 raise ImageError("upload a reference photo of the person to replace")
-        else:
-            target_faces = selection
         if selection == "all":
             found = len(self.pipeline.get().face_analyzer.detect(target_image, landmarks=False))
             target_faces = list(range(found)) if found else "all"
@@ -366,24 +466,8 @@ class FaceSwapApp:
                 f"{len(target_faces)} faces asked for; one swap replaces at most {MAX_SWAP_FACES}. "
                 "Tick the faces to replace instead."
             )
-        if feather is not None and not 0.0 <= float(feather) <= 0.5:
-            raise OptionError(f"feathering must be between 0 and 0.5 of the face crop, not {feather}")
-        if shape_strength is not None and not 0.0 <= float(shape_strength) <= 1.0:
-            raise OptionError(f"the source's proportions must be between 0 and 1, not {shape_strength}")
-        return SwapRequest(
-            source_images,
-            target_image,
-            target_path,
-            target_faces,
-            bool(appearance_matching),
-            bool(occlusion_aware),
-            None if feather is None else float(feather),
-            None if shape_strength is None else float(shape_strength),
-            source_occluders_setting(paste_source_occluders),
-            source_face_numbers(source_faces, len(source_images)),
-            keep_open_mouths is not False,  # None (an API call without it): the default
-            mirror_sources is not False,
-        )
+        return SwapRequest(source_images, target_image, target_path, target_faces, **options,
+                           notices=tuple(notices))
 
     def _run_pipeline(self, request: SwapRequest) -> SwapOutput:
         return self.pipeline.get()(
@@ -412,11 +496,20 @@ class FaceSwapApp:
         output.timings["total"] = time.perf_counter() - start
         with self._lock:
             self._recent[key] = output
-            while len(self._recent) > self._recent_size:
+            while len(self._recent) > min(self._recent_size, max(1, self._fitting_recent())):
                 self._recent.popitem(last=False)
         return output
 
-    @user_errors
+    def _fitting_recent(self) -> int:
+        """How many of the newest recent outputs fit in `RECENT_MAX_BYTES`."""
+        total = 0
+        for count, output in enumerate(reversed(self._recent.values())):
+            total += output.image.nbytes
+            if total > RECENT_MAX_BYTES:
+                return count
+        return len(self._recent)
+
+    @endpoint
     def swap(
         self,
         consent,
@@ -444,8 +537,7 @@ class FaceSwapApp:
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
         output = self.run(request)
-        for notice in output.notices:
-            gr.Warning(html.escape(notice))  # a toast (rendered as HTML): the swap is made, but this photo holds it back
+        _warn([*request.notices, *output.notices])
         progress(0.85, desc="Saving the full-resolution PNG with its Content Credentials")
         path = self._save_result(output.image, request.target_path)
         timings = {stage: round(seconds, 4) for stage, seconds in output.timings.items()}
@@ -454,7 +546,7 @@ class FaceSwapApp:
         )
         return str(path), comparison, str(path), timings
 
-    @user_errors
+    @endpoint
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
         shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
@@ -473,7 +565,7 @@ class FaceSwapApp:
             warp_face(image, alignment_matrix(face.keypoints, size, pipeline.crop_margin), size)
             for image, face in zip(request.sources, output.source_faces, strict=True)
         ]
-        folder = self._new_results_folder()
+        folder = self.results.new_folder()
         target_overlays = [
             (str(_write_png(folder / f"target-{number}.png", picture)), caption)
             for number, (picture, caption) in enumerate(
@@ -490,22 +582,27 @@ class FaceSwapApp:
         return target_overlays, *(str(_write_png(folder / name, grid)) for name, grid in grids.items())
 
     # ------------------------------------------------------------------ /check
-    @user_errors
+    @endpoint
     def check(self, upload) -> tuple[str, np.ndarray, dict]:
         """Content Credentials, fswap watermark and swap detector on an uploaded image: the verdict
-        as HTML, the photo with each face's swap probability and heat map, and the same as JSON."""
-        from fswap.detection import detect_swaps, draw_verdicts
-        from fswap.provenance import verify
+        as HTML, the photo with each face's swap probability and heat map, and the same as JSON.
+        The credentials are read from the file as it is; the watermark and the detector look at
+        the image at the working size (`notice` says when that is smaller)."""
+        from fswap.provenance import VerifyReport, detect_watermark, read_manifest
+        from fswap.swap_detection import detect_swaps, draw_verdicts
 
         path = uploaded_path(upload, "image to check")
         if path is None:
             raise ImageError("upload an image to check")
-        image = load_image(path, name="image to check")  # the limits and clear errors first
+        notices = []
+        image = self.read_photo(upload, "image to check", notices)  # the limits and clear errors first
         analyzer = self.pipeline.get().face_analyzer
-        report = verify(path, analyzer=analyzer)
+        report = VerifyReport(read_manifest(path), detect_watermark(image, analyzer=analyzer))
         detector = self._detector.get()
         verdicts = None if detector is None else detect_swaps(image, detector, analyzer, max_faces=MAX_SWAP_FACES)
-        picture = render.fit(draw_verdicts(image, verdicts or []), render.DISPLAY_MAX_SIDE)
+        view = render.fit(image, render.DISPLAY_MAX_SIDE)
+        scale = render.display_scale(image.shape)
+        picture = draw_verdicts(view, render.verdicts_in_view(verdicts or [], view.shape, scale))
         manifest = report.manifest
         summary = {
             "manifest": {"status": manifest.status, "signer": manifest.signer, "trusted": manifest.trusted,
@@ -519,34 +616,36 @@ class FaceSwapApp:
                  "swap_probability": round(verdict.probability, 4)}
                 for index, verdict in enumerate(verdicts)
             ],
+            "notice": notices[0] if notices else None,
         }
+        _warn(notices)
         return render.check_html(report, verdicts), picture, summary
 
     # ------------------------------------------------------------------ files
+    def prune_files(self) -> None:
+        """Keep the results (and the uploads, when the app owns their folder) under their size and age."""
+        for folder in (self.results, self.uploads):
+            if folder is not None:
+                folder.prune()
+
     def _save_result(self, image: np.ndarray, target_path: Path) -> Path:
         """Write the result as a signed PNG in its own folder (so the download is named fswap-result.png),
         transparent where the target photo is."""
         from fswap.provenance.output import write_signed_image
 
         pipeline = self.pipeline.get()
-        image = with_transparency(image, load_rgba(target_path, name="target photo"))
+        image = with_transparency(image, self.photos.read_rgba(target_path, "target photo"))
         return write_signed_image(
-            self._new_results_folder() / "fswap-result.png", image,
+            self.results.new_folder() / "fswap-result.png", image,
             checkpoint=pipeline.checkpoint_name or "unnamed checkpoint", parent=target_path,
             credentials=self._credentials.get(),
         )
 
-    def _new_results_folder(self) -> Path:
-        self._forget_old_results()
-        return Path(tempfile.mkdtemp(dir=self.results_folder))
 
-    def _forget_old_results(self, age_seconds: float = 3600.0) -> None:
-        # Gradio copies each result into its own cache; ours only has to outlive the response.
-        cutoff = time.time() - age_seconds
-        for folder in self.results_folder.iterdir():
-            with contextlib.suppress(FileNotFoundError):  # another request may have removed it
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
+def _warn(notices) -> None:
+    """Each notice as a toast (rendered as HTML, so escaped): the answer is given, but the user should know."""
+    for notice in notices:
+        gr.Warning(html.escape(notice))
 
 
 def _write_png(path: Path, image: np.ndarray) -> Path:

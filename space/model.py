@@ -20,8 +20,8 @@ def load_default_detector():
     None when there is none: the Check tab then reports the provenance signals only."""
     import os
 
-    from fswap.detection import DEFAULT_DETECTOR, load_detector
     from fswap.errors import FswapError
+    from fswap.swap_detection import DEFAULT_DETECTOR, load_detector
 
     folder = os.environ.get("FSWAP_DETECTOR") or DEFAULT_DETECTOR
     try:

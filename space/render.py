@@ -204,6 +204,17 @@ def faces_in_view(faces: list[Face], origin: tuple[float, float], scale: float) 
     ]
 
 
+def verdicts_in_view(verdicts: list, shape: tuple[int, ...], scale: float) -> list:
+    """Swap-detector verdicts (`fswap.swap_detection.FaceVerdict`) on the photo scaled by `scale` to
+    `shape` (`fit`), heat maps and all: drawn there, a large photo's are never drawn at full size."""
+    to_image = np.diag([1.0 / scale, 1.0 / scale, 1.0])  # view point -> image point
+    return [
+        replace(verdict, face=faces_in_view([verdict.face], (0.0, 0.0), scale)[0],
+                matrix=verdict.matrix @ to_image, image_shape=tuple(shape[:2]))
+        for verdict in verdicts
+    ]
+
+
 def face_thumbnail(image: np.ndarray, face: Face, size: int = 256) -> np.ndarray:
     """A square crop around `face` with some context, `size` px."""
     x0, y0, x1, y1 = face.box

@@ -12,14 +12,20 @@
 
 `build_demo()` returns the `gr.Blocks` (with its queue); launch it with `launch_options()`,
 which carries the theme and CSS (gradio 6 takes them in `launch`).
+
+Photos larger than `space.resources.WORKING_PIXELS` are worked on downscaled to it, and the
+answer says so (a toast, and `notice` in the JSON of /detect and /check).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
+import pydantic
+from gradio.exceptions import InvalidPathError
 
 from fswap.assets import example_image
 from fswap.imageio import MAX_FILE_BYTES
@@ -33,10 +39,12 @@ from space.handlers import (
     FaceSwapApp,
     face_at,
     face_choices,
+    shown,
     slider_settings,
     toggle,
 )
 from space.model import LazyPipeline, load_default_pipeline
+from space.resources import WORKING_PIXELS, TemporaryFolder
 
 #: Swaps (and mask renderings) running at once; more requests wait in the queue.
 SWAP_CONCURRENCY = 2
@@ -66,12 +74,13 @@ CSS = """
 .fs-check-detail { font-size: 0.8rem; margin: 0 0 6px 11rem; white-space: pre-wrap; color: var(--body-text-color-subdued); }
 """
 
-HEADER = """
+HEADER = f"""
 <div class="fs-header">
   <h1>fswap <span>·</span> occlusion-aware face swap</h1>
   <p>Put the person from the <b>source</b> photos into the <b>target</b> photo. fswap shows every face it
   finds, keeps hands, glasses and hair that cover the face, and shows every mask it used to decide what
-  to replace.</p>
+  to replace. Photos over {WORKING_PIXELS / 1e6:.0f} megapixels are swapped downscaled to that size (the
+  <code>fswap</code> command line keeps their full size).</p>
   <div class="fs-steps"><span><b>1</b> Upload source and target photos</span>
   <span><b>2</b> Choose the faces to replace</span><span><b>3</b> Swap, compare, download</span>
   <span><b>4</b> See why in the Masks tab</span></div>
@@ -125,20 +134,70 @@ EXAMPLES = [
 ]
 
 
+class FaceSwapBlocks(gr.Blocks):
+    """`gr.Blocks` that answers a request gradio itself refuses before a handler sees it with what
+    is wrong, as the handlers answer theirs: gradio answers a file parameter that is not an uploaded
+    file's record, a file not uploaded to this app, or too few values with `{"error": null}` (and a
+    traceback in the log). It wraps `preprocess_data`, gradio's step between a request and its
+    handler (gradio 6; not a public hook: `tests/test_bad_inputs_api.py` holds it to its answers)."""
+
+    async def preprocess_data(self, block_fn, inputs, *args, **kwargs):
+        try:
+            names = list(inspect.signature(block_fn.fn).parameters)
+        except (TypeError, ValueError):  # a lambda's or builtin's: gradio's own checks then
+            names = []
+        if names and len(inputs) != len(block_fn.inputs):
+            raise _request_error(f"/{block_fn.api_name or block_fn.name} takes {len(block_fn.inputs)} values "
+                                 f"({', '.join(names[:len(block_fn.inputs)])}), not {len(inputs)}")
+        for name, block, value in zip(names, block_fn.inputs, inputs, strict=False):  # names: and progress, ...
+            several = getattr(block, "file_count", "single") == "multiple"
+            if isinstance(block, (gr.Image, gr.File)) and not _file_records(value, several):
+                what = "a list of uploaded files" if several else "an uploaded file"
+                raise _request_error(
+                    f"the parameter {name} must be {what}: {{\"path\": <the path /gradio_api/upload answered>, "
+                    f"\"meta\": {{\"_type\": \"gradio.FileData\"}}}}, as gradio_client's handle_file makes it, "
+                    f"not {shown(value)}", "Cannot use this photo")
+        try:
+            return await super().preprocess_data(block_fn, inputs, *args, **kwargs)
+        except InvalidPathError as error:
+            raise _request_error("a file in the request was not uploaded to this app; upload it again",
+                                 "Cannot use this photo") from error
+        except pydantic.ValidationError as error:
+            raise _request_error(f"a value in the request is not one this app takes ({error.title}: "
+                                 f"{error.errors()[0]['msg']})") from error
+
+
+def _request_error(message: str, title: str = "Request not valid") -> gr.Error:
+    return gr.Error(message[:1].upper() + message[1:], title=title, print_exception=False)
+
+
+def _file_records(value, several: bool) -> bool:
+    """Whether `value` is None, an uploaded file's record or (`several`) a list of them."""
+    records = value if several and isinstance(value, list) else [value]
+    return all(
+        record is None or (isinstance(record, dict) and isinstance(record.get("path"), str) and record["path"]
+                           and record.get("meta") == {"_type": "gradio.FileData"})
+        for record in records
+    )
+
+
 def build_demo(
     pipeline: FaceSwapPipeline | LazyPipeline | Callable[[], FaceSwapPipeline] | None = None,
     *,
     gpu: Callable[[Callable], Callable] = lambda function: function,
+    uploads: TemporaryFolder | None = None,
 ) -> gr.Blocks:
     """The demo with its queue; `pipeline` defaults to `$FSWAP_MODEL` or the embedded checkpoint,
-    loaded on first use. `gpu` decorates the network call (`spaces.GPU` on ZeroGPU)."""
+    loaded on first use. `gpu` decorates the network call (`spaces.GPU` on ZeroGPU). `uploads`:
+    gradio's upload folder when the app owns it (`space.resources.own_upload_folder`), kept under
+    its size and age with the results."""
     if pipeline is None:
         pipeline = LazyPipeline(load_default_pipeline)
     elif not isinstance(pipeline, (FaceSwapPipeline, LazyPipeline)):
         pipeline = LazyPipeline(pipeline)
-    app = FaceSwapApp(pipeline, gpu=gpu)
+    app = FaceSwapApp(pipeline, gpu=gpu, uploads=uploads)
 
-    with gr.Blocks(title="fswap · occlusion-aware face swap", delete_cache=(3600, 3600)) as demo:
+    with FaceSwapBlocks(title="fswap · occlusion-aware face swap", delete_cache=(3600, 3600)) as demo:
         gr.HTML(HEADER)
         with gr.Tabs(selected="upload") as tabs:
             with gr.Tab("1 · Upload", id="upload"):

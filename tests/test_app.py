@@ -12,6 +12,7 @@ import ipaddress
 import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +78,13 @@ def outbound_connections_refused():
 @contextlib.contextmanager
 def launched_app(checkpoint: Path, c2pa_folder: Path):
     """`app.py`'s demo with `FSWAP_MODEL=checkpoint`, served on a free local port; yields its URL and
-    the outbound connections attempted meanwhile."""
-    with pytest.MonkeyPatch.context() as patch, outbound_connections_refused() as attempts:
+    the outbound connections attempted meanwhile. Its uploads go to a temporary folder of its own
+    (`$GRADIO_TEMP_DIR` while it runs), removed after it."""
+    with (pytest.MonkeyPatch.context() as patch, outbound_connections_refused() as attempts,
+          tempfile.TemporaryDirectory(prefix="fswap-test-uploads-") as uploads):
         patch.setenv("FSWAP_MODEL", str(checkpoint))
         patch.setenv("FSWAP_C2PA_DIR", str(c2pa_folder))  # the local test certificate, not in ~/.cache
+        patch.setenv("GRADIO_TEMP_DIR", uploads)
         sys.modules.pop("app", None)
         app = importlib.import_module("app")
         from space.ui import launch_options
@@ -314,7 +318,7 @@ def test_too_many_faces_is_a_clear_error(client):
 def test_options_out_of_range_are_clear_errors(client):
     for option, value in (("shape_strength", 1.5), ("feather", 0.9)):
         error = error_of(client, "/swap", **(swap_arguments(["yaoming.jpg"], "t1.jpg") | {option: value}))
-        assert error.title == "Option out of range" and "between 0 and" in error.message
+        assert error.title == "Option not valid" and "between 0 and" in error.message
 
 
 def test_the_api_takes_the_source_cover_choice_by_name_or_as_the_old_checkbox(client):
@@ -324,7 +328,7 @@ def test_the_api_takes_the_source_cover_choice_by_name_or_as_the_old_checkbox(cl
     for value in ("inside", True):
         assert Path(client.predict(**(arguments | {"paste_source_occluders": value}), api_name="/swap")[0]).is_file()
     error = error_of(client, "/swap", **(arguments | {"paste_source_occluders": "half"}))
-    assert error.title == "Option out of range" and "must be one of all, inside, none" in error.message
+    assert error.title == "Option not valid" and "must be one of all, inside, none" in error.message
 
 
 def test_no_outbound_connection_was_attempted(served, client):
@@ -333,6 +337,15 @@ def test_no_outbound_connection_was_attempted(served, client):
 
 
 # ---------------------------------------------------------------------- pieces without the server
+@pytest.fixture
+def uploads(tmp_path, monkeypatch) -> Path:
+    """Gradio's upload folder, a temporary one, for `FaceSwapApp`s made in the test."""
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    return folder
+
+
 def test_paths_outside_the_upload_folder_are_refused():
     from space.handlers import uploaded_path
 
@@ -355,7 +368,7 @@ def test_the_face_used_from_a_group_photo_can_be_chosen(client, t1_image):
             client.predict(**{**swap_arguments(["t1.jpg"], "yaoming.jpg"), "source_faces": wrong}, api_name="/swap")
 
 
-def test_clicking_a_source_face_takes_the_next_face_of_that_photo(tiny_checkpoint, t1_image):
+def test_clicking_a_source_face_takes_the_next_face_of_that_photo(tiny_checkpoint, t1_image, uploads):
     from gradio.utils import get_upload_folder
 
     from fswap import FaceSwapPipeline
@@ -438,7 +451,8 @@ def test_the_source_cover_choice_takes_the_pipelines_settings_and_the_old_checkb
         source_occluders_setting("half")
 
 
-def test_the_feathering_slider_starts_at_the_checkpoints_width_and_an_api_call_without_it_uses_it(tiny_checkpoint):
+def test_the_feathering_slider_starts_at_the_checkpoints_width_and_an_api_call_without_it_uses_it(tiny_checkpoint,
+                                                                                                 uploads):
     """A checkpoint with its own feather width: the slider starts there (it started at the package's
     default), and /swap without the option swaps with it rather than with the package's default."""
     from fswap import FaceSwapPipeline
@@ -524,3 +538,206 @@ def test_the_open_mouth_box_reaches_the_pipeline(tiny_checkpoint):
     teeth = mouth_interior(outputs[True].swapped[0].face.landmarks, target.shape)
     assert (outputs[True].blend_mask()[teeth] < 0.5).mean() > 0.5
     assert (outputs[False].blend_mask()[teeth] > 0.5).all()
+
+
+# ---------------------------------------------------------------------- bounded memory and files
+def test_a_photo_larger_than_the_working_size_is_swapped_downscaled_and_said_so(tiny_checkpoint, uploads):
+    from fswap import FaceSwapPipeline
+    from space.handlers import FaceSwapApp
+
+    app = FaceSwapApp(FaceSwapPipeline.from_pretrained(tiny_checkpoint), working_pixels=500_000)
+    source, target = ({"path": str(shutil.copy(example_image(name), uploads / name)),
+                       "meta": {"_type": "gradio.FileData"}} for name in ("yaoming.jpg", "t1.jpg"))
+    picture, summary = app.detect(target)
+    assert (summary["width"], summary["height"]) == (849, 588) and len(summary["faces"]) == 6
+    assert summary["notice"] == ("target photo is 1280x886 (1.1 megapixels); the app works on it at 849x588 "
+                                 "(0.5 megapixels), the size of its result. The fswap command line swaps at full size.")
+    request = app.read_request(True, [source], target, "largest", None, None, True, False, 0.04)
+    assert request.target.shape == (588, 849, 3) and request.notices == (summary["notice"],)
+    assert request.sources[0].shape[0] * request.sources[0].shape[1] <= 500_000  # yaoming.jpg: 0.6 megapixels
+    result = app._save_result(app.run(request).image, request.target_path)
+    assert load_image(result).shape == (588, 849, 3)
+    assert result.is_relative_to(app.results.path)
+
+
+def test_requests_on_large_photos_run_one_at_a_time():
+    """The second request on a photo larger than the working size waits until the first one has
+    ended, not only its decoding; a photo within the working size does not wait."""
+    import threading
+
+    from space.resources import PhotoReader
+
+    reader = PhotoReader(working_pixels=1_000_000)  # t1.jpg (1.1 megapixels) is large here
+    first_read, first_may_end, second_read = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with reader.request():
+            reader.read(example_image("t1.jpg"), "target photo")
+            first_read.set()
+            first_may_end.wait(30)
+
+    def second():
+        with reader.request():
+            reader.read(example_image("t1.jpg"), "target photo")
+            second_read.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_read.wait(30)
+    threads[1].start()
+    with reader.request():  # a small photo is read meanwhile
+        assert reader.read(example_image("yaoming.jpg"), "source photo")[1] is None
+    assert not second_read.wait(1.0)  # the first request still holds the large photos' slot
+    first_may_end.set()
+    assert second_read.wait(30)
+    for thread in threads:
+        thread.join(30)
+
+
+def test_memory_freed_by_a_request_goes_back_to_the_system():
+    """`release_memory` (glibc's malloc_trim) returns the free pages inside the heap, which free()
+    keeps: 128 MB of freed 64-KB buffers under one still in use."""
+    import platform
+    import subprocess
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+    script = """
+from space.resources import release_memory
+def rss():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")) / 1024
+buffers = [bytearray(65536) for _ in range(2000)]
+kept = bytearray(65536)  # above them in the heap: free() cannot shrink it
+del buffers
+held = rss()
+assert release_memory()
+print(held - rss())
+"""
+    released = float(subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                                     check=True).stdout)
+    assert released > 100  # MiB
+
+
+def test_temporary_folders_are_kept_under_their_size_and_age_and_removed_with_the_app(tmp_path):
+    import gc
+    import os
+    import time
+
+    from space.resources import TemporaryFolder
+
+    folder = TemporaryFolder(tmp_path / "results", max_bytes=3000, max_age=3600, min_age=0)
+    now = time.time()
+    for number, age in enumerate((7200, 3540, 3480, 3420, 3360)):  # five results of 1000 bytes
+        entry = folder.path / f"result-{number}"
+        entry.mkdir()
+        (entry / "fswap-result.png").write_bytes(b"x" * 1000)
+        os.utime(entry, (now - age, now - age))
+    folder.prune()  # the two-hour-old one by age, the next oldest by size
+    assert sorted(path.name for path in folder.path.iterdir()) == ["result-2", "result-3", "result-4"]
+    assert folder.size() == 3000
+    young = TemporaryFolder(tmp_path / "young", max_bytes=10, min_age=600)
+    (young.path / "upload.jpg").write_bytes(b"x" * 100)
+    young.prune()  # over its size, but too young to go: a request may still need it
+    assert (young.path / "upload.jpg").exists()
+
+    from space.handlers import FaceSwapApp
+
+    app = FaceSwapApp(lambda: None)
+    results = app.results.new_folder().parent
+    assert results.name.startswith("fswap-results-")
+    del app, folder
+    gc.collect()
+    assert not results.exists() and not (tmp_path / "results").exists()
+
+
+def test_the_app_removes_its_temporary_folders_when_it_is_stopped(tiny_checkpoint, tmp_path):
+    """`python app.py` stopped by SIGTERM (as a container is) leaves none of its uploads, gradio's
+    copies of its answers or its results in the temporary folder."""
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    port = free_port()
+    environment = {name: value for name, value in os.environ.items() if name != "GRADIO_TEMP_DIR"} | {
+        "TMPDIR": str(temporary), "FSWAP_MODEL": str(tiny_checkpoint), "FSWAP_C2PA_DIR": str(tmp_path / "c2pa"),
+        "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+    }
+    log = tmp_path / "app.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=environment, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            **swap_arguments(["yaoming.jpg"], "t1.jpg"), api_name="/swap")
+        made = {folder.name.split("-")[1]: folder for folder in temporary.glob("fswap-*")}
+        assert set(made) == {"uploads", "results"}
+        assert all(any(path.is_file() for path in folder.rglob("*")) for folder in made.values())
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert list(temporary.glob("fswap-*")) == [], log.read_text()
+
+
+def test_recent_outputs_are_kept_under_their_size(tiny_checkpoint, t1_image, monkeypatch):
+    """A swap at the working size would keep three 46-MB outputs: the recent outputs keep the
+    newest always, and as many more as fit in their bytes."""
+    from fswap import FaceSwapPipeline
+    from space import handlers
+    from space.handlers import FaceSwapApp, SwapRequest
+
+    app = FaceSwapApp(FaceSwapPipeline.from_pretrained(tiny_checkpoint))
+    source = load_image(example_image("yaoming.jpg"))
+
+    def swap(feather):
+        app.run(SwapRequest([source], t1_image, Path("t1.jpg"), "largest", True, False, feather, None))
+
+    for feather in (0.02, 0.03, 0.04, 0.05):
+        swap(feather)
+    assert len(app._recent) == 3  # t1.jpg's outputs, 3.4 MB each: the count bounds them
+    monkeypatch.setattr(handlers, "RECENT_MAX_BYTES", 2 * t1_image.nbytes + 1)
+    swap(0.06)
+    assert len(app._recent) == 2
+    monkeypatch.setattr(handlers, "RECENT_MAX_BYTES", 1)
+    swap(0.07)
+    assert len(app._recent) == 1
+
+
+def test_a_shrunk_photo_is_upright_and_its_transparency_fits_it(tmp_path, t1_image):
+    """The working copy of a photo turned by its EXIF orientation stands as the full photo does, and
+    the transparency a result is given back matches the working copy's size."""
+    import cv2
+
+    from space.resources import PhotoReader
+
+    reader = PhotoReader(working_pixels=300_000)
+    for orientation in range(1, 9):
+        turned = Image.fromarray(t1_image)
+        exif = turned.getexif()
+        exif[0x0112] = orientation
+        turned.save(tmp_path / "turned.jpg", quality=95, exif=exif)
+        full = load_image(tmp_path / "turned.jpg")
+        small, notice = reader.read(tmp_path / "turned.jpg", "target photo")
+        expected = cv2.resize(full, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+        assert small.shape[0] * small.shape[1] <= 300_000 and np.abs(small.astype(int) - expected).mean() < 4
+        assert f"is {full.shape[1]}x{full.shape[0]} " in notice
+    cut_out = np.dstack([t1_image, np.full(t1_image.shape[:2], 255, np.uint8)])
+    cut_out[:200, :300, 3] = 0
+    Image.fromarray(cut_out).save(tmp_path / "cut_out.png")
+    photo, _ = reader.read(tmp_path / "cut_out.png", "target photo")
+    rgba = reader.read_rgba(tmp_path / "cut_out.png", "target photo")
+    assert rgba.shape == (*photo.shape[:2], 4) and rgba[:40, :60, 3].max() == 0 and rgba[-40:, -60:, 3].min() == 255
