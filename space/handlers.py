@@ -42,7 +42,7 @@ from fswap.faces import alignment_matrix, warp_face
 from fswap.faces.analyzer import face_numbered
 from fswap.faces.first_stage import paste_occluders_setting
 from fswap.imageio import with_transparency
-from fswap.options import OptionError  # an option an API client sent that the widgets cannot
+from fswap.options import OptionError, SwapOptions
 from fswap.pipeline import FaceSwapPipeline, SwapOutput
 from space import render
 from space.model import LazyPipeline, default_settings, load_default_detector, signing_credentials
@@ -237,14 +237,8 @@ class SwapRequest:
     target: np.ndarray
     target_path: Path  # the uploaded file: the parent ingredient of the result's Content Credentials
     target_faces: str | list[int] | np.ndarray
-    appearance_matching: bool
-    occlusion_aware: bool
-    feather_fraction: float | None  # None: the checkpoint's own setting
-    shape_strength: float | None  # None: the checkpoint's own setting
-    paste_source_occluders: str = "all"  # `fswap.faces.first_stage.PASTE_OCCLUDERS`
+    options: SwapOptions  # validated by the library, as every caller's are
     source_faces: list[int | None] | None = None  # per source photo, its face's number (None: the largest)
-    keep_open_mouths: bool = True  # an open target mouth keeps its teeth under a closed source mouth
-    mirror_sources: bool = True  # a source turned the other way gives its mirror image (`fswap.faces.mirror`)
     notices: tuple[str, ...] = ()  # what the user is told about the photos (one was shrunk); not in `key`
 
     def key(self) -> str:
@@ -254,12 +248,20 @@ class SwapRequest:
             digest.update(np.asarray(image.shape).tobytes() + image.tobytes())
         selector = self.target_faces
         digest.update(selector.tobytes() if isinstance(selector, np.ndarray) else repr(selector).encode())
-        digest.update(
-            repr((self.appearance_matching, self.occlusion_aware, _rounded(self.feather_fraction),
-                  _rounded(self.shape_strength),
-                  self.paste_source_occluders, self.source_faces, self.keep_open_mouths, self.mirror_sources)).encode()
-        )
+        rounded = self.options.replace(feather_fraction=_rounded(self.options.feather_fraction),
+                                       shape_strength=_rounded(self.options.shape_strength))
+        digest.update(repr((rounded, self.source_faces)).encode())
         return digest.hexdigest()
+
+
+#: `SwapOptions` the app does not offer, and why: a test checks that every other option is an API parameter.
+FIXED_OPTIONS = {
+    "rendering": "the default rendering; the relit one is an option of the library and the CLI (docs/realism.md)",
+    "refine": "an ablation for research, not a choice for users",
+    "full_resolution": "an ablation for research, not a choice for users",
+    "jaw_feather_share": "the checkpoint's setting; the feathering slider scales it",
+    "watermark": "every result of the app is marked and signed",
+}
 
 
 #: The choices of the "paste what covers the source face" radio: (label, `paste_source_occluders`).
@@ -438,16 +440,16 @@ class FaceSwapApp:
         target_faces = chosen_indices(chosen) if selection == "chosen" else selection
         if selection == "chosen" and not target_faces:
             raise NoFaceError("no face ticked: tick the faces to replace, or choose another selection")
-        options = dict(
+        options = SwapOptions(
             appearance_matching=flag(appearance_matching, "appearance_matching", True),
             occlusion_aware=flag(occlusion_aware, "occlusion_aware", True),
             feather_fraction=number(feather, "feathering", 0.0, 0.5, " of the face crop"),
             shape_strength=number(shape_strength, "the source's proportions", 0.0, 1.0),
             paste_source_occluders=source_occluders_setting(paste_source_occluders),
-            source_faces=source_face_numbers(source_faces, len(source_files)),
             keep_open_mouths=flag(keep_open_mouths, "keep_open_mouths", True),
             mirror_sources=flag(mirror_sources, "mirror_sources", True),
         )
+        chosen_source_faces = source_face_numbers(source_faces, len(source_files))
         notices = []
         source_images = self.read_sources(source_files, notices)
         target_path = uploaded_path(target, "target photo")
@@ -466,23 +468,12 @@ class FaceSwapApp:
                 f"{len(target_faces)} faces asked for; one swap replaces at most {MAX_SWAP_FACES}. "
                 "Tick the faces to replace instead."
             )
-        return SwapRequest(source_images, target_image, target_path, target_faces, **options,
-                           notices=tuple(notices))
+        return SwapRequest(source_images, target_image, target_path, target_faces, options,
+                           source_faces=chosen_source_faces, notices=tuple(notices))
 
     def _run_pipeline(self, request: SwapRequest) -> SwapOutput:
-        return self.pipeline.get()(
-            request.sources,
-            request.target,
-            target_faces=request.target_faces,
-            appearance_matching=request.appearance_matching,
-            occlusion_aware=request.occlusion_aware,
-            feather_fraction=request.feather_fraction,
-            shape_strength=request.shape_strength,
-            paste_source_occluders=request.paste_source_occluders,
-            source_faces=request.source_faces,
-            keep_open_mouths=request.keep_open_mouths,
-            mirror_sources=request.mirror_sources,
-        )
+        return self.pipeline.get()(request.sources, request.target, target_faces=request.target_faces,
+                                   source_faces=request.source_faces, options=request.options)
 
     def run(self, request: SwapRequest) -> SwapOutput:
         """The pipeline's output for `request`, from the recent outputs when it was just computed."""
@@ -569,12 +560,12 @@ class FaceSwapApp:
         target_overlays = [
             (str(_write_png(folder / f"target-{number}.png", picture)), caption)
             for number, (picture, caption) in enumerate(
-                render.explain_target(output, request.target, occlusion_aware=request.occlusion_aware)
+                render.explain_target(output, request.target, occlusion_aware=request.options.occlusion_aware)
             )
         ]
         grids = {
             "sources.png": render.source_grid(
-                source_crops, output.source_occlusion_masks, occlusion_aware=request.occlusion_aware
+                source_crops, output.source_occlusion_masks, occlusion_aware=request.options.occlusion_aware
             ),
             "blending.png": render.compositing_grid(output),
             "control-masks.png": render.control_mask_grid(output),

@@ -21,6 +21,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from fswap import SwapOptions
 from fswap.assets import example_image
 from fswap.errors import ImageError
 from fswap.faces import region_mask
@@ -432,7 +433,8 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
     source = load_image(example_image("players.jpg"))
 
     def request(strength):
-        return SwapRequest([source], t1_image, Path("t1.jpg"), "largest", True, False, 0.04, strength)
+        return SwapRequest([source], t1_image, Path("t1.jpg"), "largest",
+                           SwapOptions(occlusion_aware=False, feather_fraction=0.04, shape_strength=strength))
 
     assert request(None).key() != request(0.5).key() != request(1.0).key()
     results = {strength: app._run_pipeline(request(strength)).image for strength in (None, 0.5, 0.0)}
@@ -479,7 +481,7 @@ def test_the_feathering_slider_starts_at_the_checkpoints_width_and_an_api_call_w
         return request, app._run_pipeline(request).image
 
     unset, unset_image = swapped(None)
-    assert unset.feather_fraction is None and unset.key() != swapped(0.1)[0].key()
+    assert unset.options.feather_fraction is None and unset.key() != swapped(0.1)[0].key()
     assert np.array_equal(unset_image, swapped(0.1)[1])
     assert not np.array_equal(unset_image, swapped(PIPELINE_SETTINGS["feather_fraction"])[1])
 
@@ -527,12 +529,14 @@ def test_the_open_mouth_box_reaches_the_pipeline(tiny_checkpoint):
     target = load_image(example_image("yaoming.jpg"))
 
     def request(keep):
-        return SwapRequest([closed_mouth], target, Path("yaoming.jpg"), "largest", True, False, 0.04, None,
-                           source_faces=[2], keep_open_mouths=keep)
+        return SwapRequest([closed_mouth], target, Path("yaoming.jpg"), "largest",
+                           SwapOptions(occlusion_aware=False, feather_fraction=0.04, keep_open_mouths=keep),
+                           source_faces=[2])
 
     assert request(True).key() != request(False).key()
-    mirrored = SwapRequest([closed_mouth], target, Path("yaoming.jpg"), "largest", True, False, 0.04, None,
-                           source_faces=[2], mirror_sources=False)
+    mirrored = SwapRequest([closed_mouth], target, Path("yaoming.jpg"), "largest",
+                           SwapOptions(occlusion_aware=False, feather_fraction=0.04, mirror_sources=False),
+                           source_faces=[2])
     assert mirrored.key() != request(True).key()  # the mirror box is cached apart too
     outputs = {keep: app._run_pipeline(request(keep)) for keep in (True, False)}
     teeth = mouth_interior(outputs[True].swapped[0].face.landmarks, target.shape)
@@ -704,7 +708,8 @@ def test_recent_outputs_are_kept_under_their_size(tiny_checkpoint, t1_image, mon
     source = load_image(example_image("yaoming.jpg"))
 
     def swap(feather):
-        app.run(SwapRequest([source], t1_image, Path("t1.jpg"), "largest", True, False, feather, None))
+        app.run(SwapRequest([source], t1_image, Path("t1.jpg"), "largest",
+                            SwapOptions(occlusion_aware=False, feather_fraction=feather)))
 
     for feather in (0.02, 0.03, 0.04, 0.05):
         swap(feather)

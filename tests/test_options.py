@@ -79,3 +79,18 @@ def test_the_pipeline_takes_options_or_keywords(two_stage, t1_image):
     assert (by_object.image == by_keyword.image).all()
     with pytest.raises(OptionError, match="unknown swap option"):
         two_stage(source, t1_image, sharpen=True)
+
+
+def test_the_app_offers_every_option_or_says_why_not():
+    """Each `SwapOptions` field is a parameter of the app's request reader (/swap and /masks) or
+    is named in `space.handlers.FIXED_OPTIONS` with the reason."""
+    import inspect
+
+    from space.handlers import FIXED_OPTIONS, FaceSwapApp
+
+    parameters = set(inspect.signature(FaceSwapApp.read_request).parameters)
+    by_api_name = {"feather_fraction": "feather"}  # the API's older, shorter name
+    offered = {name for spec in dataclasses.fields(SwapOptions)
+               if (name := spec.name) in parameters or by_api_name.get(name) in parameters}
+    names = {spec.name for spec in dataclasses.fields(SwapOptions)}
+    assert offered | set(FIXED_OPTIONS) == names and not offered & set(FIXED_OPTIONS)
