@@ -256,7 +256,6 @@ class SwapRequest:
 
 #: `SwapOptions` the app does not offer, and why: a test checks that every other option is an API parameter.
 FIXED_OPTIONS = {
-    "rendering": "the default rendering; the relit one is an option of the library and the CLI (docs/realism.md)",
     "refine": "an ablation for research, not a choice for users",
     "full_resolution": "an ablation for research, not a choice for users",
     "jaw_feather_share": "the checkpoint's setting; the feathering slider scales it",
@@ -269,6 +268,13 @@ SOURCE_OCCLUDER_CHOICES = [
     ("All of it, as in the photo", "all"),
     ("Over the eyes only: not hair, a hat or a hand from the edge", "inside"),
     ("None: the target's own face shows there", "none"),
+]
+
+
+#: The choices of the "how the face is formed" radio: (label, `rendering`).
+RENDERING_CHOICES = [
+    ("Pasted: the source photo's face, recoloured (the default)", "pasted"),
+    ("Relit to the target's light", "relit"),
 ]
 
 
@@ -415,20 +421,20 @@ class FaceSwapApp:
 
     @endpoint
     def checkpoint_options(self):
-        """The feathering slider, the "source's proportions" slider and the "paste what covers the
-        source face", "keep an open mouth's teeth" and "mirror" boxes as the loaded checkpoint sets them, when
-        a page opens: all but the first act on two-stage checkpoints only."""
+        """The feathering slider, the "source's proportions" slider, the "paste what covers the
+        source face", "keep an open mouth's teeth" and "mirror" boxes and the rendering radio as the loaded
+        checkpoint sets them, when a page opens: all but the first act on two-stage checkpoints only."""
         settings = slider_settings(self.pipeline.get())
         two_stage = settings.two_stage
         return (gr.Slider(value=settings.feather_fraction), gr.Slider(value=settings.shape_strength,
                 interactive=two_stage), gr.Radio(interactive=two_stage), gr.Checkbox(interactive=two_stage),
-                gr.Checkbox(interactive=two_stage))
+                gr.Checkbox(interactive=two_stage), gr.Radio(interactive=two_stage))
 
     # ------------------------------------------------------------------ /swap and /masks
     def read_request(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
         shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
-        mirror_sources=True,
+        mirror_sources=True, rendering="pasted",
     ) -> SwapRequest:
         """The request checked, every option before any photo is decoded."""
         if consent is not True:
@@ -448,6 +454,7 @@ class FaceSwapApp:
             paste_source_occluders=source_occluders_setting(paste_source_occluders),
             keep_open_mouths=flag(keep_open_mouths, "keep_open_mouths", True),
             mirror_sources=flag(mirror_sources, "mirror_sources", True),
+            rendering="pasted" if rendering is None else rendering,
         )
         chosen_source_faces = source_face_numbers(source_faces, len(source_files))
         notices = []
@@ -517,13 +524,14 @@ class FaceSwapApp:
         source_faces=None,
         keep_open_mouths=True,
         mirror_sources=True,
+        rendering="pasted",
         progress=gr.Progress(),
     ):
         """The swapped photo (full-resolution PNG), a before/after pair, the PNG again, and timings."""
         progress(0.0, desc="Reading the photos")
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength, paste_source_occluders, source_faces, keep_open_mouths, mirror_sources,
+            shape_strength, paste_source_occluders, source_faces, keep_open_mouths, mirror_sources, rendering,
         )
         faces = len(request.target_faces) if isinstance(request.target_faces, list) else 1
         progress(0.1, desc=f"Swapping {faces} face{'s' * (faces != 1)}")
@@ -541,13 +549,13 @@ class FaceSwapApp:
     def masks(
         self, consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
         shape_strength=None, paste_source_occluders="all", source_faces=None, keep_open_mouths=True,
-        mirror_sources=True,
+        mirror_sources=True, rendering="pasted",
     ):
         """Overlays on the target, the source photos' occlusion masks, the per-face blending grid and
         the control-mask grid."""
         request = self.read_request(
             consent, sources, target, selection, chosen, reference, appearance_matching, occlusion_aware, feather,
-            shape_strength, paste_source_occluders, source_faces, keep_open_mouths, mirror_sources,
+            shape_strength, paste_source_occluders, source_faces, keep_open_mouths, mirror_sources, rendering,
         )
         output = self.run(request)
         pipeline = self.pipeline.get()

@@ -5,7 +5,7 @@
              appearance_matching, occlusion_aware, feather,
              shape_strength, paste_source_occluders,
              source_faces, keep_open_mouths,
-             mirror_sources)                              -> result PNG, before/after, PNG, timings
+             mirror_sources, rendering)                   -> result PNG, before/after, PNG, timings
     /check  (image)                                       -> verdict HTML, picture, verdict JSON
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
@@ -34,6 +34,7 @@ from space import render
 from space.handlers import (
     CONSENT_TEXT,
     MAX_SWAP_FACES,
+    RENDERING_CHOICES,
     SELECTIONS,
     SOURCE_OCCLUDER_CHOICES,
     FaceSwapApp,
@@ -138,7 +139,7 @@ class FaceSwapBlocks(gr.Blocks):
     """`gr.Blocks` that answers a request gradio itself refuses before a handler sees it with what
     is wrong, as the handlers answer theirs: gradio answers a file parameter that is not an uploaded
     file's record, a file not uploaded to this app, or too few values with `{"error": null}` (and a
-    traceback in the log). It wraps `preprocess_data`, gradio's step between a request and its
+    traceback in the log). An older client that leaves out the options added since gets their defaults. It wraps `preprocess_data`, gradio's step between a request and its
     handler (gradio 6; not a public hook: `tests/test_bad_inputs_api.py` holds it to its answers)."""
 
     async def preprocess_data(self, block_fn, inputs, *args, **kwargs):
@@ -146,6 +147,12 @@ class FaceSwapBlocks(gr.Blocks):
             names = list(inspect.signature(block_fn.fn).parameters)
         except (TypeError, ValueError):  # a lambda's or builtin's: gradio's own checks then
             names = []
+        if names and len(inputs) < len(block_fn.inputs):
+            # An older client leaves out the options added since: they take their defaults.
+            defaults = [inspect.signature(block_fn.fn).parameters[name].default
+                        for name in names[len(inputs):len(block_fn.inputs)]]
+            if inspect.Parameter.empty not in defaults:
+                inputs = [*inputs, *defaults]
         if names and len(inputs) != len(block_fn.inputs):
             raise _request_error(f"/{block_fn.api_name or block_fn.name} takes {len(block_fn.inputs)} values "
                                  f"({', '.join(names[:len(block_fn.inputs)])}), not {len(inputs)}")
@@ -369,6 +376,17 @@ def build_demo(
                             interactive=settings.two_stage,
                             elem_id="mirror-sources",
                         )
+                        rendering = gr.Radio(
+                            RENDERING_CHOICES,
+                            value="pasted",
+                            label="How the face is formed",
+                            info="Relit: the source face is relit to the target's light, its far side taken from "
+                            "its mirror image where the warp would stretch it, and blended in bands; the Masks tab "
+                            "then shows where the source was trusted. Measured, it is no harder to spot and "
+                            "carries less of the person (docs/realism.md)",
+                            interactive=settings.two_stage,
+                            elem_id="rendering",
+                        )
                     again_button = gr.Button("Swap again with these options", elem_id="again-button")
 
             with gr.Tab("3 · Masks", id="masks"):
@@ -487,7 +505,7 @@ def build_demo(
 
         # ---------------------------------------------------------------- swap and masks
         swap_inputs = [consent, sources, target, selection, chosen, reference, appearance, occlusion, feather, shape,
-                       paste_covers, source_choice, keep_mouths, mirror]
+                       paste_covers, source_choice, keep_mouths, mirror, rendering]
 
         def chain_swap(started, public: bool) -> None:
             """/swap, then its timings and /masks, after `started`; named endpoints only once."""
@@ -546,7 +564,7 @@ def build_demo(
         )
 
         # The sliders as the loaded checkpoint sets them (they may differ from what its index said).
-        demo.load(app.checkpoint_options, None, [feather, shape, paste_covers, keep_mouths, mirror], queue=False,
+        demo.load(app.checkpoint_options, None, [feather, shape, paste_covers, keep_mouths, mirror, rendering], queue=False,
                   api_visibility="private")
 
     demo.queue(default_concurrency_limit=SWAP_CONCURRENCY, max_size=QUEUE_SIZE)

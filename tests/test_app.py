@@ -158,6 +158,7 @@ def test_the_four_endpoints_are_named(client):
         "source_faces",
         "keep_open_mouths",
         "mirror_sources",
+        "rendering",
     ]
 
 
@@ -425,9 +426,9 @@ def test_the_proportions_slider_follows_a_two_stage_checkpoint_and_reaches_the_p
     )
     app = FaceSwapApp(two_stage)
     assert slider_settings(app.pipeline).shape_strength == 0.5 and slider_settings(app.pipeline).two_stage
-    _, slider, paste_box, mouth_box, mirror_box = app.checkpoint_options()
+    _, slider, paste_box, mouth_box, mirror_box, rendering_radio = app.checkpoint_options()
     assert slider.value == 0.5 and slider.interactive and paste_box.interactive and mouth_box.interactive
-    assert mirror_box.interactive
+    assert mirror_box.interactive and rendering_radio.interactive
     assert not any(box.interactive for box in FaceSwapApp(one_stage).checkpoint_options()[1:])
 
     source = load_image(example_image("players.jpg"))
@@ -746,3 +747,25 @@ def test_a_shrunk_photo_is_upright_and_its_transparency_fits_it(tmp_path, t1_ima
     photo, _ = reader.read(tmp_path / "cut_out.png", "target photo")
     rgba = reader.read_rgba(tmp_path / "cut_out.png", "target photo")
     assert rgba.shape == (*photo.shape[:2], 4) and rgba[:40, :60, 3].max() == 0 and rgba[-40:, -60:, 3].min() == 255
+
+
+def test_the_relit_rendering_is_offered_and_shows_its_trust_map(two_stage, uploads):
+    """The rendering radio reaches the pipeline: a relit swap differs from the pasted one, carries
+    its trust map (which the Masks tab's compositing grid draws), and a bad value is one line."""
+    from space.handlers import FaceSwapApp, OptionError
+    from space.render import compositing_grid
+
+    app = FaceSwapApp(two_stage)
+    source, target = ({"path": str(shutil.copy(example_image(name), uploads / name)),
+                       "meta": {"_type": "gradio.FileData"}} for name in ("yaoming.jpg", "t1.jpg"))
+
+    def request(rendering):
+        return app.read_request(True, [source], target, "largest", None, None, True, True, None, rendering=rendering)
+
+    pasted, relit = (app._run_pipeline(request(name)) for name in ("pasted", "relit"))
+    assert request("relit").key() != request("pasted").key()
+    assert not np.array_equal(pasted.image, relit.image)
+    assert relit.swapped[0].trust_map is not None and pasted.swapped[0].trust_map is None
+    assert compositing_grid(relit).shape[1] > compositing_grid(pasted).shape[1]  # the trust column
+    with pytest.raises(OptionError, match="rendering must be one of pasted, relit"):
+        request("painted")

@@ -104,6 +104,7 @@ GOOD = {
         "source_faces": "",
         "keep_open_mouths": True,
         "mirror_sources": True,
+        "rendering": "pasted",
     },
 }
 GOOD["masks"] = GOOD["swap"]
@@ -188,7 +189,11 @@ CASES = [
     Case("reference missing", "swap", {"selection": "reference"}, "upload a reference photo"),
     Case("reference a zero-byte file", "swap", {"selection": "reference", "reference": Upload("empty.jpg")},
          "reference photo is empty"),
-    Case("too few values", "swap", {"mirror_sources": ..., "keep_open_mouths": ...}, "/swap takes 14 values"),
+    Case("too few values", "swap", dict.fromkeys(["feather", "shape_strength", "paste_source_occluders", "source_faces",
+                                                  "keep_open_mouths", "mirror_sources", "rendering"], ...),
+         "/swap takes 15 values"),
+    Case("an older client's values, without the rendering", "swap", {"rendering": ...}, None),
+    Case("unknown rendering", "swap", {"rendering": "painted"}, "rendering must be one of pasted, relit"),
     # /masks takes /swap's values and checks them alike
     Case("masks: feather as a word", "masks", {"feather": "abc"}, "feathering must be a number"),
     Case("masks: no consent", "masks", {"consent": None}, "tick the consent box"),
