@@ -6,18 +6,26 @@ file with its provenance. `plan_batch` decides what a folder (or list) of target
 `swap_files` runs the plan with a progress bar: results that exist are skipped unless asked to
 redo them, and a target that fails is reported without stopping the others.
 
+Under `accelerate launch --num_processes N`, `swap_files` splits the plan between the processes
+(`split_between_processes`): each swaps its share and writes its own manifest shard, and the main
+process merges the shards into OUT_DIR/manifest.jsonl (one line per target: written, skipped or
+failed, by which process, how long) once all are done. One process is the same code with one share.
+
 The command line uses it for `fswap swap SOURCE... FOLDER -o OUT_DIR` and `--targets`.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fswap.errors import FswapError, OutputError
-from fswap.fileio import check_output
+from fswap.fileio import check_output, write_atomically
 from fswap.imageio import WRITE_SUFFIXES, keeps_alpha, load_image, load_rgba, save_image, with_transparency
 from fswap.options import SwapOptions
 
@@ -50,6 +58,7 @@ class FileSwapper:
         face_models: the face analyzer for the classic swap (default: the registry's).
         color_correction: the classic swap's colour correction.
         credentials: the Content Credentials signer (None: the local test certificate).
+        device: where the networks run (default CPU).
     """
 
     sources: Sequence[Path]
@@ -62,6 +71,7 @@ class FileSwapper:
     face_models: str | None = None
     color_correction: bool = True
     credentials: object = None
+    device: object = None  # where the networks run (default CPU); under `accelerate launch`, the process's
 
     def __post_init__(self):
         from fswap.faces import FaceAnalyzer
@@ -81,7 +91,8 @@ class FileSwapper:
             from fswap.assets import default_model
             from fswap.pipeline import FaceSwapPipeline
 
-            self._pipeline = FaceSwapPipeline.from_pretrained(self.model or default_model(), revision=self.revision)
+            self._pipeline = FaceSwapPipeline.from_pretrained(self.model or default_model(), revision=self.revision,
+                                                              device=self.device)
             self.checkpoint = self._pipeline.checkpoint_name or "unnamed checkpoint"
         else:
             raise FswapError(f"method must be fswap or classic, not {self.method!r}")
@@ -164,7 +175,7 @@ def result_name(target: Path, suffix: str = ".png") -> str:
 @dataclass
 class BatchPlan:
     jobs: list[tuple[Path, Path]]  # (target, output) to swap
-    skipped: list[Path]  # outputs that exist and are kept
+    skipped: list[tuple[Path, Path]]  # (target, output) whose output exists and is kept
 
 
 def plan_batch(targets: Sequence[Path], output_dir: Path, *, overwrite: bool = False, suffix: str = ".png") -> BatchPlan:
@@ -187,7 +198,7 @@ def plan_batch(targets: Sequence[Path], output_dir: Path, *, overwrite: bool = F
             raise OutputError(f"{output} is one of the targets, and the result of {target.name} would be written over "
                               "it; write the results into another folder")
     jobs = [(target, output) for output, target in outputs.items() if overwrite or not output.exists()]
-    skipped = [output for output in outputs if output.exists() and not overwrite]
+    skipped = [(target, output) for output, target in outputs.items() if output.exists() and not overwrite]
     return BatchPlan(jobs, skipped)
 
 
@@ -203,21 +214,92 @@ class BatchReport:
         return ", ".join(part for part in parts if part)
 
 
-def swap_files(swapper: FileSwapper, plan: BatchPlan, *, progress: bool = True) -> BatchReport:
+MANIFEST = "manifest.jsonl"
+
+
+def swap_files(swapper: FileSwapper, plan: BatchPlan, output_dir: Path | None = None, *,
+               progress: bool = True) -> BatchReport:
     """Run `plan` with `swapper`: a target that cannot be swapped (no face, a broken file) is
-    reported and the rest go on; the results that exist are kept (`plan.skipped`)."""
+    reported and the rest go on; the results that exist are kept (`plan.skipped`). Launched on
+    several processes, each takes its share. Given `output_dir`, its `manifest.jsonl` records
+    every target (merged from each process's shard by the main process at the end)."""
     from tqdm.auto import tqdm
 
-    report = BatchReport(skipped=list(plan.skipped))
-    bar = tqdm(plan.jobs, unit="photo", disable=not progress or not plan.jobs, file=sys.stderr)
+    state = launched_processes()
+    jobs = plan.jobs if state is None else _share(plan.jobs, state)
+    main = state is None or state.is_main_process
+    skipped = plan.skipped if main else []
+    report = BatchReport(skipped=[output for _, output in skipped])
+    rows = [{"target": target.name, "output": output.name, "status": "skipped"} for target, output in skipped]
+    rank = 0 if state is None else state.process_index
+    bar = tqdm(jobs, unit="photo", disable=not progress or not jobs or not main, file=sys.stderr)
     for target, output in bar:
         bar.set_postfix_str(target.name, refresh=False)
+        start = time.perf_counter()
+        row = {"target": target.name, "output": output.name, "process": rank}
         try:
             record = swapper.swap_file(target, output)
             report.written.append(record)
+            row["status"] = "written"
             for notice in record.notices:
                 bar.write(f"note: {target.name}: {notice}", file=sys.stderr)
         except FswapError as error:
             report.failed.append((target, str(error)))
+            row |= {"status": "failed", "error": str(error)}
             bar.write(f"fswap: {target.name}: {error}", file=sys.stderr)
+        rows.append(row | {"seconds": round(time.perf_counter() - start, 3)})
+    if output_dir is not None:
+        shard = output_dir / f".{MANIFEST}.{rank}"
+        write_atomically(shard, "".join(json.dumps(row) + "\n" for row in rows).encode())
+    if state is not None:
+        state.wait_for_everyone()
+        report = _gather_reports(report, state)
+    if output_dir is not None and main:
+        merge_manifest(output_dir)
+    if state is not None:
+        state.wait_for_everyone()
     return report
+
+
+def merge_manifest(output_dir: Path) -> Path:
+    """Fold the processes' shards into `output_dir/manifest.jsonl`, one line per target (this
+    run's line replaces an earlier run's), sorted by target; the shards are removed."""
+    path = output_dir / MANIFEST
+    rows = {}
+    shards = sorted(output_dir.glob(f".{MANIFEST}.*"))
+    for source in ([path] if path.is_file() else []) + shards:
+        for line in source.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["status"] == "skipped" and row["target"] in rows:
+                continue  # an earlier run's record of how it was made stays
+            rows[row["target"]] = row
+    write_atomically(path, "".join(json.dumps(rows[name]) + "\n" for name in sorted(rows)).encode())
+    for shard in shards:
+        shard.unlink()
+    return path
+
+
+def launched_processes():
+    """accelerate's `PartialState` when `accelerate launch` started several processes, else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.accelerator.is_available())
+
+
+def _share(jobs: list, state) -> list:
+    """This process's share of `jobs`: every job goes to exactly one process."""
+    with state.split_between_processes(jobs) as mine:
+        return list(mine)
+
+
+def _gather_reports(report: BatchReport, state) -> BatchReport:
+    """Every process's report, as one (the counts a user sees are the whole run's)."""
+    from accelerate.utils import gather_object
+
+    written = gather_object([record.path for record in report.written])
+    failed = gather_object(report.failed)
+    return BatchReport(written=[SwapRecord(Path(path), {}, []) for path in written],
+                       skipped=report.skipped, failed=list(failed))

@@ -347,7 +347,7 @@ def _split_photos(parser: argparse.ArgumentParser, args) -> None:
 
 
 def _swap(args) -> int:
-    from fswap.batch import photos_in, plan_batch, result_name, swap_files
+    from fswap.batch import launched_processes, photos_in, plan_batch, result_name, swap_files
 
     sources, targets = args.source, args.targets or [args.target]
     if args.source_faces and len(args.source_faces) != len(sources):
@@ -372,19 +372,22 @@ def _swap(args) -> int:
         print(f"wrote {record.path} ({stages})")
         return 0
     plan = plan_batch(targets, args.output, overwrite=args.overwrite)
-    report = swap_files(_file_swapper(args, sources), plan)
-    print(f"{args.output}: {report.summary()}")
+    processes = launched_processes()  # under `accelerate launch`, each process swaps its share
+    swapper = _file_swapper(args, sources, device=None if processes is None else processes.device)
+    report = swap_files(swapper, plan, args.output)
+    if processes is None or processes.is_main_process:
+        print(f"{args.output}: {report.summary()}")
     return 1 if report.failed else 0
 
 
-def _file_swapper(args, sources: list[Path]):
+def _file_swapper(args, sources: list[Path], device=None):
     from fswap.batch import FileSwapper
 
     return FileSwapper(
         sources, method=args.method, model=args.model, revision=args.revision,
         options=options_from_flags(args, watermark=not args.no_provenance), target_faces=args.faces,
         source_faces=args.source_faces, face_models=args.face_models,
-        color_correction=not args.no_color_correction, credentials=_c2pa_credentials(args),
+        color_correction=not args.no_color_correction, credentials=_c2pa_credentials(args), device=device,
     )
 
 
