@@ -646,12 +646,13 @@ def checkpoint_settings(folder_or_repo_id: str | Path, revision: str | None = No
         raise ModelNotFoundError(f"checkpoint folder {folder_or_repo_id} does not exist (and it is not a Hub repo id)")
     if not path.is_file():
         raise ModelNotFoundError(f"{path.parent} has no {MODEL_INDEX}; is it an fswap checkpoint?")
-    return _settings(read_json(path), path)
+    return pipeline_settings(read_json(path), path)
 
 
-def _settings(index: dict, path: Path) -> dict:
-    """The pipeline settings in the `model_index.json` at `path`, each of its default's type
-    (defaults fill gaps), or `CheckpointError` for one that is not."""
+def pipeline_settings(index: dict, path: str | Path) -> dict:
+    """The pipeline settings in `index` (a `model_index.json`, or a settings file for training, at
+    `path`), each of its default's type (`PIPELINE_SETTINGS` fill gaps), or `CheckpointError` for
+    one that is not."""
     settings = {}
     for key, default in PIPELINE_SETTINGS.items():
         value = index.get(key, default)
@@ -720,7 +721,7 @@ def _check_index(index: dict, path: Path) -> dict:
             )
         if not (path.parent / name).is_dir():
             raise CheckpointError(f"{path.parent} lacks the folder of component {name}")
-    return _settings(index, path)
+    return pipeline_settings(index, path)
 
 
 def _jaw_feather_share(value, error: type[Exception] = ValueError) -> float:
