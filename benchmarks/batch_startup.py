@@ -67,7 +67,7 @@ def main() -> None:
         separate = sum(seconds([*FSWAP, "swap", source, str(target), "-o",
                                 str(Path(scratch) / "one" / f"{target.stem}.png"), *options])
                        for target in targets)
-        written = len(list((Path(scratch) / "batch").iterdir())), len(list((Path(scratch) / "one").iterdir()))
+        written = len(list((Path(scratch) / "batch").glob("*.png"))), len(list((Path(scratch) / "one").glob("*.png")))
 
     helps = {
         "fswap --help": statistics.median(seconds([*FSWAP, "--help"]) for _ in range(5)),
