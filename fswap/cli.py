@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fswap.errors import FswapError
 from fswap.options import add_option_flags, options_from_flags
+from fswap.video.options import add_video_flags
 
 
 def _positive_int(text: str) -> int:
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swap.add_argument("--revision", help="Hub revision (branch, tag or commit) of --model")
     add_option_flags(swap)  # one flag per `fswap.SwapOptions` field
+    add_video_flags(swap.add_argument_group("video", "When TARGET is a video (by its content): every frame is "
+                                            "swapped, the faces followed from frame to frame, the sound kept "
+                                            "(docs/video.md)."))
     swap.add_argument("--no-color-correction", action="store_true", help="classic: skip colour correction")
     swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
     provenance = swap.add_argument_group(
@@ -357,6 +361,8 @@ def _swap(args) -> int:
         targets = photos_in(targets[0])
         if not targets:
             raise FswapError(f"{args.target} holds no photos ({', '.join(_photo_suffixes())})")
+    elif len(targets) == 1 and _is_video(targets[0]):
+        return _swap_video(args, sources, targets[0])
     elif len(targets) == 1:  # one photo: -o may name the file
         from fswap.imageio import WRITE_SUFFIXES
         from fswap.provenance.output import SIGNED_FORMATS
@@ -378,6 +384,39 @@ def _swap(args) -> int:
     if processes is None or processes.is_main_process:
         print(f"{args.output}: {report.summary()}")
     return 1 if report.failed else 0
+
+
+def _is_video(path: Path) -> bool:
+    """Whether `path` is a video (by its content); a photo is read as a photo."""
+    if not path.is_file() or path.suffix.lower() in _photo_suffixes():
+        return False
+    from fswap.video import is_video
+
+    return is_video(path)
+
+
+def _swap_video(args, sources: list[Path], video: Path) -> int:
+    """`fswap swap SOURCE... VIDEO -o OUT`: every frame, the faces tracked (`fswap.video.swap_video`)."""
+    from fswap.video import swap_video, video_options_from_flags
+
+    output = _into_folder(args.output, f"{video.stem}_swapped.mp4")
+    reference = args.faces if isinstance(args.faces, Path) else None
+    faces = 0 if reference is not None or args.faces == "largest" else args.faces
+    if args.method == "classic":
+        from fswap.baselines.classic import ClassicFaceSwapper
+
+        swapper = ClassicFaceSwapper(_analyzer(args.face_models))
+    else:
+        from fswap.assets import default_model
+        from fswap.pipeline import FaceSwapPipeline
+
+        swapper = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
+    result = swap_video(swapper, sources, video, output, faces=faces, reference=reference,
+                        options=video_options_from_flags(args),
+                        swap_options=options_from_flags(args, watermark=not args.no_provenance))
+    print(f"wrote {result.path} ({result.frames} frames, {result.swapped_frames} with a swapped face, "
+          f"{result.fps:.1f} fps)")
+    return 0
 
 
 def _file_swapper(args, sources: list[Path], device=None):

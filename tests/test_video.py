@@ -338,3 +338,22 @@ def test_video_flags_come_from_the_options():
     assert video_options_from_flags(parser.parse_args([]), watermark=False) == VideoOptions(watermark=False)
     with pytest.raises(OptionError, match="crf must be from 0 to 51"):
         video_options_from_flags(parser.parse_args(["--crf", "80"]))
+
+
+def test_the_command_line_swaps_a_video_chosen_by_its_content(clip, tmp_path, capsys):
+    """`fswap swap SOURCE VIDEO -o OUT` takes the video path (the target is known by its content,
+    here a .dat name), keeps its frame count, and refuses a photo format for the output up front."""
+    import shutil
+
+    from fswap.cli import main
+
+    target = tmp_path / "clip.dat"
+    shutil.copyfile(clip, target)
+    output = tmp_path / "swapped.mp4"
+    source = str(example_image("yaoming.jpg"))
+    assert main(["swap", source, str(target), "-o", str(output), "--method", "classic", "--no-provenance"]) == 0
+    assert "20 frames" in capsys.readouterr().out
+    assert len(_frames(output)) == len(_frames(clip))
+    with pytest.raises(SystemExit):
+        main(["swap", source, str(target), "-o", str(tmp_path / "x.png"), "--method", "classic"])
+    assert "cannot write a .png" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
