@@ -390,8 +390,10 @@ def _is_video(path: Path) -> bool:
     """Whether `path` is a video (by its content); a photo is read as a photo."""
     if not path.is_file() or path.suffix.lower() in _photo_suffixes():
         return False
-    from fswap.video import is_video
-
+    try:
+        from fswap.video import is_video
+    except ImportError:  # installed without the [video] extra (PyAV): the file is tried as a photo
+        return False
     return is_video(path)
 
 
@@ -412,7 +414,7 @@ def _swap_video(args, sources: list[Path], video: Path) -> int:
 
         swapper = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
     result = swap_video(swapper, sources, video, output, faces=faces, reference=reference,
-                        options=video_options_from_flags(args),
+                        options=video_options_from_flags(args, watermark=not args.no_provenance),
                         swap_options=options_from_flags(args, watermark=not args.no_provenance))
     print(f"wrote {result.path} ({result.frames} frames, {result.swapped_frames} with a swapped face, "
           f"{result.fps:.1f} fps)")
