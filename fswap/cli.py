@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prepare.add_argument("sources", nargs="+", help="image folders and/or offline source names")
     prepare.add_argument("-o", "--output", type=Path, required=True, help="data set folder")
+    prepare.add_argument("--push-to-hub", metavar="REPO_ID",
+                         help="also publish the folder as a Hub dataset repo, with a card carrying the sources' licences")
+    prepare.add_argument("--private", action="store_true", help="with --push-to-hub: create the dataset repo private")
     prepare.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
     prepare.add_argument("--margin", type=float, default=0.25, help="context around the face (default 0.25)")
     prepare.add_argument("--all-faces", action="store_true", help="keep every face, not only the largest")
@@ -513,6 +516,10 @@ def _data_prepare(args) -> int:
         all_faces=args.all_faces, val_fraction=args.val_fraction, limit=args.limit,
     )
     print(summary.format())
+    if args.push_to_hub:
+        from fswap.data.prepare import push_dataset
+
+        print("published:", push_dataset(args.output, args.push_to_hub, private=args.private))
     return 0
 
 

@@ -275,6 +275,7 @@ def test_resume_refuses_a_planted_pickle(planted, tiny_dataset, tmp_path):
     (A refused optimiser file stops the run; a refused RNG file is skipped with a log line.)"""
     import pickle
 
+    from fswap.errors import CheckpointError
     from fswap.training.train_segmenter import main
 
     control = tmp_path / "control"
@@ -291,8 +292,9 @@ def test_resume_refuses_a_planted_pickle(planted, tiny_dataset, tmp_path):
         (run / "checkpoints" / "step_2" / planted).write_bytes(pickle.dumps(_Payload(marker)))
         try:
             main([*common, "--steps", "4"])
-        except pickle.UnpicklingError as error:
+        except CheckpointError as error:  # fswap's one-line refusal of the torch.load UnpicklingError
             assert planted == "optimizer.bin" and "Weights only load failed" in str(error)
+            assert isinstance(error.__cause__, pickle.UnpicklingError)
         assert not marker.exists()
     finally:
         torch.set_num_threads(threads)

@@ -4,9 +4,14 @@
         dataset.json      the settings (size, margin, ...); a later run must use the same ones
         manifest.jsonl    one line per crop: file, source, identity, split, box, score, 5 keypoints
                           and 106 landmarks in image and crop coordinates, the warp, licence
+        metadata.jsonl    the same lines for Hugging Face `datasets` (file_name for file, without
+                          the photos' local paths): load_dataset("imagefolder", data_dir=output_dir)
         skipped.jsonl     one line per image without a usable face, with the reason
         summary.json      counts per source, split and skip reason
         images/<source>/<image id>[_<k>].png
+
+`push_dataset` publishes the folder as a Hub dataset repo with a card that carries the sources'
+licences; training reads it back from the Hub (`--data hf://datasets/<repo id>`).
 
 The run is resumable: both logs are appended and flushed image by image, and crops are written
 to a temporary file and renamed, so an interrupted run leaves only finished work behind. An
@@ -22,6 +27,7 @@ import io
 import json
 import math
 import os
+import re
 import time
 from collections import Counter, defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,7 +40,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from fswap.data.sources import FaceSource, ImageRecord, open_source
+from fswap.data.sources import FOLDER_LICENCE, FaceSource, ImageRecord, open_source
 from fswap.errors import FswapError, ImageError
 from fswap.faces import FaceAnalyzer, alignment_matrix, transform_points, warp_face
 from fswap.fileio import write_atomically
@@ -43,7 +49,12 @@ DATASET_FILE = "dataset.json"
 MANIFEST_FILE = "manifest.jsonl"
 SKIPPED_FILE = "skipped.jsonl"
 SUMMARY_FILE = "summary.json"
+METADATA_FILE = "metadata.jsonl"  # what `datasets`' imagefolder reads beside the images
+CARD_FILE = "README.md"
+LICENCE_FILE = "LICENCE.md"
 IMAGES_DIR = "images"
+#: Manifest fields kept out of metadata.jsonl and the Hub: where the photos lay on the machine that prepared them.
+LOCAL_FIELDS = ("origin",)
 FORMAT_VERSION = 1
 
 #: Settings that decide what a crop is; a later run on the same folder must repeat them.
@@ -221,6 +232,7 @@ def prepare_dataset(
 
     summary = _summarise(output_dir, opened, ledger, len(todo), new_crops, time.perf_counter() - started)
     _write_if_changed(output_dir / SUMMARY_FILE, json.dumps(summary.to_json(), indent=2) + "\n")
+    write_metadata(output_dir)
     return summary
 
 
@@ -251,11 +263,55 @@ def _analyse(
         image = record.load()
     except ImageError as error:
         return _Skip(UNREADABLE, str(error))
+    crops = align_faces(image, analyzer, size=settings["size"], margin=settings["margin"],
+                        min_face=settings["min_face"], all_faces=settings["all_faces"])
+    if isinstance(crops, _Skip):
+        return crops
+    split = _split(record, settings["val_fraction"])
+    entries = []
+    for index, crop in enumerate(crops):
+        name = f"{record.image_id}_{index}.png" if settings["all_faces"] else f"{record.image_id}.png"
+        relative = Path(IMAGES_DIR) / record.source / name
+        _save_atomic(root / relative, crop.image)
+        entries.append(
+            {
+                "file": relative.as_posix(),
+                "source": record.source,
+                "image_id": record.image_id,
+                "origin": record.origin,
+                "face_index": index,
+                "faces_in_image": len(crops),
+                "identity": record.identity,
+                "split": split,
+                "licence": record.licence,
+                "image_size": [image.shape[1], image.shape[0]],
+                "size": settings["size"],
+                "margin": settings["margin"],
+                **crop.fields,
+            }
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class AlignedCrop:
+    """One face cut out of a photo: the crop, and its manifest fields from "box" to "matrix"."""
+
+    image: np.ndarray  # [size, size, 3] uint8
+    fields: dict
+
+
+def align_faces(
+    image: np.ndarray, analyzer: FaceAnalyzer, *, size: int, margin: float, min_face: int = 0, all_faces: bool = False
+) -> list[AlignedCrop] | _Skip:
+    """The aligned crops of the faces in an RGB photo (the largest only unless `all_faces`), as
+    `fswap data prepare` cuts them; or why there are none. Training on photos streamed from the
+    Hub aligns them with this too."""
     factor = max(1, math.ceil(DETECTION_MIN_SIDE / min(image.shape[:2])))
     work = (
         image if factor == 1 else cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
     )
-    faces = analyzer.detect(work, landmarks=True, max_faces=None if settings["all_faces"] else 1)
+    faces = analyzer.detect(work, landmarks=True, max_faces=None if all_faces else 1)
     if not faces:
         return _Skip(NO_FACE, "the detector found no face")
 
@@ -265,57 +321,31 @@ def _analyse(
 
     boxes = [to_source(face.box.reshape(2, 2)).reshape(4) for face in faces]
     sides = [min(box[2] - box[0], box[3] - box[1]) for box in boxes]
-    kept = [
-        (face, box)
-        for face, box, side in zip(faces, boxes, sides, strict=True)
-        if side >= settings["min_face"]
-    ]
+    kept = [(face, box) for face, box, side in zip(faces, boxes, sides, strict=True) if side >= min_face]
     if not kept:
-        return _Skip(
-            FACE_TOO_SMALL, f"the largest face is {max(sides):.0f} px, below min_face={settings['min_face']}"
-        )
+        return _Skip(FACE_TOO_SMALL, f"the largest face is {max(sides):.0f} px, below min_face={min_face}")
 
-    size, margin = settings["size"], settings["margin"]
-    split = _split(record, settings["val_fraction"])
-    entries = []
-    for index, (face, box) in enumerate(kept):
+    crops = []
+    for face, box in kept:
         keypoints, landmarks = to_source(face.keypoints), to_source(face.landmarks)
         matrix = alignment_matrix(keypoints, size, margin)  # source image -> crop
         work_matrix = _on_upscaled(matrix, factor)
-        crop = warp_face(work, work_matrix, size)
         # warp_face mirrors the photo where the crop runs past its edge (tight photos such as
         # Olivetti's); record how much of the crop is real so that training can mask the rest.
         inside = cv2.warpAffine(
             np.ones(work.shape[:2], np.uint8), work_matrix, (size, size), flags=cv2.INTER_NEAREST
         )
-        name = f"{record.image_id}_{index}.png" if settings["all_faces"] else f"{record.image_id}.png"
-        relative = Path(IMAGES_DIR) / record.source / name
-        _save_atomic(root / relative, crop)
-        entries.append(
-            {
-                "file": relative.as_posix(),
-                "source": record.source,
-                "image_id": record.image_id,
-                "origin": record.origin,
-                "face_index": index,
-                "faces_in_image": len(kept),
-                "identity": record.identity,
-                "split": split,
-                "licence": record.licence,
-                "image_size": [image.shape[1], image.shape[0]],
-                "size": size,
-                "margin": margin,
-                "box": _round(box),
-                "score": round(face.score, 4),
-                "inside_fraction": round(float(inside.mean()), 4),
-                "keypoints": _round(keypoints),
-                "landmarks": _round(landmarks),
-                "crop_keypoints": _round(transform_points(keypoints, matrix)),
-                "crop_landmarks": _round(transform_points(landmarks, matrix)),
-                "matrix": _round(matrix, 6),
-            }
-        )
-    return entries
+        crops.append(AlignedCrop(warp_face(work, work_matrix, size), {
+            "box": _round(box),
+            "score": round(face.score, 4),
+            "inside_fraction": round(float(inside.mean()), 4),
+            "keypoints": _round(keypoints),
+            "landmarks": _round(landmarks),
+            "crop_keypoints": _round(transform_points(keypoints, matrix)),
+            "crop_landmarks": _round(transform_points(landmarks, matrix)),
+            "matrix": _round(matrix, 6),
+        }))
+    return crops
 
 
 def _on_upscaled(matrix: np.ndarray, factor: int) -> np.ndarray:
@@ -536,3 +566,179 @@ def _summarise(
         else:
             source_counts.found = len(recorded[name])
     return PrepareSummary(output_dir, counts, dict(splits), len(identities), new_images, new_crops, seconds)
+
+
+# ---------------------------------------------------------------------------- datasets and the Hub
+def write_metadata(output_dir: str | os.PathLike) -> Path:
+    """`metadata.jsonl` beside the crops, so that Hugging Face `datasets` loads the folder as it is
+    (`load_dataset("imagefolder", data_dir=output_dir)`: an "image" column and every manifest
+    field, "split" among them): the manifest's lines with `file_name` for `file`, without the
+    photos' local paths. Rewritten only when it changes."""
+    output_dir = Path(output_dir)
+    _, entries = _read_jsonl(output_dir / MANIFEST_FILE)
+    lines = []
+    for entry in entries:
+        row = {"file_name": entry["file"], **{k: v for k, v in entry.items() if k != "file" and k not in LOCAL_FIELDS}}
+        lines.append(json.dumps(row) + "\n")
+    path = output_dir / METADATA_FILE
+    _write_if_changed(path, "".join(lines))
+    return path
+
+
+def _dataset_settings(folder: Path) -> dict:
+    path = folder / DATASET_FILE
+    if not path.is_file() or json.loads(path.read_text(encoding="utf-8")).get("format") != "fswap-face-crops":
+        raise FswapError(f"{folder} is not a data set from `fswap data prepare` (no {DATASET_FILE} in it)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def render_dataset_card(folder: str | os.PathLike, *, repo_id: str | None = None) -> str:
+    """The dataset card (README.md) of a prepared folder: what the crops are, how to load them and
+    train on them, and each source's licence, which the crops carry over."""
+    import yaml
+
+    folder = Path(folder)
+    settings = _dataset_settings(folder)
+    _, entries = _read_jsonl(folder / MANIFEST_FILE)
+    if not entries:
+        raise FswapError(f"{folder} holds no crops yet: nothing to publish")
+    sources: dict[str, dict] = {}
+    for entry in entries:
+        counts = sources.setdefault(entry["source"], {"licence": entry["licence"], "crops": 0, "train": 0, "val": 0})
+        counts["crops"] += 1
+        counts[entry["split"]] += 1
+    known = {entry["identity"] for entry in entries if entry["identity"] is not None}
+    name = repo_id or folder.name
+    front = {
+        **_licence_metadata({counts["licence"] for counts in sources.values()}),
+        "pretty_name": f"{name.split('/')[-1]}: aligned face crops",
+        "tags": ["faces", "face-alignment", "fswap"],
+        "task_categories": ["image-to-image"],
+        "size_categories": [_size_category(len(entries))],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": [METADATA_FILE, f"{IMAGES_DIR}/**"]}]}],
+    }
+    rows = "\n".join(
+        f"| {source} | {counts['crops']} | {counts['train']} | {counts['val']} | {counts['licence']} |"
+        for source, counts in sorted(sources.items())
+    )
+    load = repo_id or str(folder)
+    return f"""---
+{yaml.safe_dump(front, sort_keys=False).strip()}
+---
+
+# {name}
+
+{len(entries)} face crops of {settings['size']} x {settings['size']} px, aligned to the ArcFace template
+with a margin of {settings['margin']}, cut by `fswap data prepare`. Each row carries its 106 landmarks
+and 5 keypoints in crop coordinates (`crop_landmarks`, `crop_keypoints`), the same in the original
+photo, the warp, the detector's box and score, the identity where the source names one
+({len(known)} known identities), a held-out split (`split`: `train` or `val`, by identity) and the
+licence of its source.
+
+## Licences
+
+The crops are cut from these sources and keep their terms; this card grants nothing beyond them.
+
+| source | crops | train | val | licence |
+|---|---|---|---|---|
+{rows}
+
+These are photos of people. Use them for what their licences allow, and not to identify anyone.
+
+## Use
+
+```python
+from datasets import load_dataset
+
+faces = load_dataset("{load}", split="train")
+train = faces.filter(lambda split: split == "train", input_columns="split")
+```
+
+Train fswap on it without converting anything (docs/training.md, docs/gpu.md):
+
+```bash
+accelerate launch --config_file fswap/training/configs/cpu.yaml -m fswap.training.train_segmenter \\
+    --data {"hf://datasets/" + repo_id if repo_id else load} --output runs/segmenter
+```
+
+The local paths of the photos stay in the preparing machine's `manifest.jsonl`; they are not published.
+"""
+
+
+def _licence_metadata(licences: set[str]) -> dict[str, str]:
+    """The card's `license` fields: "unknown" for photos of the user's own folders only, else "other",
+    named after the strictest terms and linked to LICENCE.md, which lists them."""
+    if licences <= {FOLDER_LICENCE}:
+        return {"license": "unknown"}
+    strict = any(re.search(r"non-?commercial", terms, re.IGNORECASE) for terms in licences)
+    return {"license": "other", "license_name": "noncommercial-research-only" if strict else "inherited-terms",
+            "license_link": LICENCE_FILE}
+
+
+def render_dataset_licence(folder: str | os.PathLike) -> str:
+    """LICENCE.md of a dataset repo: the terms of each source its crops come from."""
+    _, entries = _read_jsonl(Path(folder) / MANIFEST_FILE)
+    terms = sorted({(entry["source"], entry["licence"]) for entry in entries})
+    lines = "\n".join(f"- **{source}**: {licence}" for source, licence in terms)
+    return ("# Licences\n\nThese face crops were cut from the sources below and keep their terms; "
+            f"nothing here grants more.\n\n{lines}\n")
+
+
+def _size_category(count: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if count < limit:
+            return name
+    return "n>1M"
+
+
+def dataset_upload(folder: str | os.PathLike, *, repo_id: str | None = None) -> dict[str, Path | bytes]:
+    """What a dataset repo holds, path in repo -> file or bytes: the card, metadata.jsonl, the
+    settings and summary, and every crop the manifest names. Not the manifest or the skip log,
+    which hold the photos' local paths."""
+    folder = Path(folder)
+    card = render_dataset_card(folder, repo_id=repo_id).encode("utf-8")
+    write_metadata(folder)
+    _, entries = _read_jsonl(folder / MANIFEST_FILE)
+    upload: dict[str, Path | bytes] = {CARD_FILE: card, LICENCE_FILE: render_dataset_licence(folder).encode("utf-8")}
+    for name in (METADATA_FILE, DATASET_FILE, SUMMARY_FILE):
+        if (folder / name).is_file():
+            upload[name] = folder / name
+    for entry in entries:
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise FswapError(f"{path} is in the manifest but missing: run `fswap data prepare` again to cut it")
+        upload[entry["file"]] = path
+    return upload
+
+
+def push_dataset(
+    folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Publish a prepared folder as the Hub dataset repo `repo_id` (created if needed), in one
+    commit that leaves the revision holding exactly `dataset_upload`; returns the commit's URL.
+
+    Example:
+        >>> push_dataset("faces", "me/faces")  # then: load_dataset("me/faces"), --data hf://datasets/me/faces
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    upload = dataset_upload(folder, repo_id=repo_id)
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision is not None and revision != "main":
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        existing = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
+        operations = [CommitOperationDelete(path) for path in existing if path not in upload and path != ".gitattributes"]
+        operations += [CommitOperationAdd(path, content if isinstance(content, bytes) else str(content))
+                       for path, content in sorted(upload.items())]
+        crops = sum(1 for path in upload if path.startswith(f"{IMAGES_DIR}/"))
+        commit = api.create_commit(repo_id, operations, repo_type="dataset", revision=revision,
+                                   commit_message=f"fswap data prepare: {crops} face crops")
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else "no answer"
+        raise FswapError(f"pushing {folder} to the Hub dataset {repo_id} failed ({status}): "
+                         f"{str(error).splitlines()[0][:200]}") from error
+    return commit.commit_url

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -32,14 +32,16 @@ import torch
 import torch.nn.functional as F
 
 from fswap.data.swaps import REAL, SwapCrops, load_swap_crops
-from fswap.detection import roc_auc, score_crops
+from fswap.errors import FswapError
 from fswap.models import SwapDetector
+from fswap.swap_detection import roc_auc, score_crops
 from fswap.training import common
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = common.training_parser("Train the fswap swap detector.", steps=1200, batch_size=32,
-                                    learning_rate=2e-3, every=200, log_every=20, base_channels=16)
+                                    learning_rate=2e-3, every=200, log_every=20, base_channels=16,
+                                    data_help="swap data set folder(s) from `fswap.data.swaps.generate_swap_dataset`")
     parser.add_argument("--methods", nargs="+", help="swap methods to train on (default: every one in --data)")
     parser.add_argument("--num-stages", type=int, default=5, help="resolutions; channels double at each")
     parser.add_argument("--layers-per-block", type=int, default=1)
@@ -86,18 +88,37 @@ def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tu
     return image, mask
 
 
-def make_sampler(data: SwapCrops, methods: list[str], mask_size: int | None, real_fraction: float):
-    reals = data.indices(REAL)
-    fakes = {method: data.indices(method) for method in methods}
+class StratifiedOrder:
+    """Sample index -> crop index with fixed shares: a `real_fraction` of the samples are real crops
+    (sample i is real when floor((i + 1) r) > floor(i r)), the rest swaps, the methods taking turns.
+    Each pool (the reals, each method's swaps) is visited in its own epochs: every crop once each."""
 
-    def make_sample(rng: np.random.Generator) -> dict:
-        if rng.random() < real_fraction:
-            index = reals[rng.integers(len(reals))]
+    def __init__(self, data: SwapCrops, methods: list[str], real_fraction: float, seed: int):
+        if not 0.0 < real_fraction < 1.0:
+            raise ValueError(f"--real-fraction must be between 0 and 1, got {real_fraction}")
+        self.share = Fraction(real_fraction).limit_denominator(10_000)
+        self.pools = [data.indices(REAL)] + [data.indices(method) for method in methods]
+        empty = [name for name, pool in zip([REAL, *methods], self.pools, strict=True) if not len(pool)]
+        if empty:
+            raise FswapError(f"the training split has no {' or '.join(empty)} crops")
+        self.orders = [common.EpochOrder(len(pool), seed + k) for k, pool in enumerate(self.pools)]
+
+    def __call__(self, index: int) -> int:
+        reals_before = index * self.share.numerator // self.share.denominator
+        if (index + 1) * self.share.numerator // self.share.denominator > reals_before:
+            pool, draw = 0, reals_before
         else:
-            pool = fakes[methods[int(rng.integers(len(methods)))]]
-            index = pool[rng.integers(len(pool))]
+            fakes_before = index - reals_before
+            methods = len(self.pools) - 1
+            pool, draw = 1 + fakes_before % methods, fakes_before // methods
+        return int(self.pools[pool][self.orders[pool](draw)])
+
+
+def make_sampler(data: SwapCrops, mask_size: int | None):
+    def make_sample(index: int, rng: np.random.Generator) -> dict:
         image, mask = augment(data.images[index], data.masks[index], rng)
-        sample = {"image": common.to_tensor_image(image), "label": torch.tensor(float(data.labels[index]))}
+        sample = {"image": common.to_tensor_image(image), "label": torch.tensor(float(data.labels[index])),
+                  "crop_index": torch.tensor(index)}
         if mask_size is not None:
             small = cv2.resize(mask, (mask_size, mask_size), interpolation=cv2.INTER_AREA)
             sample["mask"] = common.to_tensor_mask(small.astype(np.float32) / 255)
@@ -106,30 +127,34 @@ def make_sampler(data: SwapCrops, methods: list[str], mask_size: int | None, rea
     return make_sample
 
 
-def detector_loss(output, batch: dict, mask_weight: float) -> tuple[torch.Tensor, dict]:
-    """BCE on real/fake; with a mask head, per-pixel BCE plus soft Dice on the swaps' blend masks."""
+def detector_loss(output, batch: dict, mask_weight: float, accelerator=None) -> tuple[torch.Tensor, dict]:
+    """BCE on real/fake; with a mask head, per-pixel BCE plus soft Dice on the swaps' blend masks.
+    With `accelerator`, the Dice averages over the swaps of every process's batch (`common.WholeBatch`)."""
     terms = {"bce": F.binary_cross_entropy_with_logits(output.logits, batch["label"])}
     total = terms["bce"]
     if output.mask_logits is not None:
         mask = batch["mask"]
         terms["mask_bce"] = F.binary_cross_entropy_with_logits(output.mask_logits, mask)
-        fake = batch["label"] > 0.5
-        if fake.any():  # Dice of an empty mask is meaningless: swaps only
-            probabilities = torch.sigmoid(output.mask_logits[fake])
-            intersection = (probabilities * mask[fake]).sum(dim=(1, 2, 3))
-            union = probabilities.sum(dim=(1, 2, 3)) + mask[fake].sum(dim=(1, 2, 3))
-            terms["dice"] = (1 - (2 * intersection + 1) / (union + 1)).mean()
-        else:
-            terms["dice"] = mask.new_zeros(())
+        fake = batch["label"] > 0.5  # Dice of an empty mask is meaningless: swaps only
+        probabilities = torch.sigmoid(output.mask_logits[fake])
+        intersection = (probabilities * mask[fake]).sum(dim=(1, 2, 3))
+        union = probabilities.sum(dim=(1, 2, 3)) + mask[fake].sum(dim=(1, 2, 3))
+        terms["dice"] = (1 - (2 * intersection + 1) / (union + 1)).sum() / fake.sum().clamp(min=1)
+        if accelerator is not None:
+            terms["dice"] = common.WholeBatch(accelerator, fakes=fake.sum())("fakes", terms["dice"])
         total = total + mask_weight * (terms["mask_bce"] + terms["dice"])
     return total, {name: value.item() for name, value in terms.items()}
 
 
 @torch.no_grad()
-def validate(model: SwapDetector, data: SwapCrops) -> tuple[dict, np.ndarray]:
-    """ROC AUC per swap method on the held-out crops, and a picture: crop, blend mask, prediction."""
+def validate(model: SwapDetector, data: SwapCrops, accelerator) -> tuple[dict, np.ndarray]:
+    """ROC AUC per swap method on the held-out crops (each process scores a share; the AUCs take
+    them all), and a picture: crop, blend mask, prediction."""
     model.eval()
-    probabilities, masks = score_crops(model, data.images)
+    probabilities = np.array(common.evaluate_shared(
+        list(range(len(data))), lambda share: score_crops(model, data.images[share])[0].tolist(), accelerator))
+    shown = np.linspace(0, len(data) - 1, 6).astype(int)
+    _, masks = score_crops(model, data.images[shown])
     model.train()
     real = data.methods == REAL
     metrics = {}
@@ -139,9 +164,9 @@ def validate(model: SwapDetector, data: SwapCrops) -> tuple[dict, np.ndarray]:
     metrics["val_auc"] = roc_auc(data.labels, probabilities)
     tiles = []
     size = data.images.shape[1]
-    for k in np.linspace(0, len(data) - 1, 6).astype(int):
+    for k, index in enumerate(shown):
         predicted = np.zeros((size, size), np.float32) if masks is None else cv2.resize(masks[k], (size, size))
-        tiles.append([data.images[k], data.masks[k].astype(np.float32) / 255, predicted])
+        tiles.append([data.images[index], data.masks[index].astype(np.float32) / 255, predicted])
     return metrics, common.image_grid(tiles)
 
 
@@ -157,60 +182,69 @@ def main(argv: list[str] | None = None) -> Path:
     config = detector_config(args, train.margin)
     model = SwapDetector(**config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=1e-4)
-    scheduler = common.cosine_schedule(optimizer, warmup_steps=min(100, args.steps // 10 + 1), total_steps=args.steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    start = 0 if args.no_resume else common.resume(accelerator, output)
+    warmup = min(100, args.steps // 10 + 1)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    step_samples = common.samples_per_step(accelerator, args.batch_size)
+    start = common.Position() if args.no_resume else common.resume(accelerator, output, step_samples)
 
-    sampler = make_sampler(train, methods, accelerator.unwrap_model(model).mask_size, args.real_fraction)
-    batches = common.step_batches(common.IndexedSamples(sampler, args.seed), accelerator, start, args.steps,
-                                  args.batch_size, args.workers)
+    order = StratifiedOrder(train, methods, args.real_fraction, args.seed)
+    samples = common.IndexedSamples(make_sampler(train, accelerator.unwrap_model(model).mask_size), order, args.seed)
+    batches = common.step_batches(samples, accelerator, start, args.steps, args.batch_size, args.workers)
     common.start_run(accelerator, output, "detector", args, model=config)
     accelerator.print(f"detector: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; trained on "
-                      f"{', '.join(methods)}: {len(train)} train / {len(held_out)} val crops; steps {start} -> {args.steps}")
+                      f"{', '.join(methods)}: {len(train)} train / {len(held_out)} val crops; "
+                      f"{accelerator.num_processes} process(es) x {args.batch_size} samples, steps {start.step} -> {args.steps}")
 
     stop = common.StopSignal()
-    progress = common.Progress(args.steps, start, accelerator.is_local_main_process)
+    progress = common.Progress(args.steps, start.step, accelerator.is_local_main_process)
     history_path = output / "history.jsonl"
     stopwatch = common.Stopwatch(common.previous_wall_time(output))
-    step = start
+    step = start.step
     try:
-        while common.keep_training(step, start, args, stop):
+        while common.keep_training(step, start.step, args, stop, accelerator):
+            learning_rate = args.learning_rate * common.cosine_factor(step, warmup, args.steps)
+            common.set_learning_rate(optimizer, learning_rate)
             for _ in range(args.gradient_accumulation_steps):
                 batch = next(batches)
                 with accelerator.accumulate(model):
-                    loss, terms = detector_loss(model(batch["image"]), batch, args.mask_weight)
+                    loss, terms = detector_loss(model(batch["image"]), batch, args.mask_weight, accelerator)
                     accelerator.backward(loss)
                     optimizer.step()
-                    scheduler.step()
                     optimizer.zero_grad()
             step += 1
-            metrics = {"loss": loss.item(), **terms, "lr": scheduler.get_last_lr()[0]}
+            metrics = {"loss": loss.item(), **terms}
+            if step % args.log_every == 0 or step % args.validate_every == 0 or step == args.steps:
+                metrics = common.averaged_over_processes(metrics, accelerator)
+            metrics["lr"] = learning_rate
             if step % args.validate_every == 0 or step == args.steps:
-                val_metrics, grid = validate(accelerator.unwrap_model(model), held_out)
+                val_metrics, grid = validate(accelerator.unwrap_model(model), held_out, accelerator)
                 metrics.update(val_metrics)
                 common.log_images(accelerator, "val/crop|blend mask|prediction", grid, step)
             if step % args.log_every == 0 or "val_auc" in metrics:
                 accelerator.log(metrics, step=step)
                 if accelerator.is_main_process:
                     with history_path.open("a") as history:
-                        history.write(json.dumps({"step": step, "wall_s": round(stopwatch.seconds, 1), **metrics}) + "\n")
+                        history.write(json.dumps({"step": step, "wall_s": round(stopwatch.seconds, 2), **metrics}) + "\n")
             progress.update(loss=metrics["loss"], **{k: v for k, v in metrics.items() if k.startswith("val_auc")})
             if step % args.checkpoint_every == 0:
-                common.save_checkpoint(accelerator, output, step, extra={"wall_s": stopwatch.seconds})
+                common.save_position(accelerator, output, start.after(step - start.step, step_samples),
+                                     wall_s=stopwatch.seconds)
     finally:
         progress.close()
         stop.restore()
-    common.save_checkpoint(accelerator, output, step, extra={"wall_s": stopwatch.seconds})
+    if step % args.checkpoint_every:  # else the loop has just saved this step
+        common.save_position(accelerator, output, start.after(step - start.step, step_samples), wall_s=stopwatch.seconds)
     final = output / "swap_detector"
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).save_pretrained(final, safe_serialization=True)
-        write_training_record(final, args, methods, step, stopwatch.seconds, train)
-    accelerator.end_training()
+        write_training_record(final, args, methods, step, stopwatch.seconds, train, accelerator.num_processes)
+    common.finish(accelerator)
     accelerator.print(f"saved {final} at step {step}" + (" (stopped early; run again to resume)" if step < args.steps else ""))
     return final
 
 
-def write_training_record(folder: Path, args, methods: list[str], step: int, wall_seconds: float, train: SwapCrops) -> None:
+def write_training_record(folder: Path, args, methods: list[str], step: int, wall_seconds: float, train: SwapCrops,
+                          processes: int = 1) -> None:
     """`training_record.json` in the shape of `fswap.hub.TrainingRecord`, plus the swap methods."""
     from fswap.assets import CELEBA_LICENCE, INSIGHTFACE_LICENCE
 
@@ -219,7 +253,7 @@ def write_training_record(folder: Path, args, methods: list[str], step: int, wal
         "method": f"swap detector (fswap.training.train_detector), trained on {' + '.join(methods)} swaps",
         "config": {k: str(v) for k, v in vars(args).items() if k not in ("config", "output")},
         "steps": step,
-        "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, no GPU",
+        "hardware": common.hardware(processes),
         "wall_time_s": round(wall_seconds, 1),
         "swap_methods": methods,
         "swap_models": sorted({s["model"] for s in settings}),
