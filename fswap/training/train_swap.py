@@ -65,6 +65,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                     learning_rate=2e-4, every=200, log_every=20, base_channels=16)
     parser.add_argument("--segmenter", type=Path, help="trained OcclusionSegmenter folder for the final pipeline")
     parser.add_argument("--attribute-input", choices=["target", "warped_source"], default="warped_source")
+    parser.add_argument("--pipeline-settings", type=Path,
+                        help="JSON of the pipeline settings training does not learn (shape_strength, jaw_feather_share, "
+                        "...), written into the checkpoint's model_index.json; e.g. "
+                        "fswap/training/configs/pipeline_default.json (default: the code's defaults)")
     parser.add_argument("--same-fraction", type=float, default=0.5, help="share of same-image pairs (L_rec)")
     parser.add_argument("--pose-candidates", type=int, default=8, help="pick the source of most similar pose among these")
     parser.add_argument("--rec-weight", type=float, default=10.0)
@@ -427,6 +431,22 @@ def discriminator_step(discriminator, target: torch.Tensor, swapped: torch.Tenso
     return loss.item()
 
 
+def pipeline_settings_of(args) -> dict:
+    """The settings the checkpoint's `model_index.json` gets: `--pipeline-settings` (validated by
+    `fswap.pipeline.pipeline_settings`; the code's defaults fill gaps) and `--attribute-input`."""
+    from fswap.checkpoint_files import read_json
+    from fswap.errors import FswapError
+    from fswap.pipeline import PIPELINE_SETTINGS, pipeline_settings
+
+    chosen = {} if args.pipeline_settings is None else read_json(args.pipeline_settings)
+    unknown = sorted(key for key in chosen if not key.startswith("_") and key not in PIPELINE_SETTINGS)
+    if unknown:
+        raise FswapError(f"{args.pipeline_settings} names unknown pipeline settings {unknown}; "
+                         f"known: {sorted(PIPELINE_SETTINGS)}")
+    settings = pipeline_settings({**PIPELINE_SETTINGS, **chosen}, args.pipeline_settings or "the defaults")
+    return settings | {"attribute_input": args.attribute_input}
+
+
 def save_pipeline(models: SwapModels, args, folder: Path, step: int, wall_seconds: float, datasets: list[dict],
                   processes: int = 1) -> None:
     """The whole pipeline (registry face models + ArcFace + trained networks) and its training record
@@ -439,7 +459,8 @@ def save_pipeline(models: SwapModels, args, folder: Path, step: int, wall_second
     pipeline.attribute_encoder, pipeline.generator = models.attribute_encoder.eval(), models.generator.eval()
     if args.segmenter:
         pipeline.occlusion_segmenter = load_component(OcclusionSegmenter, args.segmenter)
-    pipeline.attribute_input = args.attribute_input
+    for name, value in pipeline_settings_of(args).items():
+        setattr(pipeline, name, value)
     pipeline.save_pretrained(folder)
     common.write_json(folder / "training_record.json", {
         "method": f"fswap two-stage (doc 003 + doc 004), attribute input: {args.attribute_input}",
