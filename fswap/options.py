@@ -116,11 +116,26 @@ class SwapOptions:
 
     def replace(self, **changes) -> SwapOptions:
         """A copy with `changes`, validated; an unknown name is an `OptionError`."""
-        unknown = sorted(set(changes) - {spec.name for spec in fields(self)})
-        if unknown:
-            raise OptionError(f"unknown swap option(s) {', '.join(unknown)}; SwapOptions has "
-                              f"{', '.join(spec.name for spec in fields(self))}")
-        return replace(self, **changes)
+        return replace_options(self, "swap", changes)
+
+
+def replace_options(options, kind: str, changes: dict):
+    """A copy of the options dataclass `options` with `changes`, validated by its `__post_init__`;
+    an unknown name is an `OptionError` (`SwapOptions.replace`, `VideoOptions.replace`)."""
+    names = [spec.name for spec in fields(options)]
+    unknown = sorted(set(changes) - set(names))
+    if unknown:
+        raise OptionError(f"unknown {kind} option(s) {', '.join(unknown)}; {type(options).__name__} has "
+                          f"{', '.join(names)}")
+    return replace(options, **changes)
+
+
+def options_from_parsed(cls, args: argparse.Namespace, changes: dict):
+    """The options dataclass `cls` from parsed flags (each field with a "flag" in its metadata that
+    was parsed) and `changes` (`options_from_flags`, `video_options_from_flags`)."""
+    values = {spec.name: getattr(args, spec.name) for spec in fields(cls)
+              if spec.metadata["flag"] and hasattr(args, spec.name)}
+    return cls(**values, **changes)
 
 
 def _unit_number(value) -> bool:
@@ -159,8 +174,7 @@ def add_option_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
 
 def options_from_flags(args: argparse.Namespace, **changes) -> SwapOptions:
     """The `SwapOptions` that parsed flags (`add_option_flags`) and `changes` give."""
-    values = {spec.name: getattr(args, spec.name) for spec in fields(SwapOptions) if spec.metadata["flag"]}
-    return SwapOptions(**values, **changes)
+    return options_from_parsed(SwapOptions, args, changes)
 
 
 def option_defaults() -> dict[str, Any]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from fswap.options import OptionError
+from fswap.options import OptionError, options_from_parsed, replace_options
 
 #: x264's presets, fastest first: a faster one encodes sooner and writes a larger file at one CRF.
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -103,11 +103,7 @@ class VideoOptions:
 
     def replace(self, **changes) -> VideoOptions:
         """A copy with `changes`, validated; an unknown name is an `OptionError`."""
-        unknown = sorted(set(changes) - {spec.name for spec in fields(self)})
-        if unknown:
-            raise OptionError(f"unknown video option(s) {', '.join(unknown)}; VideoOptions has "
-                              f"{', '.join(spec.name for spec in fields(self))}")
-        return replace(self, **changes)
+        return replace_options(self, "video", changes)
 
 
 def add_video_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -131,6 +127,4 @@ def add_video_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -
 
 def video_options_from_flags(args: argparse.Namespace, **changes) -> VideoOptions:
     """The `VideoOptions` that parsed flags (`add_video_flags`) and `changes` give."""
-    values = {spec.name: getattr(args, spec.name) for spec in fields(VideoOptions)
-              if spec.metadata["flag"] and hasattr(args, spec.name)}
-    return VideoOptions(**values, **changes)
+    return options_from_parsed(VideoOptions, args, changes)
