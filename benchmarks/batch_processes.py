@@ -1,6 +1,6 @@
 """Batch swapping on one process and on two, over the same targets, in the same run.
 
-    python benchmarks/batch_processes.py                 # 200 held-out photos, the default checkpoint
+    python benchmarks/batch_processes.py                 # 200 held-out photos, fswap and classic
     python benchmarks/batch_processes.py --count 40      # a quick look
 
 Runs `accelerate launch --config_file fswap/training/configs/cpu.yaml|cpu_2.yaml -m fswap.cli swap
@@ -44,36 +44,40 @@ def run(processes: int, source: str, folder: Path, output: Path, options: list[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--method", choices=["fswap", "classic"], default="fswap")
+    parser.add_argument("--methods", nargs="+", choices=["fswap", "classic"], default=["fswap", "classic"])
     parser.add_argument("--model", help="checkpoint folder or Hub id (default: the shipped one)")
     args = parser.parse_args()
 
     from fswap.assets import example_image
 
     source = str(example_image("yaoming.jpg"))
-    options = ["--method", args.method, "--no-provenance", *(["--model", args.model] if args.model else [])]
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "targets"
         folder.mkdir()
         for i, photo in enumerate(held_out_photos(args.count)):
             shutil.copyfile(photo, folder / f"{i:04d}{photo.suffix}")
-        for processes in (1, 2):
-            output = Path(scratch) / f"out{processes}"
+        for method, processes in [(method, processes) for method in args.methods for processes in (1, 2)]:
+            options = ["--method", method, "--no-provenance",
+                       *(["--model", args.model] if args.model and method == "fswap" else [])]
+            output = Path(scratch) / f"{method}{processes}"
+            load = round(os.getloadavg()[0], 2)
             seconds = run(processes, source, folder, output, options)
             manifest = [json.loads(line) for line in (output / "manifest.jsonl").read_text().splitlines()]
             written = sum(row["status"] == "written" for row in manifest)
             busy = {}
             for row in manifest:
                 busy[row["process"]] = busy.get(row["process"], 0.0) + row.get("seconds", 0.0)
-            rows.append({"processes": processes, "photos": len(manifest), "written": written,
+            rows.append({"method": method, "processes": processes, "load_before": load, "photos": len(manifest), "written": written,
                          "wall_s": round(seconds, 1), "photos_per_s": round(len(manifest) / seconds, 2),
                          "swap_s_per_process": {str(k): round(v, 1) for k, v in sorted(busy.items())}})
-    result = {"method": args.method, "model": model_name(args.model) if args.method == "fswap" else None,
-              "runs": rows, "two_over_one": round(rows[1]["photos_per_s"] / rows[0]["photos_per_s"], 2)}
+    speed = {(row["method"], row["processes"]): row["photos_per_s"] for row in rows}
+    result = {"model": model_name(args.model), "count": args.count, "runs": rows,
+              "two_over_one": {method: round(speed[method, 2] / speed[method, 1], 2) for method in args.methods},
+              "note": "load_before: the 1-minute load average before the run; on 2 cores a load above ~0.5 slows it"}
     path = write_result("batch_processes", result)
     for row in rows:
-        print(f"{row['processes']} process(es): {row['photos']} photos in {row['wall_s']} s, "
+        print(f"{row['method']}, {row['processes']} process(es): {row['photos']} photos in {row['wall_s']} s, "
               f"{row['photos_per_s']} photos/s")
     print(f"written: {path.relative_to(ROOT)}")
 

@@ -17,7 +17,6 @@ The command line uses it for `fswap swap SOURCE... FOLDER -o OUT_DIR` and `--tar
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from fswap.errors import FswapError, OutputError
 from fswap.fileio import check_output, write_atomically
 from fswap.imageio import WRITE_SUFFIXES, keeps_alpha, load_image, load_rgba, save_image, with_transparency
 from fswap.options import SwapOptions
+from fswap.processes import launched_processes, shard_path, share
 
 CLASSIC_CHECKPOINT = "classic landmark swap"
 #: The files in a folder of targets that are taken for photos (`fswap.imageio.READ_FORMATS`' suffixes).
@@ -226,7 +226,7 @@ def swap_files(swapper: FileSwapper, plan: BatchPlan, output_dir: Path | None = 
     from tqdm.auto import tqdm
 
     state = launched_processes()
-    jobs = plan.jobs if state is None else _share(plan.jobs, state)
+    jobs = share(plan.jobs, state)
     main = state is None or state.is_main_process
     skipped = plan.skipped if main else []
     report = BatchReport(skipped=[output for _, output in skipped])
@@ -249,7 +249,7 @@ def swap_files(swapper: FileSwapper, plan: BatchPlan, output_dir: Path | None = 
             bar.write(f"fswap: {target.name}: {error}", file=sys.stderr)
         rows.append(row | {"seconds": round(time.perf_counter() - start, 3)})
     if output_dir is not None:
-        shard = output_dir / f".{MANIFEST}.{rank}"
+        shard = shard_path(output_dir / MANIFEST, rank)
         write_atomically(shard, "".join(json.dumps(row) + "\n" for row in rows).encode())
     if state is not None:
         state.wait_for_everyone()
@@ -277,22 +277,6 @@ def merge_manifest(output_dir: Path) -> Path:
     for shard in shards:
         shard.unlink()
     return path
-
-
-def launched_processes():
-    """accelerate's `PartialState` when `accelerate launch` started several processes, else None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    import torch
-    from accelerate import PartialState
-
-    return PartialState(cpu=not torch.accelerator.is_available())
-
-
-def _share(jobs: list, state) -> list:
-    """This process's share of `jobs`: every job goes to exactly one process."""
-    with state.split_between_processes(jobs) as mine:
-        return list(mine)
 
 
 def _gather_reports(report: BatchReport, state) -> BatchReport:

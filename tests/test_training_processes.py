@@ -362,3 +362,39 @@ def test_a_state_resumes_on_another_number_of_processes(runs, saved_by, resumed_
 if __name__ == "__main__":  # the workers above, one per process under `accelerate launch`
     worker, output, *rest = sys.argv[1:]
     {"sampler": _worker_sampler, "gradients": _worker_gradients}[worker](Path(output), *map(Path, rest))
+
+
+# ------------------------------------------------------------------ the detector's data on two processes
+def test_the_swap_data_set_is_made_once_per_crop_across_two_processes_and_resumes(tiny_dataset, site, tmp_path):
+    """`accelerate launch -m fswap.data.swaps` on two processes makes the crops one process makes,
+    each once, both processes working; a rerun redoes only what is missing, and the log lines of a
+    process killed mid-write (a shard with a cut last line) are folded in at the next start."""
+    from fswap.data.swaps import generate_swap_dataset
+
+    arguments = ["--methods", "classic", "--size", "64", "--limit", "4"]
+    generate_swap_dataset(tiny_dataset, tmp_path / "one", ("classic",), size=64, limit=4, progress=False)
+    _launch(2, site, ["-m", "fswap.data.swaps"], str(tiny_dataset), str(tmp_path / "two"), *arguments)
+
+    def rows(folder: Path) -> list[dict]:
+        return [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+
+    one, two = rows(tmp_path / "one"), rows(tmp_path / "two")
+    files = sorted(row["file"] for row in two)
+    assert files == sorted(row["file"] for row in one) and len(set(files)) == len(files) == 16  # 8 real, 8 classic
+    assert {row["process"] for row in two} == {0, 1}
+    for file in files:
+        assert (tmp_path / "two" / file).read_bytes() == (tmp_path / "one" / file).read_bytes(), file
+    assert not list((tmp_path / "two").glob(".*.jsonl.*"))  # the shards were folded in
+
+    first, second = two[0], two[-1]
+    (tmp_path / "two" / first["file"]).unlink()
+    # A shard left by a killed process: one complete line (the second crop's), then a cut one.
+    line = json.dumps(second) + "\n"
+    (tmp_path / "two" / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in two[:-1]))
+    (tmp_path / "two" / ".metadata.jsonl.1").write_text(line + line[:20])
+    _launch(2, site, ["-m", "fswap.data.swaps"], str(tiny_dataset), str(tmp_path / "two"), *arguments)
+    again = rows(tmp_path / "two")
+    assert len(again) == 16 and again[-1]["file"] == first["file"]  # the deleted crop, made and logged once more
+    assert sorted({row["file"] for row in again}) == files
+    assert json.loads((tmp_path / "two" / "dataset.json").read_text())["counts"] == \
+        json.loads((tmp_path / "one" / "dataset.json").read_text())["counts"]

@@ -16,7 +16,13 @@ so the people of a held-out split appear in none of the training swaps. Every me
 same (target, source) pairs. The run resumes like `fswap data prepare`: crops are written
 atomically, the logs line by line, and a crop already logged is not made again.
 
-    python -c "from fswap.data.swaps import generate_swap_dataset; generate_swap_dataset('data/celeba', 'data/swaps')"
+Under `accelerate launch --num_processes N` each process swaps its share of the same work list
+(`fswap.processes`) and logs it to its own shard (`.metadata.jsonl.<process>`); the main process
+folds the shards into the logs when all are done, or at the start of the next run after an
+interruption.
+
+    python -m fswap.data.swaps data/celeba data/swaps
+    accelerate launch --config_file fswap/training/configs/cpu_2.yaml -m fswap.data.swaps data/celeba data/swaps
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from tqdm.auto import tqdm
+
+from fswap import processes
 
 # TODO(#26): these three log helpers become public (prepare.py or fswap.fileio); swaps.py then imports those.
 from fswap.data.prepare import _read_jsonl, _truncate_jsonl, _write_if_changed
@@ -98,7 +106,6 @@ def generate_swap_dataset(
         The folder's `dataset.json`: settings and crop counts per split and method.
     """
     from fswap.assets import default_model
-    from fswap.baselines.classic import ClassicFaceSwapper
     from fswap.pipeline import FaceSwapPipeline
 
     methods = tuple(methods)
@@ -107,32 +114,57 @@ def generate_swap_dataset(
         raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {methods}")
     if size < 32 or pairs_per_target < 1 or (limit is not None and limit < 2):
         raise ValueError(f"need size >= 32, pairs_per_target >= 1 and limit >= 2; got {size}, {pairs_per_target}, {limit}")
+    state = processes.launched_processes()  # under `accelerate launch`: this process's share only
     if pipeline is None:
         model = str(model or default_model())
-        pipeline = FaceSwapPipeline.from_pretrained(model)
+        pipeline = FaceSwapPipeline.from_pretrained(model, device=state and state.device)
     else:
         model = str(model) if model is not None else "a FaceSwapPipeline passed in"
     model = _portable(model)
     output_dir = Path(output_dir)
     settings = {"size": size, "margin": margin, "seed": seed, "model": model}
-    _claim_folder(output_dir, settings)
+    metadata_path, skipped_path = output_dir / METADATA_FILE, output_dir / SKIPPED_FILE
+    if processes.is_main(state):
+        _claim_folder(output_dir, settings)
+        for log in (metadata_path, skipped_path):  # what an interrupted run logged is kept
+            _truncate_jsonl(log, _read_jsonl(log)[0])
+            processes.fold_shards(log)
+        lines, rows = _read_jsonl(metadata_path)  # a crop whose file is gone is made again, and logged once
+        _truncate_jsonl(metadata_path, [line for line, row in zip(lines, rows, strict=True)
+                                        if (output_dir / row["file"]).is_file()])
+    processes.wait_for_everyone(state)
 
     photos = _read_photos(Path(data_dir), splits, limit)
-    work = []  # (target, source or None, method)
+    work = []  # (target, source or None, method), the same list on every process
     for split in splits:
         in_split = [p for p in photos if p.split == split]
         for target in in_split:
             work.append((target, None, REAL))
             for source in _pick_sources(target, in_split, pairs_per_target, seed):
                 work.extend((target, source, method) for method in methods)
-
-    metadata_path, skipped_path = output_dir / METADATA_FILE, output_dir / SKIPPED_FILE
-    lines, rows = _read_jsonl(metadata_path)
-    _truncate_jsonl(metadata_path, lines)
-    skip_lines, skips = _read_jsonl(skipped_path)
-    _truncate_jsonl(skipped_path, skip_lines)
+    rows, skips = _read_jsonl(metadata_path)[1], _read_jsonl(skipped_path)[1]
     done = {row["file"] for row in rows if (output_dir / row["file"]).is_file()} | {s["file"] for s in skips}
-    todo = [item for item in work if _crop_file(*item) not in done]
+    todo = processes.share([item for item in work if _crop_file(*item) not in done], state)
+
+    started = time.perf_counter()
+    rank = processes.rank(state)
+    with processes.shard_path(metadata_path, rank).open("a", encoding="utf-8") as metadata, \
+            processes.shard_path(skipped_path, rank).open("a", encoding="utf-8") as skipped:
+        _swap_crops(pipeline, methods, todo, output_dir, size, margin, metadata, skipped, rank,
+                    progress and processes.is_main(state))
+    processes.wait_for_everyone(state)
+    if processes.is_main(state):
+        for log in (metadata_path, skipped_path):
+            processes.fold_shards(log)
+        _write_summary(output_dir, settings, data_dir, seconds=time.perf_counter() - started)
+    processes.wait_for_everyone(state)
+    return json.loads((output_dir / DATASET_FILE).read_text(encoding="utf-8"))
+
+
+def _swap_crops(pipeline, methods: tuple[str, ...], todo: list, output_dir: Path, size: int, margin: float,
+                metadata, skipped, rank: int, progress: bool) -> None:
+    """Make the crops of `todo`, logging each to `metadata` (or `skipped`, with the reason) as it is written."""
+    from fswap.baselines.classic import ClassicFaceSwapper
 
     analyzer: FaceAnalyzer = pipeline.face_analyzer
     classic = ClassicFaceSwapper(analyzer) if "classic" in methods else None
@@ -140,7 +172,6 @@ def generate_swap_dataset(
         "fswap": lambda source, target: _fswap(pipeline, source, target),
         "classic": lambda source, target: _classic(classic, source, target),
     }
-    started = time.perf_counter()
     photo_cache: dict[Path, np.ndarray] = {}
 
     def photo(path: Path) -> np.ndarray:
@@ -150,44 +181,41 @@ def generate_swap_dataset(
             photo_cache[path] = load_image(path)
         return photo_cache[path]
 
-    bar = tqdm(total=len(todo), desc="swapping faces", unit="crop", disable=not progress, dynamic_ncols=True)
-    try:
-        with metadata_path.open("a", encoding="utf-8") as metadata, skipped_path.open("a", encoding="utf-8") as skipped:
-            for target, source, method in todo:
-                file = _crop_file(target, source, method)
-                try:
-                    if method == REAL:
-                        image, blend_mask = photo(target.path), None
-                    else:
-                        image, blend_mask = swappers[method](photo(source.path), photo(target.path))
-                    faces = analyzer.detect(image, landmarks=False, max_faces=1)
-                    if not faces:
-                        raise _NoCrop("no face found in the result")
-                except (FswapError, _NoCrop) as error:
-                    skipped.write(json.dumps({"file": file, "method": method, "target": target.name,
-                                              "source": source and source.name, "reason": str(error)}) + "\n")
-                    skipped.flush()
-                    bar.update()
-                    continue
-                matrix = alignment_matrix(faces[0].keypoints, size, margin)
-                save_image(output_dir / file, warp_face(image, matrix, size))
-                mask_file = None
-                if blend_mask is not None:
-                    mask_file = _mask_file(target, source, method)
-                    mask_crop = warp_face(blend_mask.astype(np.float32), matrix, size)
-                    save_image(output_dir / mask_file, np.clip(mask_crop * 255 + 0.5, 0, 255).astype(np.uint8))
-                row = {
-                    "file": file, "label": int(method != REAL), "method": method, "target": target.name,
-                    "source": source and source.name, "split": target.split, "mask": mask_file,
-                    "target_photo": str(target.path), "source_photo": source and str(source.path),
-                    "licence": target.licence, "box": np.round(faces[0].box, 1).tolist(),
-                }
-                metadata.write(json.dumps(row) + "\n")
-                metadata.flush()
-                bar.update()
-    finally:
-        bar.close()
+    for target, source, method in tqdm(todo, desc="swapping faces", unit="crop", disable=not progress,
+                                       dynamic_ncols=True):
+        file = _crop_file(target, source, method)
+        try:
+            if method == REAL:
+                image, blend_mask = photo(target.path), None
+            else:
+                image, blend_mask = swappers[method](photo(source.path), photo(target.path))
+            faces = analyzer.detect(image, landmarks=False, max_faces=1)
+            if not faces:
+                raise _NoCrop("no face found in the result")
+        except (FswapError, _NoCrop) as error:
+            skipped.write(json.dumps({"file": file, "method": method, "target": target.name,
+                                      "source": source and source.name, "reason": str(error)}) + "\n")
+            skipped.flush()
+            continue
+        matrix = alignment_matrix(faces[0].keypoints, size, margin)
+        save_image(output_dir / file, warp_face(image, matrix, size))
+        mask_file = None
+        if blend_mask is not None:
+            mask_file = _mask_file(target, source, method)
+            mask_crop = warp_face(blend_mask.astype(np.float32), matrix, size)
+            save_image(output_dir / mask_file, np.clip(mask_crop * 255 + 0.5, 0, 255).astype(np.uint8))
+        row = {
+            "file": file, "label": int(method != REAL), "method": method, "target": target.name,
+            "source": source and source.name, "split": target.split, "mask": mask_file,
+            "target_photo": str(target.path), "source_photo": source and str(source.path),
+            "licence": target.licence, "box": np.round(faces[0].box, 1).tolist(), "process": rank,
+        }
+        metadata.write(json.dumps(row) + "\n")
+        metadata.flush()
 
+
+def _write_summary(output_dir: Path, settings: dict, data_dir, seconds: float) -> None:
+    metadata_path, skipped_path = output_dir / METADATA_FILE, output_dir / SKIPPED_FILE
     _, rows = _read_jsonl(metadata_path)
     counts = Counter((row["split"], row["method"]) for row in rows)
     summary = {
@@ -196,10 +224,9 @@ def generate_swap_dataset(
         "counts": {split: {m: counts[(split, m)] for m in (REAL, *METHODS) if counts[(split, m)]}
                    for split in sorted({s for s, _ in counts})},
         "skipped": sum(1 for _ in _read_jsonl(skipped_path)[1]),
-        "seconds_this_run": round(time.perf_counter() - started, 1),
+        "seconds_this_run": round(seconds, 1),
     }
     _write_if_changed(output_dir / DATASET_FILE, json.dumps(summary, indent=2) + "\n")
-    return summary
 
 
 class _NoCrop(Exception):
@@ -342,3 +369,36 @@ def load_swap_crops(
         raise FswapError(f"{split} split of {', '.join(map(str, roots))} needs real and fake crops; found {Counter(r['method'] for r in rows)}")
     return SwapCrops(np.stack(images), np.stack(masks), labels, np.array([row["method"] for row in rows]),
                      rows, margins.pop())
+
+
+# ------------------------------------------------------------------------------ command line
+def main(argv: list[str] | None = None) -> dict:
+    """`python -m fswap.data.swaps DATA OUT`, or under `accelerate launch ... -m fswap.data.swaps`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fswap.data.swaps",
+        description="Swap faces of a prepared data set with fswap and the classic swap and save aligned crops, "
+        "the swap detector's training data. Resumes an interrupted run; under `accelerate launch "
+        "--num_processes N` each process swaps its share.")
+    parser.add_argument("data", type=Path, help="a folder from `fswap data prepare`")
+    parser.add_argument("output", type=Path, help="the swap data set folder (created, or resumed)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the shipped one)")
+    parser.add_argument("--size", type=int, default=128, help="side of the crops in pixels")
+    parser.add_argument("--pairs-per-target", type=int, default=1)
+    parser.add_argument("--limit", type=int, help="at most this many targets per split")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    summary = generate_swap_dataset(args.data, args.output, tuple(args.methods), model=args.model, size=args.size,
+                                    pairs_per_target=args.pairs_per_target, limit=args.limit, seed=args.seed)
+    if processes.is_main(processes.launched_processes()):
+        print(json.dumps(summary["counts"]), f"skipped {summary['skipped']}")
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except FswapError as error:
+        raise SystemExit(f"fswap: {error}") from None
