@@ -63,6 +63,16 @@ WRITE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP
                   ".bmp": "BMP"}
 
 
+def is_single_image(value) -> bool:
+    """Whether `value` is one image (`ImageInput`), not a list of them."""
+    return isinstance(value, (str, os.PathLike, bytes, bytearray, np.ndarray)) or hasattr(value, "getpixel")
+
+
+def image_name(image: ImageInput, fallback: str) -> str:
+    """How messages name `image`: its file name, else `fallback` ("source photo 2")."""
+    return Path(image).name if isinstance(image, (str, os.PathLike)) else fallback
+
+
 def load_image(
     image: ImageInput,
     *,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +56,7 @@ from fswap.faces.notices import (
 )
 from fswap.faces.render import SourceFace
 from fswap.hub.push import PushToHubMixin
-from fswap.imageio import ImageInput, load_image
+from fswap.imageio import ImageInput, image_name, is_single_image, load_image
 from fswap.models import AttributeEncoder, Generator, IdentityEncoder, OcclusionSegmenter, load_component
 from fswap.models.identity import mean_identity
 from fswap.options import RENDERINGS, OptionError, SwapOptions  # noqa: F401  (RENDERINGS: its old home)
@@ -310,125 +310,233 @@ class FaceSwapPipeline(PushToHubMixin):
             fswap.OptionError: an option has a value it cannot take (also a ValueError).
         """
         options = (options or SwapOptions()).replace(**option_changes)
-        two_stage = self.attribute_input == "warped_source"
-        if not options.refine and not two_stage:
-            raise OptionError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
+        self._check_options(options)
         timings: dict[str, float] = {}
         with timed(timings, "load"):
-            photos = _read_photos(source_images, target_image, target_faces)
+            target_name = image_name(target_image, "target photo")
+            target = load_image(target_image, name=target_name)
+            reference = None if _is_selector(target_faces) else _reference_photo(target_faces)
         with timed(timings, "detect"):
-            found = self._find_faces(photos, target_faces, source_faces)
-        mirrors = self._mirror_textures(photos, found, timings) if two_stage and options.mirror_sources else []
+            faces = self.face_analyzer.detect(target, embeddings=reference is not None)
+            selector = target_faces
+            if reference is not None:
+                selector = self.face_analyzer.largest_face(reference, name="reference photo", embeddings=True).embedding
+            chosen = select_faces(faces, selector, name=target_name)
+        sources = self.prepare_sources(source_images, source_faces, options=options,
+                                       mirrors_for=[faces[i] for i in chosen])
+        output = self.swap_faces(sources, target, faces, chosen, options=options, target_name=target_name)
+        output.timings = _added_timings(timings, sources.timings, output.timings)
+        return output
+
+    @torch.no_grad()
+    def prepare_sources(
+        self,
+        source_images: ImageInput | Sequence[ImageInput],
+        source_faces: int | Sequence[int | None] | None = None,
+        *,
+        options: SwapOptions | None = None,
+        mirrors_for: Sequence[Face] | None = None,
+    ) -> PreparedSources:
+        """Read and analyse one person's source photos once, for any number of swaps
+        (`swap_faces`): a video's frames, or many target photos.
+
+        Args:
+            source_images, source_faces: as in `__call__`.
+            options: the swap's options (`occlusion_aware`, `mirror_sources` and `rendering`
+                decide what is prepared).
+            mirrors_for: the target faces the sources will be swapped onto. A two-stage
+                checkpoint also offers a source face's mirror image where it is turned more like
+                one of them (`fswap.faces.mirror`). None: every photo's mirror image (a clip,
+                in which the head turns).
+
+        Raises:
+            fswap.ImageError: a photo cannot be read.
+            fswap.NoFaceError: a photo has no face (or not the one `source_faces` asks for).
+        """
+        options = options or SwapOptions()
+        timings: dict[str, float] = {}
+        size, margin = self.crop_size, self.crop_margin
+        with timed(timings, "load"):
+            images = [source_images] if is_single_image(source_images) else list(source_images)
+            if not images:
+                raise ValueError("give at least one source photo")
+            names = [image_name(image, f"source photo {i + 1}") for i, image in enumerate(images)]
+            photos = [load_image(image, name=name) for image, name in zip(images, names, strict=True)]
+        with timed(timings, "detect"):
+            per_photo = [self.face_analyzer.detect(photo) for photo in photos]
+            chosen = _per_source_photo(source_faces, len(photos))
+            faces = [face_numbered(found, index, name)
+                     for found, name, index in zip(per_photo, names, chosen, strict=True)]
+        mirrors = self._mirror_textures(photos, faces, mirrors_for, options, timings)
         with timed(timings, "align"):
-            crops = self._align(photos, found, mirrors)
+            crops = FaceCrops.align(photos + [photo for _, photo, _ in mirrors],
+                                    faces + [face for _, _, face in mirrors], size, margin)
         with timed(timings, "occlusion"):
-            occlusion = self._occlusion(crops, options.occlusion_aware)
+            batch = self.as_batch(crops.crops)
+            count = len(photos)
+            if options.occlusion_aware:
+                # The photos apart from their mirror images: the identity does not depend on
+                # which mirror images a swap asked for.
+                visible = torch.cat([self.occlusion_segmenter.predict_mask(part)
+                                     for part in (batch[:count], batch[count:]) if len(part)])
+            else:
+                visible = batch.new_ones(len(crops.crops), 1, size, size)
+            masks = list(visible.float().cpu().numpy()[:, 0])  # the photos', then the mirrors'
+            band = OUTLINE_BAND * size
+            regions = [region_mask(points, (size, size), "face") > 0.5 for points in crops.points]
+            # What covers each source face; where the photo's edge cuts the face off, its crop
+            # only reflects the photo, so that counts as covered too.
+            cut_off = [region & crops.outside(j) for j, region in enumerate(regions)]
+            occluders = [occluded_skin(region, mask, band) | outside
+                         for region, mask, outside in zip(regions, masks, cut_off, strict=True)]
+            areas = [max(region.sum(), 1) for region in regions]
+        prepared = PreparedSources(
+            photos=photos, names=names, per_photo=per_photo, chosen=chosen, faces=faces, crops=crops,
+            texture_photo=list(range(count)) + [j for j, _, _ in mirrors], batch=batch, visible=visible,
+            masks=masks, occluders=occluders,
+            covered_shares=[o.sum() / area for o, area in zip(occluders, areas, strict=True)],
+            outside_shares=[o.sum() / area for o, area in zip(cut_off, areas, strict=True)],
+            timings=timings,
+        )
         # The relit rendering forms the face from the source photos alone (`fswap.faces.render`):
-        # the identity encoder and the generator have no part in it, so they are not run.
-        relit = two_stage and options.full_resolution and options.rendering == "relit"
-        if not relit:
+        # the identity encoder has no part in it, so it is not run.
+        if not self._relit(options):
             with timed(timings, "identity"):
-                identity = self._identity(occlusion, len(photos.sources), len(found.chosen))
+                prepared.identity = self._identity(prepared)
+        return prepared
+
+    @torch.no_grad()
+    def swap_faces(
+        self,
+        sources: PreparedSources,
+        target_image: ImageInput,
+        faces: Sequence[Face],
+        swap: Sequence[int] | None = None,
+        *,
+        options: SwapOptions | None = None,
+        occlusion_filter: Callable[[np.ndarray], np.ndarray] | None = None,
+        target_name: str | None = None,
+    ) -> SwapOutput:
+        """Swap the person of `sources` (`prepare_sources`) onto the given faces of a target.
+
+        Args:
+            sources: the source photos, prepared once.
+            target_image: the photo (or a video's frame) whose faces are replaced.
+            faces: the target's faces: `face_analyzer.detect(target)`'s, or faces tracked through
+                a clip, with their landmarks.
+            swap: which of `faces` to swap, by index (default: all).
+            options: how the swap is made (`fswap.SwapOptions`).
+            occlusion_filter: given the swapped faces' occlusion masks [N, S, S] (1 = visible
+                skin), returns them changed before the blend masks are built from them: a video
+                smooths them over time.
+            target_name: the target's name in notices and errors.
+
+        Returns:
+            `SwapOutput`, as `__call__` gives it (its `faces` are `faces`).
+        """
+        options = options or SwapOptions()
+        self._check_options(options)
+        two_stage = self.attribute_input == "warped_source"
+        timings: dict[str, float] = {}
+        with timed(timings, "load"):
+            target = load_image(target_image, name=target_name or image_name(target_image, "target photo"))
+        faces = list(faces)
+        chosen = list(range(len(faces))) if swap is None else [int(i) for i in swap]
+        if any(not 0 <= i < len(faces) for i in chosen):
+            raise ValueError(f"swap={list(swap)} names faces beyond the {len(faces)} given")
+        with timed(timings, "align"):
+            crops = self._align(sources, target, [faces[i] for i in chosen])
+        with timed(timings, "occlusion"):
+            occlusion = self._occlusion(sources, crops, options.occlusion_aware, occlusion_filter)
+        relit = self._relit(options)
+        if not relit and sources.identity is None:  # prepared for the relit rendering
+            with timed(timings, "identity"):
+                sources.identity = self._identity(sources)
         if two_stage:
             with timed(timings, "first stage"):
                 stage = self._first_stage(crops, occlusion, options)
         else:
             stage = FirstStage.none(occlusion.skins, self.crop_size)
-        notices = _source_notices(photos, found, crops, occlusion, stage, two_stage, options.source_occluders)
+        notices = _source_notices(sources, crops, occlusion, stage, two_stage, options.source_occluders)
+        relit_sources = None
         if relit:
             swapped_crops, control_masks = stage.crops, []
-            sources = self._relit_sources(crops, stage, options.source_occluders)
+            relit_sources = self._relit_sources(crops, stage, options.source_occluders)
         else:
             with timed(timings, "generate"):
-                swapped_crops, control_masks = self._generate(identity, stage, occlusion, options.refine,
-                                                              two_stage)
+                swapped_crops, control_masks = self._generate(sources.identity.expand(len(chosen), -1), stage,
+                                                              occlusion, options.refine, two_stage)
         with timed(timings, "blend"):
-            image, results = self._blend(photos.target, found, crops, occlusion, stage, swapped_crops,
-                                         control_masks, sources if relit else None, options)
+            image, results = self._blend(target, faces, chosen, crops, occlusion, stage, swapped_crops,
+                                         control_masks, relit_sources, options)
         if options.watermark:
             with timed(timings, "watermark"):
                 # Re-found in the result, so the mark is aligned the way `fswap verify` will read it.
-                image = embed_watermark(image, [found.faces[i] for i in found.chosen], checkpoint=self.checkpoint_name,
+                image = embed_watermark(image, [faces[i] for i in chosen], checkpoint=self.checkpoint_name,
                                         analyzer=self.face_analyzer, unmarked=notices)
         return SwapOutput(
-            image=image, faces=found.faces, swapped=results, source_faces=found.source_faces,
-            source_occlusion_masks=occlusion.source_masks[:len(photos.sources)], timings=timings,
+            image=image, faces=faces, swapped=results, source_faces=sources.faces,
+            source_occlusion_masks=sources.masks[:sources.photo_count], timings=timings,
             notices=list(dict.fromkeys(n for n in notices if n)),
         )
 
     # ------------------------------------------------------------------ the swap's stages
-    def _find_faces(self, photos: _Photos, target_faces, source_faces) -> _FoundFaces:
-        """The face of each source photo, and the target's faces with those chosen."""
-        found = [self.face_analyzer.detect(image) for image in photos.sources]
-        chosen_sources = _per_source_photo(source_faces, len(photos.sources))
-        used = [face_numbered(faces, index, name)
-                for faces, name, index in zip(found, photos.source_names, chosen_sources, strict=True)]
-        faces = self.face_analyzer.detect(photos.target, embeddings=photos.reference is not None)
-        selector = target_faces
-        if photos.reference is not None:
-            selector = self.face_analyzer.largest_face(photos.reference, name="reference photo", embeddings=True).embedding
-        chosen = select_faces(faces, selector, name=photos.target_name)
-        return _FoundFaces(found, chosen_sources, used, faces, chosen)
+    def _check_options(self, options: SwapOptions) -> None:
+        if not options.refine and self.attribute_input != "warped_source":
+            raise OptionError("refine=False needs a two-stage checkpoint (attribute_input 'warped_source')")
 
-    def _mirror_textures(self, photos: _Photos, found: _FoundFaces, timings: dict) -> list[tuple]:
+    def _relit(self, options: SwapOptions) -> bool:
+        return self.attribute_input == "warped_source" and options.full_resolution and options.rendering == "relit"
+
+    def _mirror_textures(self, photos: list[np.ndarray], faces: list[Face], mirrors_for: Sequence[Face] | None,
+                         options: SwapOptions, timings: dict) -> list[tuple]:
         """A source face turned the other way from a target face offers its mirror image as a
         texture too: after the photos, as more source faces (the identity stays the photos').
         Each as (source photo index, mirrored photo, its face)."""
-        wanted = mirrors_wanted([face.landmarks for face in found.source_faces],
-                                [found.faces[i].landmarks for i in found.chosen])
+        if self.attribute_input != "warped_source" or not options.mirror_sources:
+            return []
+        wanted = range(len(photos)) if mirrors_for is None else mirrors_wanted(
+            [face.landmarks for face in faces], [face.landmarks for face in mirrors_for])
         mirrors = []
         if wanted:
             with timed(timings, "mirror"):
                 for j in wanted:
-                    found_again = mirrored_face(photos.sources[j], found.source_faces[j], self.face_analyzer)
+                    found_again = mirrored_face(photos[j], faces[j], self.face_analyzer)
                     if found_again is not None:
                         mirrors.append((j, *found_again))
         return mirrors
 
-    def _align(self, photos: _Photos, found: _FoundFaces, mirrors: list[tuple]) -> _Crops:
-        size, margin = self.crop_size, self.crop_margin
-        sources = FaceCrops.align(photos.sources + [photo for _, photo, _ in mirrors],
-                                  found.source_faces + [face for _, _, face in mirrors], size, margin)
-        targets = FaceCrops.align([photos.target] * len(found.chosen), [found.faces[i] for i in found.chosen],
-                                  size, margin)
+    def _align(self, sources: PreparedSources, target: np.ndarray, faces: list[Face]) -> _Crops:
+        size = self.crop_size
+        targets = FaceCrops.align([target] * len(faces), faces, size, self.crop_margin)
         face_masks = [region_mask(points, (size, size), "face") for points in targets.points]
-        texture_photo = list(range(len(photos.sources))) + [j for j, _, _ in mirrors]  # per source face: its photo
-        return _Crops(sources, targets, face_masks, texture_photo, len(photos.sources))
+        return _Crops(sources.crops, targets, face_masks, sources.texture_photo, sources.photo_count)
 
-    def _occlusion(self, crops: _Crops, occlusion_aware: bool) -> _Occlusion:
-        """What covers each face: the segmenter's masks, the target's visible skin, and each
-        source face's occluders and the share of it they (and the photo's edge) cover."""
-        size, sources = self.crop_size, crops.sources
-        source_batch, target_batch = self.as_batch(sources.crops), self.as_batch(crops.targets.crops)
+    def _occlusion(self, sources: PreparedSources, crops: _Crops, occlusion_aware: bool,
+                   occlusion_filter: Callable[[np.ndarray], np.ndarray] | None) -> _Occlusion:
+        """What covers each target face (the segmenter's masks, then `occlusion_filter`'s, and the
+        visible skin), beside what covers each source face."""
+        size = self.crop_size
+        target_batch = self.as_batch(crops.targets.crops)
         if occlusion_aware:
-            source_visible = self.occlusion_segmenter.predict_mask(source_batch)
             target_visible = self.occlusion_segmenter.predict_mask(target_batch)
         else:
-            source_visible = source_batch.new_ones(len(sources.crops), 1, size, size)
             target_visible = target_batch.new_ones(len(crops.targets.crops), 1, size, size)
-        source_masks = list(source_visible.float().cpu().numpy()[:, 0])  # the photos', then the mirrors'
         visible = target_visible.float().cpu().numpy()[:, 0]
+        if occlusion_filter is not None:
+            visible = np.asarray(occlusion_filter(visible), np.float32)
+            target_visible = torch.from_numpy(np.ascontiguousarray(visible))[:, None].to(target_batch.device,
+                                                                                          target_batch.dtype)
         band = OUTLINE_BAND * size
         skins = [visible_skin(mask, v, band) for mask, v in zip(crops.face_masks, visible, strict=True)]
-        source_regions = [region_mask(points, (size, size), "face") > 0.5 for points in sources.points]
-        # What covers each source face; where the photo's edge cuts the face off, its crop only
-        # reflects the photo, so that counts as covered too.
-        cut_off = [region & sources.outside(j) for j, region in enumerate(source_regions)]
-        source_occluders = [occluded_skin(region, mask, band) | outside
-                            for region, mask, outside in zip(source_regions, source_masks, cut_off, strict=True)]
-        areas = [max(region.sum(), 1) for region in source_regions]
-        return _Occlusion(
-            source_batch, target_batch, source_visible, target_visible, source_masks, visible, skins, source_occluders,
-            covered_shares=[occluders.sum() / area for occluders, area in zip(source_occluders, areas, strict=True)],
-            outside_shares=[outside.sum() / area for outside, area in zip(cut_off, areas, strict=True)],
-            band=band,
-        )
+        return _Occlusion(sources.batch, target_batch, sources.visible, target_visible, sources.masks, list(visible),
+                          skins, sources.occluders, sources.covered_shares, sources.outside_shares, band)
 
-    def _identity(self, occlusion: _Occlusion, photo_count: int, face_count: int) -> torch.Tensor:
-        """The source photos' mean identity embedding, once per target face."""
-        source_view, visible_view = identity_view(occlusion.source_batch[:photo_count],
-                                                  occlusion.source_visible[:photo_count], self.crop_margin)
-        return mean_identity(self.identity_encoder.encode(source_view, visible_view)).expand(face_count, -1)
+    def _identity(self, sources: PreparedSources) -> torch.Tensor:
+        """The source photos' mean identity embedding [1, D]."""
+        count = sources.photo_count
+        source_view, visible_view = identity_view(sources.batch[:count], sources.visible[:count], self.crop_margin)
+        return mean_identity(self.identity_encoder.encode(source_view, visible_view))
 
     def _first_stage(self, crops: _Crops, occlusion: _Occlusion, options: SwapOptions) -> FirstStage:
         """Doc 003's first stage: the chosen source texture warped onto each target face."""
@@ -459,7 +567,7 @@ class FaceSwapPipeline(PushToHubMixin):
             relit[j] = SourceFace.cut(sources.photos[j], sources.faces[j].landmarks, avoid, sources.matrices[j])
         return relit
 
-    def _blend(self, target: np.ndarray, found: _FoundFaces, crops: _Crops, occlusion: _Occlusion,
+    def _blend(self, target: np.ndarray, faces: list[Face], chosen: list[int], crops: _Crops, occlusion: _Occlusion,
                stage: FirstStage, swapped_crops: list[np.ndarray], control_masks: list[np.ndarray],
                relit_sources: dict[int, SourceFace] | None, options: SwapOptions) -> tuple[np.ndarray, list[SwappedFace]]:
         """Each swapped face formed at the photo's resolution and blended into a copy of it."""
@@ -470,8 +578,8 @@ class FaceSwapPipeline(PushToHubMixin):
         lower_face = jaw_rows(size, self.crop_margin)
         image = target.copy()  # each face is written into it in place
         results = []
-        for k, index in enumerate(found.chosen):
-            face = found.faces[index]
+        for k, index in enumerate(chosen):
+            face = faces[index]
             swapped = swapped_crops[k]
             trust_map = mirror_filled = None
             # The occluder cut is hard (then feathered): a half-confident mask must not ghost.
@@ -525,23 +633,29 @@ class FaceSwapPipeline(PushToHubMixin):
 
 # ------------------------------------------------------------------ what flows between the stages
 @dataclass
-class _Photos:
-    """The swap's inputs, read."""
+class PreparedSources:
+    """One person's source photos, analysed once (`FaceSwapPipeline.prepare_sources`): what every
+    swap from them shares, whether onto one photo's faces or a whole clip's."""
 
-    sources: list[np.ndarray]
-    source_names: list[str]
-    target: np.ndarray
-    target_name: str
-    reference: np.ndarray | None  # the photo of the person to replace, when `target_faces` is one
+    photos: list[np.ndarray]
+    names: list[str]
+    per_photo: list[list[Face]]  # every face of each photo
+    chosen: list[int | None]  # which of them was asked for (None: the largest)
+    faces: list[Face]  # the person's face in each photo
+    crops: FaceCrops  # the photos' faces, then their mirror images'
+    texture_photo: list[int]  # per source face: the photo it is (or mirrors)
+    batch: torch.Tensor  # the crops as the networks' input
+    visible: torch.Tensor  # [N, 1, S, S] the segmenter's non-occlusion masks
+    masks: list[np.ndarray]
+    occluders: list[np.ndarray]  # per source face: what covers it (or the photo's edge cuts off)
+    covered_shares: list[float]
+    outside_shares: list[float]
+    identity: torch.Tensor | None = None  # [1, D] the photos' mean identity (None: not needed yet)
+    timings: dict[str, float] = field(default_factory=dict)
 
-
-@dataclass
-class _FoundFaces:
-    per_source: list[list[Face]]  # every face of each source photo
-    chosen_sources: list[int | None]  # which of them was asked for (None: the largest)
-    source_faces: list[Face]  # the person's face in each source photo
-    faces: list[Face]  # every face of the target
-    chosen: list[int]  # the target faces to swap
+    @property
+    def photo_count(self) -> int:
+        return len(self.photos)
 
 
 @dataclass
@@ -572,42 +686,30 @@ class _Occlusion:
     band: float
 
 
-def _read_photos(source_images, target_image, target_faces) -> _Photos:
-    source_inputs = [source_images] if _is_single_image(source_images) else list(source_images)
-    if not source_inputs:
-        raise ValueError("give at least one source photo")
-    names = [_name(image, f"source photo {i + 1}") for i, image in enumerate(source_inputs)]
-    sources = [load_image(image, name=name) for image, name in zip(source_inputs, names, strict=True)]
-    target_name = _name(target_image, "target photo")
-    target = load_image(target_image, name=target_name)
-    reference = None if _is_selector(target_faces) else _reference_photo(target_faces)
-    return _Photos(sources, names, target, target_name, reference)
-
-
-def _source_notices(photos: _Photos, found: _FoundFaces, crops: _Crops, occlusion: _Occlusion, stage: FirstStage,
+def _source_notices(sources: PreparedSources, crops: _Crops, occlusion: _Occlusion, stage: FirstStage,
                     two_stage: bool, source_occluders: str) -> list[str]:
     """Plain-words notices about the source photos that make a poor swap (`fswap.faces.notices`)."""
-    names = [photos.source_names[j] for j in crops.texture_photo]
-    photo_count = len(photos.sources)
+    names = [sources.names[j] for j in crops.texture_photo]
+    photo_count = sources.photo_count
     # Each source photo that is largely covered or cut off says so (in two-stage checkpoints,
     # those whose texture is used: an uncovered photo turned as well is preferred to a covered one).
     per_source = [[covered_notice(name, covered - outside, source_occluders), cut_off_notice(name, outside)]
                   for name, covered, outside in zip(names, occlusion.covered_shares, occlusion.outside_shares,
                                                     strict=True)]
     if two_stage:
-        sources, targets, used = crops.sources, crops.targets, stage.texture_sources
+        textures, targets, used = crops.sources, crops.targets, stage.texture_sources
         notices = [notice for j in sorted(set(used)) for notice in per_source[j]]
         notices += [mirrored_notice(names[j]) for j in used if j >= photo_count]
-        notices += [turn_notice(names[j], sources.yaw(j), targets.yaw(k)) for k, j in enumerate(used)]
-        notices += [enlarged_notice(names[j], sources.size(j), targets.size(k)) for k, j in enumerate(used)]
-        notices += [colourless_notice(names[j], sources.colourless(j), targets.colourless(k))
+        notices += [turn_notice(names[j], textures.yaw(j), targets.yaw(k)) for k, j in enumerate(used)]
+        notices += [enlarged_notice(names[j], textures.size(j), targets.size(k)) for k, j in enumerate(used)]
+        notices += [colourless_notice(names[j], textures.colourless(j), targets.colourless(k))
                     for k, j in enumerate(used)]
     else:
         notices = [notice for said in per_source[:photo_count] for notice in said]
     # Every source photo gives identity, so each whose face was not chosen says when it may show
     # the wrong person.
     notices += [several_faces_notice(name, [np.sqrt(face.area) for face in faces])
-                for name, faces, index in zip(photos.source_names, found.per_source, found.chosen_sources, strict=True)
+                for name, faces, index in zip(sources.names, sources.per_photo, sources.chosen, strict=True)
                 if index is None]
     return notices
 
@@ -732,8 +834,13 @@ def _jaw_feather_share(value, error: type[Exception] = ValueError) -> float:
     return share
 
 
-def _is_single_image(value) -> bool:
-    return isinstance(value, (str, Path, bytes, bytearray, np.ndarray)) or hasattr(value, "getpixel")
+def _added_timings(*parts: dict[str, float]) -> dict[str, float]:
+    """Stage timings of several calls as one: a stage timed in more than one is added up."""
+    total: dict[str, float] = {}
+    for part in parts:
+        for stage, seconds in part.items():
+            total[stage] = total.get(stage, 0.0) + seconds
+    return total
 
 
 def _is_selector(value) -> bool:
@@ -767,7 +874,3 @@ def _reference_photo(target_faces) -> np.ndarray:
         raise ImageError(f'target_faces={target_faces!r} is neither "largest", "all", face numbers nor a reference '
                          "photo (no such file)")
     return load_image(target_faces, name="reference photo")
-
-
-def _name(image, fallback: str) -> str:
-    return Path(image).name if isinstance(image, (str, Path)) else fallback

@@ -14,6 +14,7 @@ from fswap.errors import CheckpointError, ModelNotFoundError, NoFaceError
 from fswap.faces import region_mask
 from fswap.faces.align import jaw_rows
 from fswap.imageio import load_image
+from fswap.options import SwapOptions
 
 
 @pytest.fixture(scope="module")
@@ -367,3 +368,47 @@ def test_an_open_target_mouth_keeps_its_own_teeth_in_the_photo(pipe):
     # Asked to, it stretches the source's closed mouth over the teeth.
     stretched = two_stage(closed_mouth, target, keep_open_mouths=False, **options)
     assert (stretched.blend_mask()[teeth] > 0.5).all()
+
+
+# ------------------------------------------------------------------ prepare once, swap many
+def test_sources_prepared_once_swap_several_targets_as_the_call_does(two_stage, source_path, t1_image):
+    """`prepare_sources` + `swap_faces` are `__call__`'s two halves: bit for bit, and the prepared
+    sources serve any number of targets (a video's frames, a folder of photos)."""
+    faces = two_stage.face_analyzer.detect(t1_image)
+    crop = np.ascontiguousarray(t1_image[:, : t1_image.shape[1] // 2])
+    crop_faces = two_stage.face_analyzer.detect(crop)
+    prepared = two_stage.prepare_sources(source_path, mirrors_for=[faces[2], crop_faces[0]])
+    for target, target_faces, swap in ((t1_image, faces, [2]), (crop, crop_faces, [0])):
+        expected = two_stage(source_path, target, target_faces=swap[0])
+        output = two_stage.swap_faces(prepared, target, target_faces, swap)
+        assert np.array_equal(output.image, expected.image)
+        assert [s.index for s in output.swapped] == swap and output.notices == expected.notices
+    with pytest.raises(ValueError, match=r"swap=\[6\] names faces beyond the 6 given"):
+        two_stage.swap_faces(prepared, t1_image, faces, [6])
+
+
+def test_sources_prepared_for_the_relit_rendering_find_their_identity_when_needed(two_stage, source_path, t1_image):
+    faces = two_stage.face_analyzer.detect(t1_image)
+    relit = two_stage.prepare_sources(source_path, options=SwapOptions(rendering="relit"))
+    assert relit.identity is None  # the relit rendering runs no identity encoder
+    pasted = two_stage.swap_faces(relit, t1_image, faces, [0], options=SwapOptions(watermark=False))
+    again = two_stage.swap_faces(two_stage.prepare_sources(source_path), t1_image, faces, [0],
+                                 options=SwapOptions(watermark=False))
+    assert relit.identity is not None and np.array_equal(pasted.image, again.image)
+
+
+def test_an_occlusion_filter_decides_what_is_pasted(two_stage, source_path, t1_image):
+    """`occlusion_filter` sees the faces' occlusion masks before the blend masks are made from
+    them: masks saying 'all covered' leave the photo as it was."""
+    faces = two_stage.face_analyzer.detect(t1_image)
+    prepared = two_stage.prepare_sources(source_path)
+    seen = []
+
+    def all_covered(masks: np.ndarray) -> np.ndarray:
+        seen.append(masks.shape)
+        return np.zeros_like(masks)
+
+    output = two_stage.swap_faces(prepared, t1_image, faces, [0, 1], options=SwapOptions(watermark=False),
+                                  occlusion_filter=all_covered)
+    assert seen == [(2, two_stage.crop_size, two_stage.crop_size)]
+    assert np.array_equal(output.image, t1_image) and output.blend_mask().max() == 0

@@ -29,6 +29,7 @@ from fswap.video.options import VideoOptions
 from fswap.video.selection import Selection
 from fswap.video.smoothing import ColourSmoother, FaceSmoother, LowPass
 from fswap.video.stages import (
+    ClassicSources,
     PreparedSources,
     SwappedRegion,
     prepare_sources,
@@ -114,7 +115,7 @@ class VideoSwapper:
                                                      name="reference photo", embeddings=True).embedding
                           for photo, _ in pairs]
         self.selection = Selection(faces, references, self.options.same_person)
-        self.sources: list[PreparedSources] = [prepare_sources(swapper, source, self.swap_options)
+        self.sources: list[PreparedSources | ClassicSources] = [prepare_sources(swapper, source, self.swap_options)
                                                for _, source in pairs]
         self.checkpoint = (swapper.checkpoint_name or "unnamed checkpoint") if isinstance(
             swapper, FaceSwapPipeline) else "classic landmark swap"
@@ -202,7 +203,7 @@ class VideoSwapper:
                 smoother.reset()
         return state["face"](track.last_face, time, track.detected)
 
-    def _swap(self, image: np.ndarray, prepared: PreparedSources, group: list[Track], smoothed: dict[int, Face],
+    def _swap(self, image: np.ndarray, prepared: PreparedSources | ClassicSources, group: list[Track], smoothed: dict[int, Face],
               time: float):
         faces = [smoothed[track.id] for track in group]
         if isinstance(self.swapper, ClassicFaceSwapper):
