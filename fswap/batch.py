@@ -94,6 +94,10 @@ class FileSwapper:
             self._pipeline = FaceSwapPipeline.from_pretrained(self.model or default_model(), revision=self.revision,
                                                               device=self.device)
             self.checkpoint = self._pipeline.checkpoint_name or "unnamed checkpoint"
+            # The source photos are read and analysed once for the run (a target that wants a
+            # mirror image of them has them prepared again: `FaceSwapPipeline.__call__`).
+            self._sources = self._pipeline.prepare_sources(self.sources, self.source_faces, options=self.options,
+                                                           mirrors_for=[])
         else:
             raise FswapError(f"method must be fswap or classic, not {self.method!r}")
 
@@ -135,8 +139,7 @@ class FileSwapper:
 
     def _swap(self, target: Path):
         if self.method == "fswap":
-            result = self._pipeline(self.sources, target, target_faces=self.target_faces,
-                                    source_faces=self.source_faces, options=self.options)
+            result = self._pipeline(self._sources, target, target_faces=self.target_faces, options=self.options)
             return result.image, dict(result.timings), list(result.notices)
         notices = ["the classic swap uses the first source photo only"] if len(self.sources) > 1 else []
         result = self._classic(

@@ -284,7 +284,10 @@ class FaceSwapPipeline(PushToHubMixin):
 
         Args:
             source_images: one photo (path, bytes, PIL image or RGB array) or several photos of
-                the same person; their identities are averaged (more photos, steadier identity),
+                the same person, or those photos prepared once for many swaps
+                (`prepare_sources(..., mirrors_for=[])`: used as they are for a target that needs
+                no mirror image, prepared again for one that does; `source_faces` is then theirs).
+                Several photos' identities are averaged (more photos, steadier identity),
                 and a two-stage checkpoint takes each target's face texture from the photo whose
                 head is turned most like it (of photos turned about as well, one whose face is not
                 largely covered). The largest face of each photo is used unless `source_faces`
@@ -322,8 +325,12 @@ class FaceSwapPipeline(PushToHubMixin):
             if reference is not None:
                 selector = self.face_analyzer.largest_face(reference, name="reference photo", embeddings=True).embedding
             chosen = select_faces(faces, selector, name=target_name)
-        sources = self.prepare_sources(source_images, source_faces, options=options,
-                                       mirrors_for=[faces[i] for i in chosen])
+        sources = source_images
+        if not isinstance(sources, PreparedSources) or not self._serves(sources, faces, chosen, options):
+            if isinstance(sources, PreparedSources):  # prepared for other targets: again, from its photos
+                source_images, source_faces = sources.inputs, sources.chosen
+            sources = self.prepare_sources(source_images, source_faces, options=options,
+                                           mirrors_for=[faces[i] for i in chosen])
         output = self.swap_faces(sources, target, faces, chosen, options=options, target_name=target_name)
         output.timings = _added_timings(timings, sources.timings, output.timings)
         return output
@@ -367,7 +374,7 @@ class FaceSwapPipeline(PushToHubMixin):
             chosen = _per_source_photo(source_faces, len(photos))
             faces = [face_numbered(found, index, name)
                      for found, name, index in zip(per_photo, names, chosen, strict=True)]
-        mirrors = self._mirror_textures(photos, faces, mirrors_for, options, timings)
+        mirrors, wanted = self._mirror_textures(photos, faces, mirrors_for, options, timings)
         with timed(timings, "align"):
             crops = FaceCrops.align(photos + [photo for _, photo, _ in mirrors],
                                     faces + [face for _, _, face in mirrors], size, margin)
@@ -391,6 +398,8 @@ class FaceSwapPipeline(PushToHubMixin):
                          for region, mask, outside in zip(regions, masks, cut_off, strict=True)]
             areas = [max(region.sum(), 1) for region in regions]
         prepared = PreparedSources(
+            inputs=images, asked_mirrors=None if mirrors_for is None else tuple(wanted),
+            occlusion_aware=options.occlusion_aware, mirror_sources=options.mirror_sources,
             photos=photos, names=names, per_photo=per_photo, chosen=chosen, faces=faces, crops=crops,
             texture_photo=list(range(count)) + [j for j, _, _ in mirrors], batch=batch, visible=visible,
             masks=masks, occluders=occluders,
@@ -489,14 +498,12 @@ class FaceSwapPipeline(PushToHubMixin):
         return self.attribute_input == "warped_source" and options.full_resolution and options.rendering == "relit"
 
     def _mirror_textures(self, photos: list[np.ndarray], faces: list[Face], mirrors_for: Sequence[Face] | None,
-                         options: SwapOptions, timings: dict) -> list[tuple]:
+                         options: SwapOptions, timings: dict) -> tuple[list[tuple], list[int]]:
         """A source face turned the other way from a target face offers its mirror image as a
         texture too: after the photos, as more source faces (the identity stays the photos').
-        Each as (source photo index, mirrored photo, its face)."""
-        if self.attribute_input != "warped_source" or not options.mirror_sources:
-            return []
-        wanted = range(len(photos)) if mirrors_for is None else mirrors_wanted(
-            [face.landmarks for face in faces], [face.landmarks for face in mirrors_for])
+        Each as (source photo index, mirrored photo, its face); and the photos whose mirror image
+        was wanted (found or not)."""
+        wanted = self._mirrors_wanted(faces, mirrors_for, options)
         mirrors = []
         if wanted:
             with timed(timings, "mirror"):
@@ -504,7 +511,22 @@ class FaceSwapPipeline(PushToHubMixin):
                     found_again = mirrored_face(photos[j], faces[j], self.face_analyzer)
                     if found_again is not None:
                         mirrors.append((j, *found_again))
-        return mirrors
+        return mirrors, list(wanted)
+
+    def _mirrors_wanted(self, faces: list[Face], mirrors_for: Sequence[Face] | None, options: SwapOptions) -> list[int]:
+        """The source photos whose mirror image the faces `mirrors_for` want (all: None)."""
+        if self.attribute_input != "warped_source" or not options.mirror_sources:
+            return []
+        if mirrors_for is None:
+            return list(range(len(faces)))
+        return mirrors_wanted([face.landmarks for face in faces], [face.landmarks for face in mirrors_for])
+
+    def _serves(self, sources: PreparedSources, faces: list[Face], chosen: list[int], options: SwapOptions) -> bool:
+        """Whether `sources` swap the chosen faces as sources prepared for them would: made with
+        the same occlusion and mirror options, and holding the mirror images they want, no others."""
+        wanted = self._mirrors_wanted(sources.faces, [faces[i] for i in chosen], options)
+        return (sources.occlusion_aware == options.occlusion_aware and sources.mirror_sources == options.mirror_sources
+                and sources.asked_mirrors == tuple(wanted))
 
     def _align(self, sources: PreparedSources, target: np.ndarray, faces: list[Face]) -> _Crops:
         size = self.crop_size
@@ -637,6 +659,10 @@ class PreparedSources:
     """One person's source photos, analysed once (`FaceSwapPipeline.prepare_sources`): what every
     swap from them shares, whether onto one photo's faces or a whole clip's."""
 
+    inputs: list[ImageInput]  # the photos as given
+    asked_mirrors: tuple[int, ...] | None  # the photos whose mirror image was wanted (None: all)
+    occlusion_aware: bool  # the options they were prepared with
+    mirror_sources: bool
     photos: list[np.ndarray]
     names: list[str]
     per_photo: list[list[Face]]  # every face of each photo

@@ -412,3 +412,16 @@ def test_an_occlusion_filter_decides_what_is_pasted(two_stage, source_path, t1_i
                                   occlusion_filter=all_covered)
     assert seen == [(2, two_stage.crop_size, two_stage.crop_size)]
     assert np.array_equal(output.image, t1_image) and output.blend_mask().max() == 0
+
+
+def test_prepared_sources_in_place_of_photos_give_the_same_swaps(two_stage, t1_image):
+    """Sources prepared once (`mirrors_for=[]`, as batch swapping does) swap every target as the
+    photos do: used as they are where no mirror image is wanted, prepared again where one is."""
+    source = np.ascontiguousarray(t1_image[:, ::-1])  # six faces turned the other way
+    prepared = two_stage.prepare_sources(source, 1, mirrors_for=[])
+    for face in range(6):
+        alone = two_stage(source, t1_image, target_faces=face, source_faces=1, watermark=False)
+        reused = two_stage(prepared, t1_image, target_faces=face, watermark=False)
+        assert np.array_equal(reused.image, alone.image), face
+        assert [s.texture_mirrored for s in reused.swapped] == [s.texture_mirrored for s in alone.swapped]
+    assert prepared.asked_mirrors == ()  # what was prepared is left as it was
