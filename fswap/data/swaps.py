@@ -27,7 +27,6 @@ interruption.
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import time
@@ -48,7 +47,8 @@ from fswap.errors import FswapError
 from fswap.faces import FaceAnalyzer, alignment_matrix, warp_face
 from fswap.imageio import load_image, save_image
 
-METHODS = ("fswap", "classic")
+#: "fswap": the default rendering; "relit": `rendering="relit"` (the app offers both); "classic": the landmark swap.
+METHODS = ("fswap", "classic", "relit")
 REAL = "real"
 DATASET_FILE = "dataset.json"
 METADATA_FILE = "metadata.jsonl"
@@ -90,7 +90,8 @@ def generate_swap_dataset(
         data_dir: a folder written by `fswap data prepare`; its manifest's `origin` photos are
             the real faces (one face each: the largest).
         output_dir: the swap data set; created if needed, resumed if it holds one.
-        methods: any of "fswap" (the pipeline) and "classic" (`ClassicFaceSwapper`).
+        methods: any of "fswap" (the pipeline), "relit" (the pipeline's relit rendering) and
+            "classic" (`ClassicFaceSwapper`).
         pipeline: a loaded `FaceSwapPipeline`; by default `model` is loaded.
         model: checkpoint folder or Hub id for the pipeline (default: `fswap.assets.default_model()`).
         size: side of the saved crops in pixels.
@@ -170,6 +171,7 @@ def _swap_crops(pipeline, methods: tuple[str, ...], todo: list, output_dir: Path
     classic = ClassicFaceSwapper(analyzer) if "classic" in methods else None
     swappers = {
         "fswap": lambda source, target: _fswap(pipeline, source, target),
+        "relit": lambda source, target: _fswap(pipeline, source, target, rendering="relit"),
         "classic": lambda source, target: _classic(classic, source, target),
     }
     photo_cache: dict[Path, np.ndarray] = {}
@@ -233,10 +235,10 @@ class _NoCrop(Exception):
     pass
 
 
-def _fswap(pipeline, source_image: np.ndarray, target_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fswap(pipeline, source_image: np.ndarray, target_image: np.ndarray, rendering: str = "pasted",
+           ) -> tuple[np.ndarray, np.ndarray]:
     # No provenance watermark: a detector must learn the swap's own traces, not fswap's signature.
-    options = {"watermark": False} if "watermark" in inspect.signature(pipeline.__call__).parameters else {}
-    output = pipeline(source_image, target_image, **options)
+    output = pipeline(source_image, target_image, watermark=False, rendering=rendering)
     return output.image, output.blend_mask()
 
 
