@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import inspect
 import io
 import math
 import time
@@ -170,10 +169,9 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def swap_unmarked(pipe: FaceSwapPipeline, source: str, target: str):
-    """A swap without the pipeline's own watermark (when it has one): the benchmark marks, and
-    the unmarked outputs are the false-alarm negatives."""
-    options = {"watermark": False} if "watermark" in inspect.signature(pipe.__call__).parameters else {}
-    return pipe(source, target, **options)
+    """A swap without the pipeline's own watermark: the benchmark marks, and the unmarked outputs
+    are the false-alarm negatives. (`watermark` is a `SwapOptions` field, given as a keyword.)"""
+    return pipe(source, target, watermark=False)
 
 
 def baseline_dwtdct(outputs: list[np.ndarray]) -> dict | None:
@@ -297,7 +295,8 @@ def main() -> None:
         "scheme": {
             "name": watermark.SCHEME, "payload_bits": watermark.PAYLOAD_BITS, "magic_bits": watermark.MAGIC_BITS,
             "tag_bits": watermark.TAG_BITS, "step": watermark.STEP, "frame": watermark.FRAME_SIZE,
-            "grid": watermark.GRID, "search_points": watermark.SEARCH_POINTS, "threshold": THRESHOLD,
+            "grid": watermark.GRID, "search_points": watermark.SEARCH_POINTS, "steps_read": list(watermark.STEPS),
+            "trials": watermark.TRIALS, "threshold": THRESHOLD,
         },
         "psnr_db_mean": {name: round(float(np.mean(values)), 2) for name, values in quality.items()},
         "psnr_db_min": {name: round(float(np.min(values)), 2) for name, values in quality.items()},

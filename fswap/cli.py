@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fswap.errors import FswapError
 from fswap.options import add_option_flags, options_from_flags
-from fswap.video.options import add_video_flags
+from fswap.video.options import VERIFY_FRAMES, add_video_flags
 
 
 def _positive_int(text: str) -> int:
@@ -82,9 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument(
         "--faces",
         type=_face_selector,
-        default="largest",
         help='which target faces: "largest" (default), "all", an index ("2"), indices ("0,3"), '
         "or the path of a reference photo of the person to replace",
+    )
+    swap.add_argument(
+        "--map", action="append", metavar="REF=SOURCE",
+        help="a video: put the person of photo SOURCE in place of the person of reference photo REF, wherever "
+        "they appear; repeat for several people at once (as Deep-Live-Cam's 'map faces'; a REF given twice takes "
+        "both SOURCE photos). The sources then come from --map alone: name only the video before -o",
     )
     swap.add_argument(
         "--source-faces",
@@ -113,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
     provenance = swap.add_argument_group(
         "provenance",
-        "Every result carries an invisible watermark in each swapped face and Content Credentials (a signed "
-        "C2PA manifest: a composite made with trained algorithmic media, by fswap, with this checkpoint). "
+        "Every result carries an invisible watermark in each swapped face (of every frame, in a video) and Content "
+        "Credentials (a signed C2PA manifest: a composite made with trained algorithmic media, by fswap, with this "
+        "checkpoint; a video in mp4, m4v or mov: an mkv cannot carry one). "
         "Without --c2pa-cert/--c2pa-key the manifest is signed with a local test certificate generated on "
         "first use in $FSWAP_C2PA_DIR or ~/.cache/fswap/c2pa (it proves integrity, not identity).",
     )
@@ -128,14 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser(
         "verify",
-        help="read an image's Content Credentials and fswap watermark",
+        help="read an image's or a video's Content Credentials and fswap watermark",
         description="Report the C2PA manifest of IMAGE (valid, tampered or absent; who signed it, what made it) "
         "and fswap's invisible face watermark (found with its bit accuracy and false-alarm bound, or absent). "
-        "Offline: nothing is fetched. Exit status 0 either way; use --json for scripts.",
+        "A video (known by its content) is checked frame by frame: the share of the frames with a face in which "
+        "the watermark is found. Offline: nothing is fetched. Exit status 0 either way; use --json for scripts.",
     )
-    verify.add_argument("image", type=Path, help="image to check")
+    verify.add_argument("image", type=Path, metavar="FILE", help="image or video to check")
     verify.add_argument("--trust", type=Path, help="PEM root certificate(s) whose signers count as trusted")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--frames", type=_positive_int, default=VERIFY_FRAMES, metavar="N",
+                        help=f"a video: read every frame up to N, and N evenly spaced frames of a longer clip "
+                        f"(default {VERIFY_FRAMES}; each takes about 0.1 s at 720p)")
 
     detect_swap = commands.add_parser(
         "detect-swap",
@@ -345,6 +355,10 @@ def _detect(args) -> int:
 
 def _split_photos(parser: argparse.ArgumentParser, args) -> None:
     """`fswap swap`'s photos as `args.source` (a list) and `args.target` (None with --targets)."""
+    if args.map:  # the sources come in the pairs: anything else given is refused by `_swap_mapped`
+        args.source, args.target = list(args.photos[:-1]), args.photos[-1]
+        return
+    args.faces = "largest" if args.faces is None else args.faces
     if args.targets:
         args.source, args.target = list(args.photos), None
     elif len(args.photos) < 2:
@@ -356,6 +370,8 @@ def _split_photos(parser: argparse.ArgumentParser, args) -> None:
 def _swap(args) -> int:
     from fswap.batch import launched_processes, photos_in, plan_batch, result_name, swap_files
 
+    if args.map:
+        return _swap_mapped(args)
     sources, targets = args.source, args.targets or [args.target]
     if args.source_faces and len(args.source_faces) != len(sources):
         raise FswapError(f"--source-faces gives {len(args.source_faces)} face number(s) for {len(sources)} source "
@@ -390,23 +406,40 @@ def _swap(args) -> int:
 
 
 def _is_video(path: Path) -> bool:
-    """Whether `path` is a video (by its content); a photo is read as a photo."""
+    """Whether `path` is a video (by its content); a photo is read as a photo. A file named as a
+    video (clip.mp4) that is neither gets FFmpeg's reason why it is not one (a `VideoError`)."""
     if not path.is_file() or path.suffix.lower() in _photo_suffixes():
         return False
     try:
-        from fswap.video import is_video
+        from fswap.video import is_video, probe_video
+        from fswap.video.probe import VIDEO_SUFFIXES
     except ImportError:  # installed without the [video] extra (PyAV): the file is tried as a photo
         return False
-    return is_video(path)
+    if is_video(path):
+        return True
+    if path.suffix.lower() in VIDEO_SUFFIXES and not _opens_as_photo(path):
+        probe_video(path, limits=False)  # raises the VideoError that says what is wrong with it
+    return False
 
 
-def _swap_video(args, sources: list[Path], video: Path) -> int:
+def _opens_as_photo(path: Path) -> bool:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path):
+            return True
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        return False
+
+
+def _swap_video(args, sources: list[Path], video: Path, mapping: list | None = None) -> int:
     """`fswap swap SOURCE... VIDEO -o OUT`: every frame, the faces tracked (`fswap.video.swap_video`)."""
     from fswap.video import swap_video, video_options_from_flags
 
     output = _into_folder(args.output, f"{video.stem}_swapped.mp4")
     reference = args.faces if isinstance(args.faces, Path) else None
-    faces = 0 if reference is not None or args.faces == "largest" else args.faces
+    faces = 0 if reference is not None or args.faces in (None, "largest") else args.faces
+    credentials = _c2pa_credentials(args)  # a bad certificate is refused before the work, not after it
     if args.method == "classic":
         from fswap.baselines.classic import ClassicFaceSwapper
 
@@ -416,12 +449,63 @@ def _swap_video(args, sources: list[Path], video: Path) -> int:
         from fswap.pipeline import FaceSwapPipeline
 
         swapper = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
-    result = swap_video(swapper, sources, video, output, faces=faces, reference=reference,
-                        options=video_options_from_flags(args, watermark=not args.no_provenance),
-                        swap_options=options_from_flags(args, watermark=not args.no_provenance))
+    provenance = not args.no_provenance
+    result = swap_video(swapper, sources or None, video, output, faces=faces, reference=reference, mapping=mapping,
+                        options=video_options_from_flags(args, watermark=provenance, content_credentials=provenance),
+                        swap_options=options_from_flags(args, watermark=provenance), credentials=credentials)
+    for notice in result.notices:
+        print(f"note: {notice}", file=sys.stderr)
     print(f"wrote {result.path} ({result.frames} frames, {result.swapped_frames} with a swapped face, "
           f"{result.fps:.1f} fps)")
     return 0
+
+
+def _swap_mapped(args) -> int:
+    """`fswap swap VIDEO --map REF=SOURCE ... -o OUT`: each reference's person gets their own source."""
+    if args.targets:
+        raise FswapError("--map swaps one video: name it before -o, without --targets")
+    if args.source:
+        raise FswapError(f"--map gives the source photos: name only the video before -o, not {len(args.photos)} "
+                         f"files ({', '.join(path.name for path in args.photos)})")
+    if args.faces is not None:
+        raise FswapError("--map chooses whom to swap by its reference photos: leave out --faces")
+    if args.source_faces:
+        raise FswapError("--map takes the largest face of each source photo: leave out --source-faces "
+                         "(crop a group photo to the person)")
+    mapping = _mapping(args.map)
+    video = args.target
+    if not video.exists():
+        raise FswapError(f"{video}: no such file")
+    if not _is_video(video):
+        what = "a folder" if video.is_dir() else "not a video"
+        raise FswapError(f"--map works on a video, and {video} is {what}; for a photo, swap one person at a time "
+                         "(fswap swap SOURCE PHOTO --faces REF -o OUT, then the result with the next pair)")
+    return _swap_video(args, [], video, mapping)
+
+
+def _mapping(pairs: list[str]) -> list[tuple[Path, Path | list[Path]]]:
+    """`--map REF=SOURCE` values as (reference photo, source photo(s)) per person, in the order
+    given; a reference given twice takes both sources (photos of one person, averaged)."""
+    people: dict[Path, list[Path]] = {}
+    for text in pairs:
+        reference, source = _map_pair(text)
+        people.setdefault(reference, []).append(source)
+    return [(reference, sources[0] if len(sources) == 1 else sources) for reference, sources in people.items()]
+
+
+def _map_pair(text: str) -> tuple[Path, Path]:
+    """"REF=SOURCE" as two existing files; a name holding "=" is split where both sides are files."""
+    splits = [(Path(text[:at]), Path(text[at + 1:])) for at, char in enumerate(text)
+              if char == "=" and text[:at].strip() and text[at + 1:].strip()]
+    if not splits:
+        raise FswapError(f"--map {text!r} is not REF=SOURCE (a photo of the person to replace, '=', a photo of "
+                         "the person to put in)")
+    for reference, source in splits:
+        if reference.is_file() and source.is_file():
+            return reference, source
+    reference, source = splits[0]
+    missing = reference if not reference.is_file() else source
+    raise FswapError(f"--map {text}: no such file {missing}")
 
 
 def _file_swapper(args, sources: list[Path], device=None):
@@ -453,22 +537,49 @@ def _c2pa_credentials(args):
 
 
 def _verify(args) -> int:
-    from fswap.provenance import verify
+    from fswap.provenance import verify, verify_video
 
     trust = _read_small_file(args.trust, "--trust") if args.trust else None
-    report = verify(args.image, trust_anchors=trust)
+    if _is_video(args.image):
+        report = verify_video(args.image, frames=args.frames, trust_anchors=trust, progress=not args.json)
+        as_json = _verify_video_json
+    else:
+        report = verify(args.image, trust_anchors=trust)
+        as_json = _verify_json
     if args.json:
-        print(json.dumps(_verify_json(args.image, report), indent=2))
+        print(json.dumps(as_json(args.image, report), indent=2))
     else:
         print(f"{args.image}:")
         print(report.summary())
     return 0
 
 
-def _verify_json(image: Path, report) -> dict:
+def _manifest_json(manifest) -> dict:
     from dataclasses import asdict
 
-    manifest = {key: value for key, value in asdict(report.manifest).items() if key != "manifest"}
+    return {key: value for key, value in asdict(manifest).items() if key != "manifest"}
+
+
+def _verify_video_json(video: Path, report) -> dict:
+    def rounded(log10_p):
+        return None if log10_p is None else round(float(log10_p), 2)
+
+    frames = [{"index": check.index, "time": round(check.time, 4), "faces": check.faces,
+               "log10_p": rounded(check.log10_p), "found": bool(check.found),
+               "tag": None if check.tag is None else f"{check.tag:04x}"} for check in report.frames]
+    watermark = {
+        "found": report.found, "log10_p": rounded(report.log10_p),
+        "share": None if report.share is None else round(report.share, 4),
+        "frames_total": report.total_frames, "frames_checked": len(report.frames),
+        "frames_with_face": report.frames_with_face, "frames_marked": report.frames_marked,
+        "tag": None if report.tag is None else f"{report.tag:04x}", "frames": frames,
+    }
+    return {"video": str(video), "manifest": _manifest_json(report.manifest), "note": report.note or None,
+            "watermark": watermark}
+
+
+def _verify_json(image: Path, report) -> dict:
+    manifest = _manifest_json(report.manifest)
     watermark = report.watermark
     faces = [
         {"box": mark.box.round(1).tolist(), "log10_p": round(float(mark.log10_p), 2),

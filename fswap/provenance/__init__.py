@@ -23,6 +23,10 @@ Example:
       ...
     Watermark: FOUND (fswap-face-v1 on 1 of 1 face(s); p ≤ 2e-70, 112 magic bits read, 100% match; ...)
     ```
+
+A video (`fswap.video.swap_video`) carries the watermark in every swapped face of every frame and,
+in mp4, m4v or mov, a signed manifest (`sign_video`); `verify_video` reports the manifest and the
+share of frames with a face where the watermark is found.
 """
 
 from fswap.provenance.c2pa_manifest import (
@@ -33,9 +37,11 @@ from fswap.provenance.c2pa_manifest import (
     local_test_ca_certificate,
     local_test_credentials,
     read_manifest,
+    read_video_manifest,
     sign_image,
+    sign_video,
 )
-from fswap.provenance.verify import VerifyReport, verify
+from fswap.provenance.verify import FrameCheck, VerifyReport, VideoVerifyReport, verify, verify_video
 from fswap.provenance.watermark import (
     FaceMark,
     WatermarkReport,
@@ -47,17 +53,22 @@ from fswap.provenance.watermark import (
 __all__ = [
     "C2paCredentials",
     "FaceMark",
+    "FrameCheck",
     "ManifestReport",
     "ProvenanceError",
     "VerifyReport",
+    "VideoVerifyReport",
     "WatermarkReport",
     "credentials_dir",
     "detect_watermark",
     "embed_watermark",
     "payload_tag",
     "read_manifest",
+    "read_video_manifest",
     "sign_image",
+    "sign_video",
     "local_test_ca_certificate",
     "local_test_credentials",
     "verify",
+    "verify_video",
 ]

@@ -12,6 +12,7 @@ authority unless one is named, no OCSP, no remote manifests.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
@@ -41,6 +42,11 @@ MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "T
 #: (`fswap.imageio.READ_FORMATS`). A phone's JPEG often opens as MPO (a JPEG with its other
 #: pictures appended); BMP carries no manifest, so a checked BMP has none.
 READ_MIME_TYPES = {**MIME_TYPES, "MPO": "image/jpeg", "GIF": "image/gif", "BMP": "image/bmp", "AVIF": "image/avif"}
+#: Video containers a manifest can be written into, by suffix: ISO BMFF. c2pa has no Matroska
+#: (mkv, webm) support, so an mkv output carries the watermark alone.
+VIDEO_MIME_TYPES = {".mp4": "video/mp4", ".m4v": "video/x-m4v", ".mov": "video/quicktime"}
+#: Video containers c2pa reads (for a manifest, or an ingredient's own manifest).
+VIDEO_INGREDIENT_TYPES = (*VIDEO_MIME_TYPES.values(), "video/x-msvideo", "image/gif")
 _UNTRUSTED = "signingCredential.untrusted"
 #: Offline reading: never fetch a remote manifest or a certificate's OCSP status.
 _READ_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
@@ -202,11 +208,76 @@ def sign_image(
         fswap.ImageError: `image` or `parent` is not an image file c2pa can sign.
         ProvenanceError: the credentials are rejected or signing fails.
     """
-    import c2pa
-
     if not isinstance(checkpoint, str) or not checkpoint.strip():
         raise ValueError("checkpoint must name the model that made the image (a Hub id or folder name)")
     data, mime = _encoded(image, format, "image")
+    ingredient = None
+    if parent is not None:
+        parent_data, parent_mime = _encoded(parent, None, "parent image", READ_MIME_TYPES)
+        ingredient = (_title(parent), parent_mime, io.BytesIO(parent_data))
+    output = io.BytesIO()
+    _sign(io.BytesIO(data), output, mime, checkpoint=checkpoint, credentials=credentials, parent=ingredient,
+          title=title, credentials_folder=credentials_folder, digital_source_type=digital_source_type)
+    return output.getvalue()
+
+
+def sign_video(
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    *,
+    format: str,
+    checkpoint: str,
+    credentials: C2paCredentials | None = None,
+    parent: str | os.PathLike | None = None,
+    parent_format: str | None = None,
+    title: str | None = None,
+    credentials_folder: str | os.PathLike | None = None,
+    digital_source_type: str = DIGITAL_SOURCE_TYPE,
+) -> None:
+    """Write the video file `source` to `destination` with a signed C2PA manifest in it, as
+    `sign_image` does for a photo; the file is streamed, never held in memory.
+
+    The manifest's hard binding is a BMFF hash (`c2pa.hash.bmff`) over every box but its own: a
+    changed byte of the frames or the sound makes it report "tampered".
+
+    Args:
+        source, destination: the files to read and to write (different files).
+        format: the container's MIME type or suffix, one of `VIDEO_MIME_TYPES` (ISO BMFF: mp4,
+            m4v, mov); c2pa cannot sign Matroska (mkv, webm).
+        checkpoint, credentials, title, credentials_folder, digital_source_type: as in `sign_image`.
+        parent: the video the swap edited, and `parent_format` its MIME type: it becomes the
+            parent ingredient and the actions are `c2pa.opened` + `c2pa.edited`. A container c2pa
+            reads (`VIDEO_INGREDIENT_TYPES`) is read for a manifest of its own, which the new one
+            then carries; any other (mkv, webm) is named by its title and format alone.
+
+    Raises:
+        ProvenanceError: the format cannot carry a manifest, the credentials are rejected or
+            signing fails (a damaged file).
+    """
+    if not isinstance(checkpoint, str) or not checkpoint.strip():
+        raise ValueError("checkpoint must name the model that made the video (a Hub id or folder name)")
+    mime = VIDEO_MIME_TYPES.get("." + format.lower().lstrip("."), format.lower())
+    if mime not in VIDEO_MIME_TYPES.values():
+        raise ProvenanceError(f"Content Credentials cannot be written into a {format} video; c2pa signs "
+                              f"{', '.join(VIDEO_MIME_TYPES)} files")
+    with contextlib.ExitStack() as files:
+        ingredient = None
+        if parent is not None:
+            parent_format = parent_format or "application/octet-stream"
+            stream = files.enter_context(open(parent, "rb")) if parent_format in VIDEO_INGREDIENT_TYPES else None
+            ingredient = (_title(parent), parent_format, stream)
+        reader = files.enter_context(open(source, "rb"))
+        writer = files.enter_context(open(destination, "w+b"))
+        _sign(reader, writer, mime, checkpoint=checkpoint, credentials=credentials, parent=ingredient,
+              title=title, credentials_folder=credentials_folder, digital_source_type=digital_source_type)
+
+
+def _sign(source, destination, mime: str, *, checkpoint: str, credentials: C2paCredentials | None,
+          parent: tuple[str, str, object] | None, title: str | None, credentials_folder, digital_source_type: str) -> None:
+    """Sign the stream `source` (of type `mime`) into `destination`; `parent` is (title, MIME type,
+    stream) of the edited original (the stream None: a format c2pa cannot read, named only), or None."""
+    import c2pa
+
     credentials = credentials or local_test_credentials(credentials_folder)
     action = {
         "action": "c2pa.edited" if parent is not None else "c2pa.created",
@@ -221,6 +292,8 @@ def sign_image(
     }
     if title:
         definition["title"] = title
+    if parent is not None and parent[2] is None:
+        definition["ingredients"] = [{"title": parent[0], "format": parent[1], "relationship": "parentOf"}]
     try:
         signer = c2pa.Signer.from_info(
             c2pa.C2paSignerInfo(
@@ -234,16 +307,15 @@ def sign_image(
     try:
         with c2pa.Builder(definition, context=context) as builder:
             if parent is not None:
-                parent_data, parent_mime = _encoded(parent, None, "parent image", READ_MIME_TYPES)
                 builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
-                builder.add_ingredient({"title": _title(parent), "relationship": "parentOf"}, parent_mime, io.BytesIO(parent_data))
-            output = io.BytesIO()
-            builder.sign(signer, mime, io.BytesIO(data), output)
+            if parent is not None and parent[2] is not None:
+                parent_title, parent_mime, parent_stream = parent
+                builder.add_ingredient({"title": parent_title, "relationship": "parentOf"}, parent_mime, parent_stream)
+            builder.sign(signer, mime, source, destination)
     except c2pa.C2paError as error:
         raise ProvenanceError(f"C2PA signing failed: {error}") from error
     finally:
         signer.close()
-    return output.getvalue()
 
 
 def read_manifest(
@@ -263,18 +335,41 @@ def read_manifest(
     Raises:
         fswap.ImageError: `source` is missing or not an image file.
     """
+    data, mime = _encoded(source, format, "image", READ_MIME_TYPES)
+    return _read_store(io.BytesIO(data), mime, trust_anchors)
+
+
+def read_video_manifest(
+    path: str | os.PathLike,
+    *,
+    format: str,
+    trust_anchors: bytes | str | None = None,
+) -> ManifestReport:
+    """Validate the C2PA manifest of a video file (offline), reading it as a stream.
+
+    Args:
+        path: the video file.
+        format: its MIME type as c2pa names it ("video/mp4" for any ISO BMFF file: mp4, m4v, mov;
+            "video/x-msvideo" for AVI). Validation hashes the whole file.
+        trust_anchors: as in `read_manifest`.
+    """
+    with open(path, "rb") as stream:
+        return _read_store(stream, format, trust_anchors)
+
+
+def _read_store(stream, mime: str, trust_anchors: bytes | str | None) -> ManifestReport:
+    """The `ManifestReport` of the file in `stream`, of type `mime`."""
     import json
 
     import c2pa
 
-    data, mime = _encoded(source, format, "image", READ_MIME_TYPES)
     settings = dict(_READ_SETTINGS)
     if trust_anchors:
         settings["trust"] = {"trust_anchors": _pem_certificates(trust_anchors)}
     try:
         with c2pa.Context.from_dict(settings) as context:
             try:
-                reader = c2pa.Reader.try_create(mime, io.BytesIO(data), None, context)
+                reader = c2pa.Reader.try_create(mime, stream, None, context)
             except c2pa.C2paError.NotSupported:  # a format that cannot carry a manifest (BMP)
                 reader = None
             if reader is None:

@@ -9,18 +9,18 @@ cut into 2x2-px cells; a cell's value is its luminance minus the mean of its 8 n
 are grouped into 2x2 tiles and each tile carries one bit by spread-transform dither modulation
 (STDM): the key-signed sum of its cells' values, divided by the face's mean |cell value| (so
 contrast changes cancel), is quantised to the even or odd half of a key-dithered lattice of
-step `STEP`. The payload is 128 bits: 112 fixed "magic" bits drawn from the key
-("fswap face watermark v1"), which say "made by fswap", and a 16-bit tag hashing fswap's
-version and the checkpoint.
+step `STEP` (a photo) or `VIDEO_STEP` (a video's frames, twice as strong). The payload is
+128 bits: 112 fixed "magic" bits drawn from the key ("fswap face watermark v1"), which say
+"made by fswap", and a 16-bit tag hashing fswap's version and the checkpoint.
 
 Reading, and the false-positive bound. The reader aligns each detected face, then refines the
-alignment on a fixed grid of small shifts, scalings and rotations (K = 50,625 points) to the one
-whose magic bits agree best. For each bit it computes cos(2π phase), where the phase is the
-bit's distance from the lattice in steps. Without a watermark the key's dither makes every phase
-uniform and independent, so the score S = Σ ±cos over the n magic bits read is a sum of n
+alignment on a fixed grid of small shifts, scalings and rotations (50,625 points), each read with
+both lattice steps (K = 101,250 trials), to the one whose magic bits agree best. For each bit it
+computes cos(2π phase), where the phase is the bit's distance from the lattice in steps.
+Without a watermark the key's dither makes every phase uniform and independent, so the score S = Σ ±cos over the n magic bits read is a sum of n
 independent arcsine variables, and Chernoff's bound gives P(S ≥ s) ≤ min_λ exp(-λ s) I0(λ)^n
 exactly, whatever the photo. The reported p-value is that bound times K times the number of
-faces checked (a union bound over every alignment and face tried); a watermark is reported
+faces checked (a union bound over every alignment, step and face tried); a watermark is reported
 when it is below 1e-6.
 
 This is provenance, not security: the key is public, so anyone with fswap can read the mark,
@@ -61,12 +61,20 @@ PAYLOAD_BITS = MAGIC_BITS + TAG_BITS
 #: Lattice step, in percent of the face's mean |cell value|. Larger is more robust and more visible:
 #: 100 gives a PSNR of 45 dB (SSIM 0.995) on 178x218 CelebA swaps; see benchmarks/watermark_robustness.py.
 STEP = 100.0
+#: The step of a video frame's mark. A frame's mark changes with its face from frame to frame, which
+#: a re-encode at CRF 28 treats as noise to drop: at `STEP` a 720p clip's frames lost it at half
+#: size, at twice the step they keep it (benchmarks/video_watermark.py), for 5 dB of PSNR on the face.
+VIDEO_STEP = 200.0
+#: Every step a mark may be written with; the reader tries each.
+STEPS = (STEP, VIDEO_STEP)
 MIN_CONTRAST = 2.0  # grey levels; floor of the contrast normaliser on very flat faces
 EMBED_ITERATIONS = 6
 #: Alignment refinement grid: shifts in 1/8 frame px, scales in 0.5 %, rotations in 0.25 degrees.
 SEARCH_UNITS = (0.125, 0.005, math.radians(0.25))
 SEARCH_LIMITS = (12, 4, 4)  # ±1.5 px, ±2 %, ±1 degree
 SEARCH_POINTS = (2 * SEARCH_LIMITS[0] + 1) ** 2 * (2 * SEARCH_LIMITS[1] + 1) * (2 * SEARCH_LIMITS[2] + 1)
+#: Trials the false-alarm bound counts per face: every alignment of the search grid, read with every step.
+TRIALS = SEARCH_POINTS * len(STEPS)
 DEFAULT_THRESHOLD = 1e-6
 #: A face whose cells would be smaller than this (in image pixels) is too small to carry the mark.
 MIN_CELL_PIXELS = 1.0
@@ -235,9 +243,9 @@ def projections(values: np.ndarray, valid: np.ndarray, key: bytes = KEY) -> tupl
     return projection, readable, contrast
 
 
-def soft_bits(projection: np.ndarray, key: bytes = KEY) -> np.ndarray:
+def soft_bits(projection: np.ndarray, key: bytes = KEY, step: float = STEP) -> np.ndarray:
     """cos(2π · lattice phase): +1 on a bit-0 lattice point, -1 on a bit-1 point."""
-    return np.cos(2.0 * np.pi * (projection / STEP - layout(key).dither))
+    return np.cos(2.0 * np.pi * (projection / step - layout(key).dither))
 
 
 def log10_false_alarm(score: float, bits: int, trials: int = 1) -> float:
@@ -305,7 +313,8 @@ def format_p(log10_p: float) -> str:
 
 
 def read_face(view: FaceView, matrix: np.ndarray, key: bytes = KEY) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """Refine the alignment on the search grid and read the payload.
+    """Refine the alignment on the search grid and read the payload, with whichever of `STEPS`
+    its magic bits agree with best.
 
     Returns the refined matrix, the magic score, the soft bits [B] and the readable mask [B].
     """
@@ -318,8 +327,11 @@ def read_face(view: FaceView, matrix: np.ndarray, key: bytes = KEY) -> tuple[np.
             candidate = perturb(matrix, *point)
             valid = view.valid_cells(candidate, key)
             projection, readable, _ = projections(cell_values(view.frame(candidate), key), valid, key)
-            soft = soft_bits(projection, key)
-            score = float(np.sum((soft[:MAGIC_BITS] * magic_sign)[readable[:MAGIC_BITS]]))
+            readings = []
+            for step in STEPS:
+                soft = soft_bits(projection, key, step)
+                readings.append((float(np.sum((soft[:MAGIC_BITS] * magic_sign)[readable[:MAGIC_BITS]])), soft))
+            score, soft = max(readings, key=lambda reading: reading[0])
             seen[point] = (score, candidate, soft, readable)
         return seen[point][0]
 
@@ -387,7 +399,7 @@ def detect_watermark(
         marks.append(
             FaceMark(
                 box=face.box,
-                log10_p=log10_false_alarm(score, int(magic_readable.sum()), SEARCH_POINTS),
+                log10_p=log10_false_alarm(score, int(magic_readable.sum()), TRIALS),
                 bit_accuracy=float(matches.mean()) if matches.size else 0.0,
                 bits_read=int(magic_readable.sum()),
                 bits=bits,
@@ -465,15 +477,16 @@ def _warn(message: str) -> None:
     warnings.warn(message, stacklevel=3)
 
 
-def mark_face(image: np.ndarray, matrix: np.ndarray, bits: np.ndarray, key: bytes = KEY) -> None:
+def mark_face(image: np.ndarray, matrix: np.ndarray, bits: np.ndarray, key: bytes = KEY, step: float = STEP) -> None:
     """Mark one face (image → frame `matrix`) of `image`, in place, with the 0/1 `bits`, by
-    closed-loop STDM. Only the face's window is touched, so marking faces one by one never copies
-    the whole photo.
+    closed-loop STDM on the lattice of `step` (one of `STEPS`). Only the face's window is
+    touched, so marking faces one by one never copies the whole photo.
 
     Each pass reads the bits as the reader would (after rounding to uint8), moves every bit's
     projection to the nearest lattice point of its value, spreads the change over the bit's
     cells with the key signs, and paints the cell changes back into the image.
     """
+    assert step in STEPS, f"a mark written with step {step} would not be read"
     lay = layout(key)
     x0, y0, x1, y1 = footprint(matrix, image.shape, pad=1.0)
     block = view_block(matrix)  # keep the reader's block-averaging grid: anchor the window on it
@@ -486,8 +499,8 @@ def mark_face(image: np.ndarray, matrix: np.ndarray, bits: np.ndarray, key: byte
     for _ in range(EMBED_ITERATIONS):
         frame = FaceView.around(current, local, pad=1.0).frame(local)
         projection, readable, contrast = projections(cell_values(frame, key), valid, key)
-        phase = projection / STEP - lay.dither - bits / 2.0
-        target = (np.round(phase) + lay.dither + bits / 2.0) * STEP
+        phase = projection / step - lay.dither - bits / 2.0
+        target = (np.round(phase) + lay.dither + bits / 2.0) * step
         change = np.where(readable, target - projection, 0.0) * contrast / 100.0 / np.sqrt(lay.cells_per_bit)
         delta_cells[lay.cells] += (lay.sign * change[lay.bit_of]).astype(np.float32)
         delta_frame = cv2.resize(delta_cells.reshape(GRID, GRID), (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_CUBIC)

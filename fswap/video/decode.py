@@ -8,7 +8,7 @@ presentation timestamp, so a variable frame rate is kept frame by frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -44,8 +44,10 @@ def stored(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
-def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
-    """Every frame of `info`'s first video stream, upright, in display order.
+def read_frames(info: VideoInfo, only: Container[int] | None = None) -> Iterator[DecodedFrame]:
+    """Every frame of `info`'s first video stream, upright, in display order; with `only`, the
+    frames of those indices (the others are decoded, since each may be needed for the next, but
+    not converted).
 
     Raises:
         VideoError: the stream is damaged part-way (the frames before were yielded).
@@ -68,6 +70,9 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
                 if last_pts is not None and pts <= last_pts:  # the encoder needs strictly increasing times
                     pts = last_pts + 1
                 last_pts = pts
+                if only is not None and index not in only:
+                    index += 1
+                    continue
                 # A copy of its own: FFmpeg's frame is freed at once, and the memory a queue
                 # holds is numpy's, which `tracemalloc` sees.
                 image = upright(np.array(frame.to_ndarray(format="rgb24")), info.rotation)

@@ -8,7 +8,9 @@ MP3, Opus into mp4), else re-encoded to AAC; it is muxed as the frames go, so no
 
 The file is written to a hidden file beside the destination (`.NAME.fswap-PID-THREAD.partial`, the
 names `fswap.fileio` writes and sweeps) and renamed over the destination only when it is complete:
-an exception or Ctrl-C at any moment leaves no output and no partial file behind.
+an exception or Ctrl-C at any moment leaves no output and no partial file behind. A file that is
+signed (Content Credentials) is signed from that hidden file into a second one, which is what is
+moved into place.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 import io
 import os
 import threading
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -60,6 +63,8 @@ class VideoWriter:
             raise OutputError(f"cannot write a {self.path.suffix} video ({self.path}); use one of "
                               f"{', '.join(CONTAINERS)}")
         self.partial = self.path.with_name(f".{self.path.name}.fswap-{os.getpid()}-{threading.get_ident()}.partial")
+        # What `finish`'s seal (the Content Credentials) writes the finished file into.
+        self.sealed = self.path.with_name(f".{self.path.name}.sealed.fswap-{os.getpid()}-{threading.get_ident()}.partial")
         self.frames_written = 0
         self._finished = False
         self._audio_input = None
@@ -152,8 +157,13 @@ class VideoWriter:
                 for frame in packet.decode():
                     self.container.mux(self.audio.encode(frame))
 
-    def finish(self) -> Path:
-        """Flush the encoders, close the file and move it into place; return its path."""
+    def finish(self, seal: Callable[[Path, Path], None] | None = None) -> Path:
+        """Flush the encoders, close the file and move it into place; return its path.
+
+        `seal(written, sealed)`, given, writes the file that goes into place from the finished one
+        (`fswap.provenance.sign_video` signs it), before anything is moved: an error or Ctrl-C
+        while it runs still leaves no output.
+        """
         try:
             self.container.mux(self.video.encode())
             self._write_audio_until(None)
@@ -161,7 +171,12 @@ class VideoWriter:
                 self.container.mux(self.audio.encode())
             self.container.close()
             self._close_input()
-            os.replace(self.partial, self.path)
+            if seal is not None:
+                seal(self.partial, self.sealed)
+                os.replace(self.sealed, self.path)
+                self.partial.unlink()
+            else:
+                os.replace(self.partial, self.path)
         except BaseException:
             self.abort()
             raise
@@ -174,6 +189,7 @@ class VideoWriter:
             with contextlib.suppress(Exception):  # closing a half-written container may fail; it goes anyway
                 close()
         self.partial.unlink(missing_ok=True)
+        self.sealed.unlink(missing_ok=True)
 
     def _close_input(self) -> None:
         if self._audio_input is not None:

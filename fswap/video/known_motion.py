@@ -11,7 +11,8 @@ brightened the same way. `StabilityMeter` measures how far it is, inside the fac
 - **flicker**: the mean absolute change of the face's mean brightness (luma, grey levels) from
   frame to frame beyond the known change of light: the shimmer a viewer sees first.
 
-Tests and benchmarks make their clips here (`KnownMotion`, `write_clip`), with a tone as sound.
+Tests and benchmarks make their clips here (`KnownMotion`, `write_clip`), with a tone as sound, and
+re-encode them as a platform would (`reencode`).
 """
 
 from __future__ import annotations
@@ -172,6 +173,27 @@ def write_clip(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: in
         container.mux(video.encode())
         if audio is not None:
             container.mux(audio.encode())
+
+
+def reencode(path: str | os.PathLike, output: str | os.PathLike, *, crf: int = 23, scale: float = 1.0,
+             preset: str = "medium") -> None:
+    """Re-encode a clip's frames as H.264 at `crf`, resized by `scale` (FFmpeg's bicubic scaler, as
+    `ffmpeg -vf scale=iw/2:ih/2` does), as a platform re-encodes an upload; the sound and any
+    metadata (Content Credentials included) are left behind."""
+    import av
+
+    with av.open(str(path)) as source, av.open(str(output), "w") as container:
+        stream = source.streams.video[0]
+        rate = stream.average_rate or Fraction(25)
+        width, height = (2 * max(1, round(side * scale / 2)) for side in (stream.width, stream.height))
+        video = container.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"crf": str(crf), "preset": preset}
+        for index, frame in enumerate(source.decode(stream)):
+            frame = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
+            frame.pts, frame.time_base = index, 1 / Fraction(rate)
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
 
 
 def portrait(photo: np.ndarray, box: np.ndarray, margin: float = 0.5) -> np.ndarray:

@@ -14,6 +14,9 @@ from typing import Any
 
 from fswap.options import OptionError, options_from_parsed, replace_options
 
+#: Frames `fswap.provenance.verify_video` (`fswap verify VIDEO`) reads of a clip by default: every
+#: frame of a shorter clip, this many evenly spaced of a longer one.
+VERIFY_FRAMES = 150
 #: x264's presets, fastest first: a faster one encodes sooner and writes a larger file at one CRF.
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -66,6 +69,10 @@ class VideoOptions:
                                  flag="--same-person", low=-1, high=1)
     watermark: bool = _option(True, "write fswap's invisible watermark into every swapped face in every frame",
                               flag=None)
+    content_credentials: bool = _option(True, "sign the finished file with a C2PA manifest (a composite made with "
+                                        "trained algorithmic media, by fswap, with this checkpoint; the input as "
+                                        "its parent): mp4, m4v and mov; an mkv is written unsigned, with a notice",
+                                        flag=None)
     keep_audio: bool = _option(True, "carry the audio over (copied as it is where the output container takes "
                                "its codec, else re-encoded to AAC)", flag="--no-audio")
     max_side: int = _option(4096, "refuse videos whose longer side is larger than this many pixels",

@@ -21,6 +21,13 @@ _STILL_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "jpegls_pipe", "webp_pipe",
                   "gif_pipe", "j2k_pipe", "pam_pipe", "pgm_pipe", "ppm_pipe", "qoi_pipe", "svg_pipe",
                   "dpx_pipe", "exr_pipe", "psd_pipe", "xbm_pipe", "xpm_pipe", "pcx_pipe", "sgi_pipe",
                   "sunrast_pipe", "photocd_pipe", "pictor_pipe", "hdr_pipe", "dds_pipe")
+#: Suffixes of video files: one so named that FFmpeg cannot read is reported as a broken video,
+#: not tried as a photo (unless it is one).
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".3gp", ".ts", ".mts", ".flv", ".wmv", ".mpg",
+                  ".mpeg", ".ogv")
+#: FFmpeg demuxer names -> MIME types (the first of a file's names that is here wins).
+_MIME_TYPES = {"mp4": "video/mp4", "mov": "video/mp4", "matroska": "video/x-matroska", "avi": "video/x-msvideo",
+               "gif": "image/gif", "mpegts": "video/mp2t", "flv": "video/x-flv", "ogg": "video/ogg"}
 #: Demuxers whose one video stream may be a single picture (a one-frame GIF or APNG is a photo).
 _MAYBE_STILL = ("gif", "apng")
 
@@ -44,6 +51,15 @@ class VideoInfo:
     time_base: Fraction
     codec: str
     audio_codec: str | None  # the first audio stream's codec; None without audio
+
+    @property
+    def mime_type(self) -> str:
+        """The container's MIME type, as c2pa names it (any ISO BMFF file, mp4, mov or m4v, is "video/mp4")."""
+        names = self.format.split(",")
+        for name, mime in _MIME_TYPES.items():
+            if name in names:
+                return "video/webm" if name == "matroska" and self.path.suffix.lower() == ".webm" else mime
+        return f"video/x-{names[0]}"
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -102,6 +118,20 @@ def probe_video(path: str | os.PathLike, *, max_side: int | None = None, max_sec
     if limits:
         check_limits(info, max_side, max_seconds)
     return info
+
+
+def frame_count(info: VideoInfo) -> int:
+    """The frames of `info`'s video: as its container declares them, else its packets counted
+    (read, not decoded)."""
+    if info.frames:
+        return info.frames
+    import av
+
+    with av.open(str(info.path), metadata_errors="ignore") as container:
+        try:
+            return sum(packet.size > 0 for packet in container.demux(video=0))
+        except (av.FFmpegError, ValueError) as error:
+            raise VideoError(f"{info.path.name} is damaged ({_reason(error)})") from error
 
 
 def check_limits(info: VideoInfo, max_side: int | None, max_seconds: float | None) -> None:

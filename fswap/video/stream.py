@@ -5,7 +5,8 @@
 The queues are bounded (`VideoOptions.queue_frames`), so a slow stage holds the others back and
 memory stays flat however long the clip is; FFmpeg, onnxruntime, torch and OpenCV release the GIL,
 so the stages run at once on several cores. Any error, or Ctrl-C, in any stage stops all three and
-removes the partial output (`fswap.video.encode.VideoWriter`).
+removes the partial output (`fswap.video.encode.VideoWriter`). The finished file is signed (Content
+Credentials, `fswap.provenance.sign_video`) before it is moved into place.
 """
 
 from __future__ import annotations
@@ -21,15 +22,24 @@ from pathlib import Path
 
 import torch
 
+from fswap.baselines.classic import ClassicFaceSwapper
 from fswap.errors import NoFaceError
 from fswap.fileio import check_output
 from fswap.imageio import ImageInput
 from fswap.options import SwapOptions
+from fswap.provenance.c2pa_manifest import (
+    COMPOSITE_SOURCE_TYPE,
+    DIGITAL_SOURCE_TYPE,
+    VIDEO_MIME_TYPES,
+    C2paCredentials,
+    local_test_credentials,
+    sign_video,
+)
 from fswap.timing import timed
 from fswap.video.decode import read_frames
 from fswap.video.encode import CONTAINERS, VideoWriter
 from fswap.video.options import VideoOptions
-from fswap.video.probe import probe_video
+from fswap.video.probe import VideoInfo, probe_video
 from fswap.video.swapper import FaceMapping, Swapper, VideoSwapper
 
 _END = object()  # the end of a queue's frames
@@ -65,6 +75,7 @@ class VideoSwapResult:
     people: int  # tracks seen (one per person, who keeps it through turns and absences)
     seconds: float  # wall time, end to end
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds, summed over frames
+    notices: list[str] = field(default_factory=list)  # what the user should know, in plain words
 
     @property
     def fps(self) -> float:
@@ -82,6 +93,7 @@ def swap_video(
     mapping: FaceMapping | None = None,
     options: VideoOptions | None = None,
     swap_options: SwapOptions | None = None,
+    credentials: C2paCredentials | None = None,
     progress: bool | Callable[[VideoProgress], None] = True,
 ) -> VideoSwapResult:
     """Swap faces through a whole video file and write the result, with its sound.
@@ -96,19 +108,23 @@ def swap_video(
             (largest first; default 0, the largest), each followed through the clip.
         reference: a photo of the one person to replace (`faces` is then ignored).
         mapping: {reference photo: source photo(s)}, or pairs: several people at once.
-        options: encoding, speed, smoothing and limits (`VideoOptions`).
+        options: encoding, speed, smoothing, limits and provenance (`VideoOptions`).
         swap_options: how each face is swapped (`fswap.SwapOptions`; its `watermark` is
             `options.watermark` here).
+        credentials: who signs the file's Content Credentials (`options.content_credentials`);
+            None: the local test certificate, as for a photo (`fswap.provenance.local_test_credentials`).
         progress: True shows a progress bar (frames, fps, ETA) on stderr; a callable gets a
             `VideoProgress` after every frame (raising in it stops the swap cleanly).
 
     Returns:
-        `VideoSwapResult`: the path, frame counts, people tracked, wall time and per-stage timings.
+        `VideoSwapResult`: the path, frame counts, people tracked, wall time, per-stage timings and
+        notices (an mkv cannot carry Content Credentials).
 
     Raises:
         fswap.video.VideoError: the video is unreadable, damaged, audio only or beyond the limits.
         fswap.errors.OutputError: the output cannot be written there (or is one of the inputs).
         fswap.NoFaceError: a source or reference has no face, or no frame had a face to swap.
+        fswap.provenance.ProvenanceError: the credentials were rejected when the file was signed.
 
     Example:
         >>> from fswap import FaceSwapPipeline
@@ -123,6 +139,8 @@ def swap_video(
     output = check_output(output, inputs=inputs, suffixes=CONTAINERS, default_suffix=".mp4")
     frame_swapper = VideoSwapper(swapper, sources, faces=faces, reference=reference, mapping=mapping,
                                  options=options, swap_options=swap_options)
+    notices: list[str] = []
+    seal = _content_credentials(frame_swapper, info, output, credentials, notices)
     report = _progress_reporter(progress, info.frames, output.name)
     decoded: queue.Queue = queue.Queue(options.queue_frames)
     encoded: queue.Queue = queue.Queue(options.queue_frames)
@@ -183,7 +201,7 @@ def swap_video(
         if not swapped:
             raise NoFaceError(f"no face to swap in any of the {count} frames of {info.path.name}"
                               + ("; the reference person never appears" if reference is not None or mapping else ""))
-        path = writer.finish()
+        path = writer.finish(seal)
     except BaseException:
         stop.set()
         for thread in threads:
@@ -196,7 +214,29 @@ def swap_video(
         torch.set_num_threads(threads_before)
         report(None)
     people = len(frame_swapper.tracker.tracks)
-    return VideoSwapResult(path, count, swapped, people, time.perf_counter() - start, timings)
+    return VideoSwapResult(path, count, swapped, people, time.perf_counter() - start, timings, notices)
+
+
+def _content_credentials(frame_swapper: VideoSwapper, info: VideoInfo, output: Path,
+                         credentials: C2paCredentials | None, notices: list[str]) -> Callable[[Path, Path], None] | None:
+    """How `VideoWriter.finish` signs the finished file, or None: Content Credentials are off, or
+    the container cannot carry them (`notices` says so)."""
+    if not frame_swapper.options.content_credentials:
+        return None
+    if output.suffix.lower() not in VIDEO_MIME_TYPES:
+        marked = "the watermark in its frames is all that says" if frame_swapper.options.watermark else "nothing says"
+        notices.append(f"{output.name} carries no Content Credentials: c2pa signs {', '.join(VIDEO_MIME_TYPES)} "
+                       f"files, not {output.suffix}, so {marked} it was swapped; write an .mp4 to have it signed")
+        return None
+    credentials = credentials or local_test_credentials()  # made now, not after the whole swap
+    classic = isinstance(frame_swapper.swapper, ClassicFaceSwapper)
+
+    def seal(written: Path, sealed: Path) -> None:
+        sign_video(written, sealed, format=output.suffix, checkpoint=frame_swapper.checkpoint, credentials=credentials,
+                   parent=info.path, parent_format=info.mime_type,
+                   digital_source_type=COMPOSITE_SOURCE_TYPE if classic else DIGITAL_SOURCE_TYPE)
+
+    return seal
 
 
 def _put(channel: queue.Queue, item, stop: threading.Event) -> bool:
