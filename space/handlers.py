@@ -44,6 +44,7 @@ from fswap.faces.first_stage import paste_occluders_setting
 from fswap.imageio import with_transparency
 from fswap.options import OptionError, SwapOptions
 from fswap.pipeline import FaceSwapPipeline, SwapOutput
+from fswap.video.probe import VideoError
 from space import render
 from space.model import LazyPipeline, default_settings, load_default_detector, signing_credentials
 from space.resources import (
@@ -80,14 +81,15 @@ class ConsentError(FswapError):
 
 #: What the user confirms before the first swap (the Upload tab's checkbox, `consent` in the API).
 CONSENT_TEXT = (
-    "I have the consent of the people in these photos to swap their faces, and I will not use the "
-    "result to deceive, harass, defame or impersonate anyone"
+    "I have the consent of the people in these photos, videos or camera pictures to swap their faces, and "
+    "I will not use the result to deceive, harass, defame or impersonate anyone"
 )
 
 
 _TITLES = {
     NoFaceError: "No face found",
     ImageError: "Cannot use this photo",
+    VideoError: "Cannot use this video",
     TooManyFacesError: "Too many faces",
     ConsentError: "Consent needed",
     OptionError: "Option not valid",
@@ -108,14 +110,18 @@ def endpoint(method: Callable) -> Callable:
             with self.photos.request():
                 return method(self, *args, **kwargs)
         except FswapError as error:
-            title = next((text for kind, text in _TITLES.items() if isinstance(error, kind)), "Cannot swap")
-            message = str(error)
-            message = message[:1].upper() + message[1:]
-            raise gr.Error(message, title=title, print_exception=False) from error
+            raise user_error(error) from error
         finally:
             release_memory()
 
     return wrapper
+
+
+def user_error(error: FswapError) -> gr.Error:
+    """fswap's user-facing error as the pop-up (and API error) that says it, in plain text."""
+    title = next((text for kind, text in _TITLES.items() if isinstance(error, kind)), "Cannot swap")
+    message = str(error)
+    return gr.Error(message[:1].upper() + message[1:], title=title, print_exception=False)
 
 
 # ---------------------------------------------------------------------- reading requests
@@ -128,22 +134,23 @@ def shown(value) -> str:
     return _SHOWN.repr(value)
 
 
-def uploaded_path(payload, what: str) -> Path | None:
+def uploaded_path(payload, what: str, error: type[FswapError] = ImageError) -> Path | None:
     """The local path of an uploaded file record, or None when nothing was given.
 
-    Raises `ImageError` unless the file lies in gradio's upload folder: the path in a request is
-    user input, and nothing outside that folder may be read because a client named it.
+    Raises `error` (an `ImageError` unless told) unless the file lies in gradio's upload folder:
+    the path in a request is user input, and nothing outside that folder may be read because a
+    client named it.
     """
     if payload is None:
         return None
     path = payload.get("path") if isinstance(payload, dict) else None
     if not isinstance(path, str) or not path:
-        raise ImageError(f"{what} did not arrive as an uploaded file; upload it again")
+        raise error(f"{what} did not arrive as an uploaded file; upload it again")
     resolved, folder = Path(path).resolve(), Path(get_upload_folder()).resolve()
     if resolved == folder or not resolved.is_relative_to(folder):
-        raise ImageError(f"{what} was not uploaded to this app; upload it again")
+        raise error(f"{what} was not uploaded to this app; upload it again")
     if not resolved.is_file():  # pruned since (`space.resources`), or a folder of the uploads
-        raise ImageError(f"{what} is no longer on this app (uploads are kept for a while only); upload it again")
+        raise error(f"{what} is no longer on this app (uploads are kept for a while only); upload it again")
     return resolved
 
 
@@ -353,6 +360,10 @@ class FaceSwapApp:
         # Gradio copies each result into its own cache; ours only has to outlive the response.
         self.results = TemporaryFolder(prefix="fswap-results-", max_bytes=RESULTS_MAX_BYTES)
         self.uploads = uploads
+
+    def signing_credentials(self):
+        """Who signs the results' Content Credentials (None: the local test certificate)."""
+        return self._credentials.get()
 
     # ------------------------------------------------------------------ reading requests
     def read_photo(self, payload, what: str, notices: list[str]) -> np.ndarray | None:

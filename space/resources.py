@@ -1,4 +1,4 @@
-"""What the app holds while it serves, kept bounded: photos, memory and files on disk.
+"""What the app holds while it serves, kept bounded: photos, videos, memory and files on disk.
 
 Photos. A small file can declare a large picture: a 250 KB PNG of one colour declares 8,900 x
 8,900 pixels, under `fswap.imageio.MAX_PIXELS`, and decodes to 300 MB. The app works on every
@@ -36,6 +36,15 @@ from fswap.imageio import declared_size, load_image, load_rgba
 #: Photos are worked on (faces found, swapped, checked) at this many pixels at most: a 16-megapixel
 #: photo fits, a larger one is downscaled; `fswap swap` works at full size.
 WORKING_PIXELS = 16_000_000
+#: Videos the app swaps: at most this long, this many pixels on the longer side (1080p fits) and
+#: this many frames (60 s at 30 fps); `fswap swap` takes `VideoOptions`' own, larger limits. The upload
+#: itself is at most `fswap.imageio.MAX_FILE_BYTES` (gradio's `max_file_size`, `space.ui.launch_options`).
+VIDEO_MAX_SECONDS = 60.0
+VIDEO_MAX_SIDE = 1920
+VIDEO_MAX_FRAMES = 1800
+#: Live camera frames are swapped at this many pixels at most (640x480), and may be this large as sent.
+LIVE_PIXELS = 640 * 480
+LIVE_FRAME_BYTES = 4 * 2**20
 #: Result folders are removed, oldest first, past this many bytes in all; uploads past the second.
 RESULTS_MAX_BYTES = 256 * 2**20
 UPLOADS_MAX_BYTES = 2 * 2**30

@@ -1,4 +1,5 @@
-"""The fswap demo: Upload, Swap, Masks and Check tabs wired to `FaceSwapApp`, with four API endpoints.
+"""The fswap demo: Upload, Swap, Masks, Check, Video and Webcam tabs wired to `FaceSwapApp` and
+`VideoSwapApp`, with six API endpoints.
 
     /detect (target)                                      -> faces picture, faces JSON
     /swap   (consent, sources, target, selection, chosen, reference,
@@ -9,6 +10,12 @@
     /check  (image)                                       -> verdict HTML, picture, verdict JSON
     /masks  (the same inputs as /swap)                      -> target overlays, source-mask grid,
                                                              blending grid, control-mask grid
+    /video_people (video)                                 -> people thumbnails, people JSON
+    /swap_video   (consent, source, video, person,
+                   appearance_matching, occlusion_aware,
+                   smoothing, detect_every)               -> result MP4, MP4 download, summary JSON
+
+The Webcam tab streams the browser's camera to a private event (`VideoSwapApp.live_frame`).
 
 `build_demo()` returns the `gr.Blocks` (with its queue); launch it with `launch_options()`,
 which carries the theme and CSS (gradio 6 takes them in `launch`).
@@ -45,12 +52,20 @@ from space.handlers import (
     toggle,
 )
 from space.model import LazyPipeline, load_default_pipeline
-from space.resources import WORKING_PIXELS, TemporaryFolder
+from space.resources import VIDEO_MAX_SECONDS, VIDEO_MAX_SIDE, WORKING_PIXELS, TemporaryFolder
+from space.video import LIVE_SESSION_SECONDS, MAX_DETECT_EVERY, VideoSwapApp, video_option_help
 
 #: Swaps (and mask renderings) running at once; more requests wait in the queue.
 SWAP_CONCURRENCY = 2
 #: Requests that may wait in the queue before new ones are turned away.
 QUEUE_SIZE = 32
+#: Video swaps running at once (each takes the CPU for a while); more wait in the queue.
+VIDEO_CONCURRENCY = 1
+#: Live camera streams served at once, each for at most `LIVE_SECONDS` of swapping at a time; the
+#: browser sends a frame every `LIVE_STREAM_EVERY` seconds and the newest one waiting is swapped.
+LIVE_STREAMS = 2
+LIVE_SECONDS = 300
+LIVE_STREAM_EVERY = 0.1
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="rose", neutral_hue="slate", radius_size="md")
 
@@ -73,6 +88,7 @@ CSS = """
 .fs-check-row { display: grid; grid-template-columns: 11rem 7rem 1fr; align-items: center; gap: 10px; margin: 8px 0 2px; }
 .fs-badge { color: white; border-radius: 6px; padding: 2px 8px; font-weight: 600; text-align: center; font-size: 0.85rem; }
 .fs-check-detail { font-size: 0.8rem; margin: 0 0 6px 11rem; white-space: pre-wrap; color: var(--body-text-color-subdued); }
+.fs-live { font-size: 0.9rem; font-variant-numeric: tabular-nums; color: var(--body-text-color-subdued); padding: 2px 4px; }
 """
 
 HEADER = f"""
@@ -84,7 +100,7 @@ HEADER = f"""
   <code>fswap</code> command line keeps their full size).</p>
   <div class="fs-steps"><span><b>1</b> Upload source and target photos</span>
   <span><b>2</b> Choose the faces to replace</span><span><b>3</b> Swap, compare, download</span>
-  <span><b>4</b> See why in the Masks tab</span></div>
+  <span><b>4</b> See why in the Masks tab</span><span>or swap a <b>Video</b> or your <b>Webcam</b></span></div>
 </div>
 """
 
@@ -114,6 +130,27 @@ the <b>fswap watermark</b>, an invisible mark in each swapped face, which surviv
 cropping and colour edits; and the <b>swap detector</b>, a classifier trained on fswap's and the
 classic swap's results, which also catches swaps whose marks were removed, but only swaps like
 those it was trained on. None of them proves a face is real.
+</div>
+"""
+
+
+VIDEO_HELP = f"""
+<div class="fs-help">
+Put the person from a <b>source photo</b> into a <b>video</b> of up to {VIDEO_MAX_SECONDS:.0f} s and
+{VIDEO_MAX_SIDE} px on its longer side. The people found in its first seconds are shown: click the one to
+replace (the largest face is the default). Each person is tracked through the clip and keeps one identity;
+landmarks, masks and colour are smoothed from frame to frame. The result is an H.264 MP4 with the video's
+sound, signed with Content Credentials, and every swapped face of every frame carries fswap's invisible
+watermark.
+</div>
+"""
+
+WEBCAM_HELP = """
+<div class="fs-help">
+Your <b>camera</b>, swapped live with the <b>source photo</b>: choose a photo, tick the consent box and start
+the camera. The browser sends a frame every tenth of a second and the newest one is swapped when the last is
+done, so the rate you see is the rate the server swaps at (measured in docs/app.md). Every swapped face
+carries fswap's invisible watermark.
 </div>
 """
 
@@ -158,17 +195,21 @@ class FaceSwapBlocks(gr.Blocks):
                                  f"({', '.join(names[:len(block_fn.inputs)])}), not {len(inputs)}")
         for name, block, value in zip(names, block_fn.inputs, inputs, strict=False):  # names: and progress, ...
             several = getattr(block, "file_count", "single") == "multiple"
-            if isinstance(block, (gr.Image, gr.File)) and not _file_records(value, several):
+            if getattr(block, "streaming", False) and _data_url_record(value):
+                continue  # a camera frame as the browser streams it (`space.video.camera_frame` reads it)
+            if isinstance(block, (gr.Image, gr.File, gr.Video)) and not _file_records(value, several):
                 what = "a list of uploaded files" if several else "an uploaded file"
                 raise _request_error(
                     f"the parameter {name} must be {what}: {{\"path\": <the path /gradio_api/upload answered>, "
                     f"\"meta\": {{\"_type\": \"gradio.FileData\"}}}}, as gradio_client's handle_file makes it, "
-                    f"not {shown(value)}", "Cannot use this photo")
+                    f"not {shown(value)}", _cannot_use(block))
         try:
             return await super().preprocess_data(block_fn, inputs, *args, **kwargs)
         except InvalidPathError as error:
+            title = next((_cannot_use(block) for block in block_fn.inputs if isinstance(block, gr.Video)),
+                         "Cannot use this photo")
             raise _request_error("a file in the request was not uploaded to this app; upload it again",
-                                 "Cannot use this photo") from error
+                                 title) from error
         except pydantic.ValidationError as error:
             raise _request_error(f"a value in the request is not one this app takes ({error.title}: "
                                  f"{error.errors()[0]['msg']})") from error
@@ -176,6 +217,16 @@ class FaceSwapBlocks(gr.Blocks):
 
 def _request_error(message: str, title: str = "Request not valid") -> gr.Error:
     return gr.Error(message[:1].upper() + message[1:], title=title, print_exception=False)
+
+
+def _cannot_use(block) -> str:
+    return "Cannot use this video" if isinstance(block, gr.Video) else "Cannot use this photo"
+
+
+def _data_url_record(value) -> bool:
+    """Whether `value` is a streamed camera frame's record: {"url": "data:image/...", ...}, no path."""
+    return (isinstance(value, dict) and isinstance(value.get("url"), str) and value["url"].startswith("data:")
+            and not value.get("path"))
 
 
 def _file_records(value, several: bool) -> bool:
@@ -203,6 +254,7 @@ def build_demo(
     elif not isinstance(pipeline, (FaceSwapPipeline, LazyPipeline)):
         pipeline = LazyPipeline(pipeline)
     app = FaceSwapApp(pipeline, gpu=gpu, uploads=uploads)
+    video_app = VideoSwapApp(app, gpu=gpu)
 
     with FaceSwapBlocks(title="fswap · occlusion-aware face swap", delete_cache=(3600, 3600)) as demo:
         gr.HTML(HEADER)
@@ -451,6 +503,135 @@ def build_demo(
                             elem_id="check-picture",
                         )
 
+            with gr.Tab("Video", id="video"):
+                gr.HTML(VIDEO_HELP)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2):
+                        video_source = gr.Image(
+                            label="Source photo: the person to put in",
+                            type="filepath",
+                            sources=["upload", "clipboard"],
+                            height=220,
+                            elem_id="video-source",
+                        )
+                        clip = gr.Video(
+                            label=f"Video: up to {VIDEO_MAX_SECONDS:.0f} s and {VIDEO_MAX_SIDE} px, with its sound",
+                            sources=["upload"],
+                            height=280,
+                            elem_id="clip",
+                        )
+                    with gr.Column(scale=3):
+                        people = gr.Gallery(
+                            label="People in its first seconds: click the one to replace",
+                            columns=5,
+                            height="auto",
+                            object_fit="contain",
+                            interactive=False,
+                            allow_preview=False,
+                            elem_id="people",
+                        )
+                        person = gr.Number(
+                            value=0,
+                            precision=0,
+                            minimum=0,
+                            label="Person to replace",
+                            info="Its number under the pictures above (0: the largest face at the start)",
+                            elem_id="video-person",
+                        )
+                        with gr.Accordion("Options", open=False, elem_id="video-options"):
+                            video_appearance = gr.Checkbox(
+                                value=True,
+                                label="Appearance matching",
+                                info="Recolour the new face to the video's light and skin tone",
+                                elem_id="video-appearance",
+                            )
+                            video_occlusion = gr.Checkbox(
+                                value=True,
+                                label="Occlusion-aware blending",
+                                info="Keep hands, glasses and hair that cover the face",
+                                elem_id="video-occlusion-aware",
+                            )
+                            video_smoothing = gr.Checkbox(
+                                value=True,
+                                label="Smooth over time",
+                                info=video_option_help("smoothing"),
+                                elem_id="video-smoothing",
+                            )
+                            detect_every = gr.Slider(
+                                1,
+                                MAX_DETECT_EVERY,
+                                value=1,
+                                step=1,
+                                label="Run the face detector on every k-th frame",
+                                info=video_option_help("detect_every"),
+                                elem_id="detect-every",
+                            )
+                        video_consent = gr.Checkbox(
+                            value=False,
+                            label=CONSENT_TEXT,
+                            info="Needed before the first swap. Every result says it was made by fswap: Content "
+                            "Credentials in the file and an invisible watermark in the faces of every frame.",
+                            elem_id="video-consent",
+                        )
+                        video_button = gr.Button(
+                            "Swap the video", variant="primary", size="lg", elem_id="video-swap-button"
+                        )
+                        with gr.Accordion("People as JSON (what /video_people returns)", open=False):
+                            people_json = gr.JSON(label="people", elem_id="people-json")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        video_result = gr.Video(
+                            label="Result", interactive=False, height=360, elem_id="video-result"
+                        )
+                    with gr.Column(scale=2):
+                        video_download = gr.DownloadButton(
+                            "Download the MP4", variant="primary", elem_id="video-download"
+                        )
+                        video_summary = gr.JSON(label="What was swapped", elem_id="video-summary")
+
+            with gr.Tab("Webcam", id="webcam"):
+                gr.HTML(WEBCAM_HELP)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2):
+                        live_source = gr.Image(
+                            label="Source photo: the person to put in",
+                            type="filepath",
+                            sources=["upload", "clipboard"],
+                            height=220,
+                            elem_id="live-source",
+                        )
+                        live_consent = gr.Checkbox(
+                            value=False,
+                            label=CONSENT_TEXT,
+                            info="Needed before the camera is swapped. Every swapped face carries fswap's "
+                            "invisible watermark.",
+                            elem_id="live-consent",
+                        )
+                        live_occlusion = gr.Checkbox(
+                            value=True,
+                            label="Occlusion-aware blending",
+                            info="Keep hands, glasses and hair that cover the face",
+                            elem_id="live-occlusion-aware",
+                        )
+                        camera = gr.Image(
+                            label="Your camera",
+                            sources=["webcam"],
+                            streaming=True,
+                            height=300,
+                            elem_id="camera",
+                        )
+                    with gr.Column(scale=3):
+                        live_result = gr.Image(
+                            label="Swapped, live",
+                            format="jpeg",
+                            interactive=False,
+                            height=420,
+                            buttons=["fullscreen"],
+                            elem_id="live-result",
+                        )
+                        live_stats = gr.HTML(elem_id="live-stats")
+                live_session = gr.State(None, time_to_live=LIVE_SESSION_SECONDS)
+
         # ---------------------------------------------------------------- upload tab
         detected = target.change(
             app.detect, target, [faces_image, faces_json], api_name="detect", preprocess=False
@@ -561,6 +742,43 @@ def build_demo(
             preprocess=False,
             concurrency_id="swap",
             concurrency_limit=SWAP_CONCURRENCY,
+        )
+
+        # ---------------------------------------------------------------- video and webcam
+        clip.change(
+            video_app.people,
+            clip,
+            [people, people_json],
+            api_name="video_people",
+            preprocess=False,
+            concurrency_id="swap",
+            concurrency_limit=SWAP_CONCURRENCY,
+        ).success(lambda: 0, None, person, queue=False, api_visibility="private")
+
+        def pick_person(event: gr.SelectData):
+            return event.index
+
+        people.select(pick_person, None, person, queue=False, api_visibility="private")
+        video_button.click(
+            video_app.swap,
+            [video_consent, video_source, clip, person, video_appearance, video_occlusion, video_smoothing,
+             detect_every],
+            [video_result, video_download, video_summary],
+            api_name="swap_video",
+            preprocess=False,
+            concurrency_id="video",
+            concurrency_limit=VIDEO_CONCURRENCY,
+        )
+        camera.stream(
+            video_app.live_frame,
+            [live_consent, live_source, live_occlusion, camera, live_session],
+            [live_result, live_stats, live_session],
+            preprocess=False,
+            stream_every=LIVE_STREAM_EVERY,
+            time_limit=LIVE_SECONDS,
+            concurrency_id="live",
+            concurrency_limit=LIVE_STREAMS,
+            api_visibility="private",
         )
 
         # The sliders as the loaded checkpoint sets them (they may differ from what its index said).
