@@ -13,6 +13,8 @@ from pathlib import Path
 
 from fswap.errors import FswapError
 from fswap.options import add_option_flags, options_from_flags
+from fswap.swap_dataset_options import DESCRIPTION as SWAP_DATASET_DESCRIPTION
+from fswap.swap_dataset_options import add_swap_dataset_arguments
 from fswap.video.options import VERIFY_FRAMES, add_video_flags
 
 
@@ -160,6 +162,31 @@ def build_parser() -> argparse.ArgumentParser:
     detect_swap.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     detect_swap.add_argument("--face-models", help="folder or Hub repo id with the face_analyzer ONNX files")
 
+    live = commands.add_parser(
+        "live", help="swap a camera live into a virtual camera, for video calls",
+        description="Read CAMERA, swap the face(s) with SOURCE as each frame comes (the newest frame: a slow swap "
+        "drops frames, it does not lag), and write the result to a virtual camera that video-call programs can "
+        "pick. Needs pyvirtualcam (pip install \"fswap[live]\") and a virtual camera: on Linux v4l2loopback "
+        "(sudo modprobe v4l2loopback devices=1 exclusive_caps=1), on Windows and macOS OBS's. Every swapped face "
+        "carries the invisible watermark. Ctrl-C stops.")
+    live.add_argument("sources", type=Path, nargs="+", metavar="SOURCE", help="photo(s) of the person to put in")
+    live.add_argument("--camera", default="/dev/video0",
+                      help="the camera: /dev/videoN on Linux, its number on macOS, video=NAME on Windows, or a video "
+                      "file (default /dev/video0)")
+    live.add_argument("--virtual-camera", metavar="DEVICE", help="the virtual camera to write to (default: the first free one)")
+    live.add_argument("--fps", type=float, default=30.0, help="frames per second asked of both cameras (default 30)")
+    live.add_argument("--size", type=_frame_size, metavar="WxH", help="picture size asked of the camera, e.g. 1280x720")
+    live.add_argument("--faces", type=_face_selector, default=0,
+                      help='which faces: "all", or the number of a face in the first picture (default 0, the largest)')
+    live.add_argument("--detect-every", type=_positive_int, default=3,
+                      help="run the face detector on every k-th frame and follow the faces between (default 3)")
+    live.add_argument("--frames", type=_positive_int, help="stop after this many frames (default: until Ctrl-C)")
+    live.add_argument("--method", choices=["fswap", "classic"], default="fswap")
+    live.add_argument("--model", help="checkpoint folder or Hub repo id (default: the shipped one)")
+    live.add_argument("--revision", help="Hub revision of --model")
+    live.add_argument("--face-models", help="classic: folder or Hub repo id with the face_analyzer ONNX files")
+    live.add_argument("--no-provenance", action="store_true", help="no watermark (for research on unmarked swaps only)")
+
     data = commands.add_parser("data", help="prepare data sets", description="Data set tools.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     prepare = data_commands.add_parser(
@@ -181,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--min-face", type=int, default=32, help="skip faces smaller than this (px)")
     prepare.add_argument("--val-fraction", type=float, default=0.1, help="share of identities for validation")
     prepare.add_argument("--limit", type=int, help="stop after this many new images (to try things out)")
+    swaps = data_commands.add_parser(
+        "swaps", help="make the swap detector's training data: real faces and swaps of a prepared data set",
+        description=SWAP_DATASET_DESCRIPTION)
+    add_swap_dataset_arguments(swaps)
+
     convert = commands.add_parser(
         "convert",
         help="build pipeline components from other formats",
@@ -199,12 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="train the occlusion segmenter or the swap networks",
+        help="train the occlusion segmenter, the swap networks or the swap detector",
         description="Run a training script in this process. For several GPUs or machines use "
         "`accelerate launch --config_file fswap/training/configs/<name>.yaml -m fswap.training.train_<what> ...` "
         "(see README). Options after WHAT go to the script; `fswap train WHAT --help` lists them.",
     )
-    train.add_argument("what", choices=["segmenter", "swap"], help="which networks")
+    train.add_argument("what", choices=["segmenter", "swap", "detector"], help="which networks")
     train.add_argument("script_args", nargs=argparse.REMAINDER, help="options for the training script")
 
     evaluate = commands.add_parser(
@@ -275,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "detect-swap":
             return _detect_swap(args)
         if args.command == "data":
-            return _data_prepare(args)
+            return _data_prepare(args) if args.data_command == "prepare" else _data_swaps(args)
+        if args.command == "live":
+            return _live(args)
         if args.command == "convert":
             return _convert(args)
         if args.command == "train":
@@ -634,6 +668,42 @@ def _data_prepare(args) -> int:
     return 0
 
 
+def _data_swaps(args) -> int:
+    from fswap.data.swaps import swap_dataset_from_arguments
+
+    swap_dataset_from_arguments(args)
+    return 0
+
+
+def _live(args) -> int:
+    """`fswap live SOURCE...`: a camera swapped into a virtual camera (`fswap.video.live`)."""
+    from fswap.video import VideoOptions, VideoSwapper
+    from fswap.video.live import live_to_virtual_camera
+
+    if args.method == "classic":
+        from fswap.baselines.classic import ClassicFaceSwapper
+
+        swapper = ClassicFaceSwapper(_analyzer(args.face_models))
+    else:
+        from fswap.assets import default_model
+        from fswap.pipeline import FaceSwapPipeline
+
+        swapper = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
+    options = VideoOptions(detect_every=args.detect_every, detection_size=320, watermark=not args.no_provenance)
+    live = VideoSwapper(swapper, args.sources, faces=args.faces, options=options)
+    stats = live_to_virtual_camera(live, args.camera, fps=args.fps, size=args.size, device=args.virtual_camera,
+                                   max_frames=args.frames)
+    print(f"live: {stats.frames} frames, {stats.fps:.1f} fps, a face swapped in {stats.swapped}")
+    return 0
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or not int(width) or not int(height):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, not {text!r}")
+    return int(width), int(height)
+
+
 def _convert(args) -> int:
     from fswap.building import identity_encoder_from_registry
     from fswap.faces import FaceAnalyzer
@@ -649,6 +719,8 @@ def _convert(args) -> int:
 def _train(args) -> int:
     if args.what == "segmenter":
         from fswap.training.train_segmenter import main as train
+    elif args.what == "detector":
+        from fswap.training.train_detector import main as train
     else:
         from fswap.training.train_swap import main as train
     train(args.script_args)

@@ -269,6 +269,21 @@ def test_the_swaps_a_detector_learns_from_carry_no_watermark(pipeline):
     assert detect_watermark(pipeline(photos[0], photos[1]).image, analyzer=pipeline.face_analyzer).found
 
 
+@needs_celeba
+def test_fswap_data_swaps_makes_the_data_set_and_fswap_train_detector_runs_the_script(swap_dataset, tmp_path, capsys):
+    from fswap.cli import main
+
+    prepared = swap_dataset[0].parent / "prepared"
+    assert main(["data", "swaps", str(prepared), "-o", str(tmp_path / "swaps"), "--methods", "classic",
+                 "--size", "64", "--limit", "2"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "swaps" / "metadata.jsonl").read_text().splitlines()]
+    assert {row["method"] for row in rows} == {"real", "classic"} and len(rows) == 8  # 2 targets a split, 2 splits
+    assert '"classic": 2' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "detector", "--help"])
+    assert exit_info.value.code == 0 and "--mask-weight" in capsys.readouterr().out
+
+
 DETECTOR_ARGS = ["--resolution", "32", "--base-channels", "8", "--num-stages", "3", "--batch-size", "4",
                  "--workers", "0", "--validate-every", "2", "--checkpoint-every", "2", "--log-every", "1"]
 

@@ -119,3 +119,22 @@ def test_a_virtual_camera_shows_what_was_sent():  # pragma: no cover - needs the
             stop.set()
             sender.join()
     assert frame.shape == grey.shape and abs(frame.astype(int).mean() - 90) < 8
+
+
+def test_fswap_live_without_a_virtual_camera_says_so_in_one_line(face_clip, capsys):
+    """The command reads the camera (a clip here), loads the swap, and stops at the missing
+    virtual camera with exit status 2 and one line; a malformed --size is refused by the parser."""
+    from fswap.cli import main
+
+    pytest.importorskip("pyvirtualcam")
+    if LOOPBACK:
+        pytest.skip("this system has a video device")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["live", str(example_image("yaoming.jpg")), "--camera", str(face_clip), "--method", "classic",
+              "--frames", "2"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("fswap: error: no virtual camera to write to") and "\n" not in error
+    with pytest.raises(SystemExit) as exit_info:
+        main(["live", str(example_image("yaoming.jpg")), "--size", "big"])
+    assert exit_info.value.code == 2 and "WIDTHxHEIGHT" in capsys.readouterr().err

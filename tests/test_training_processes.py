@@ -373,7 +373,7 @@ def test_the_swap_data_set_is_made_once_per_crop_across_two_processes_and_resume
 
     arguments = ["--methods", "classic", "--size", "64", "--limit", "4"]
     generate_swap_dataset(tiny_dataset, tmp_path / "one", ("classic",), size=64, limit=4, progress=False)
-    _launch(2, site, ["-m", "fswap.data.swaps"], str(tiny_dataset), str(tmp_path / "two"), *arguments)
+    _launch(2, site, ["-m", "fswap.data.swaps"], str(tiny_dataset), "-o", str(tmp_path / "two"), *arguments)
 
     def rows(folder: Path) -> list[dict]:
         return [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
@@ -392,7 +392,7 @@ def test_the_swap_data_set_is_made_once_per_crop_across_two_processes_and_resume
     line = json.dumps(second) + "\n"
     (tmp_path / "two" / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in two[:-1]))
     (tmp_path / "two" / ".metadata.jsonl.1").write_text(line + line[:20])
-    _launch(2, site, ["-m", "fswap.data.swaps"], str(tiny_dataset), str(tmp_path / "two"), *arguments)
+    _launch(2, site, ["-m", "fswap.data.swaps"], str(tiny_dataset), "-o", str(tmp_path / "two"), *arguments)
     again = rows(tmp_path / "two")
     assert len(again) == 16 and again[-1]["file"] == first["file"]  # the deleted crop, made and logged once more
     assert sorted({row["file"] for row in again}) == files

@@ -21,8 +21,8 @@ Under `accelerate launch --num_processes N` each process swaps its share of the 
 folds the shards into the logs when all are done, or at the start of the next run after an
 interruption.
 
-    python -m fswap.data.swaps data/celeba data/swaps
-    accelerate launch --config_file fswap/training/configs/cpu_2.yaml -m fswap.data.swaps data/celeba data/swaps
+    fswap data swaps data/celeba -o data/swaps
+    accelerate launch --config_file fswap/training/configs/cpu_2.yaml -m fswap.data.swaps data/celeba -o data/swaps
 """
 
 from __future__ import annotations
@@ -46,9 +46,8 @@ from fswap.data.prepare import _read_jsonl, _truncate_jsonl, _write_if_changed
 from fswap.errors import FswapError
 from fswap.faces import FaceAnalyzer, alignment_matrix, warp_face
 from fswap.imageio import load_image, save_image
+from fswap.swap_dataset_options import DESCRIPTION, METHODS, add_swap_dataset_arguments
 
-#: "fswap": the default rendering; "relit": `rendering="relit"` (the app offers both); "classic": the landmark swap.
-METHODS = ("fswap", "classic", "relit")
 REAL = "real"
 DATASET_FILE = "dataset.json"
 METADATA_FILE = "metadata.jsonl"
@@ -378,20 +377,12 @@ def main(argv: list[str] | None = None) -> dict:
     """`python -m fswap.data.swaps DATA OUT`, or under `accelerate launch ... -m fswap.data.swaps`."""
     import argparse
 
-    parser = argparse.ArgumentParser(
-        prog="python -m fswap.data.swaps",
-        description="Swap faces of a prepared data set with fswap and the classic swap and save aligned crops, "
-        "the swap detector's training data. Resumes an interrupted run; under `accelerate launch "
-        "--num_processes N` each process swaps its share.")
-    parser.add_argument("data", type=Path, help="a folder from `fswap data prepare`")
-    parser.add_argument("output", type=Path, help="the swap data set folder (created, or resumed)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the shipped one)")
-    parser.add_argument("--size", type=int, default=128, help="side of the crops in pixels")
-    parser.add_argument("--pairs-per-target", type=int, default=1)
-    parser.add_argument("--limit", type=int, help="at most this many targets per split")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m fswap.data.swaps", description=DESCRIPTION)
+    add_swap_dataset_arguments(parser)
+    return swap_dataset_from_arguments(parser.parse_args(argv))
+
+
+def swap_dataset_from_arguments(args) -> dict:
     summary = generate_swap_dataset(args.data, args.output, tuple(args.methods), model=args.model, size=args.size,
                                     pairs_per_target=args.pairs_per_target, limit=args.limit, seed=args.seed)
     if processes.is_main(processes.launched_processes()):

@@ -1,7 +1,7 @@
 """Train the swap detector on real face crops versus swaps (a data set from fswap.data.swaps).
 
     # the data: every CelebA photo as a target, two swaps per method each (21 min on this 2-core CPU)
-    python -m fswap.data.swaps data/celeba data/swaps --pairs-per-target 2
+    fswap data swaps data/celeba -o data/swaps --pairs-per-target 2
     # the shipped detector: fswap and classic swaps (resumes where it stopped when run again;
     # 1.4-4 s a step here, depending on what else runs)
     accelerate launch --config_file fswap/training/configs/cpu.yaml \
