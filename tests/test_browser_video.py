@@ -138,6 +138,8 @@ def test_the_webcam_comes_back_swapped(page, camera_clip, analyzer, screenshots)
           f"{fps:.2f} frames a second round trip; the server says: {stats}")
     if os.environ.get("FSWAP_WEBCAM_FPS"):
         Path(os.environ["FSWAP_WEBCAM_FPS"]).write_text(json.dumps({
+            "command": "FSWAP_BROWSER_MODEL=checkpoints/fswap-default FSWAP_WEBCAM_FPS=benchmarks/results/webcam_fps.json "
+                       "python -m pytest tests/test_browser_video.py -s",
             "fps_round_trip": round(fps, 2), "frames": len(frames), "seconds": round((frames[-1][0] - frames[0][0]) / 1000, 2),
             "server": stats, "camera": "Chromium fake camera, 320x240 Y4M at 25 fps", "stream_every": 0.1,
             "checkpoint": os.environ.get("FSWAP_BROWSER_MODEL") or "tiny untrained", "machine": platform.machine(),
