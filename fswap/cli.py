@@ -424,7 +424,7 @@ def _swap(args) -> int:
         inputs = [*sources, targets[0], *([args.faces] if isinstance(args.faces, Path) else [])]
         output = _output(_into_folder(args.output, result_name(targets[0])), inputs,
                          WRITE_SUFFIXES if args.no_provenance else SIGNED_FORMATS)
-        record = _file_swapper(args, sources).swap_file(targets[0], output)
+        record = _file_swapper(args, sources, device=_default_device()).swap_file(targets[0], output)
         for notice in record.notices:
             print(f"note: {notice}", file=sys.stderr)
         stages = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in record.timings.items())
@@ -432,7 +432,7 @@ def _swap(args) -> int:
         return 0
     plan = plan_batch(targets, args.output, overwrite=args.overwrite)
     processes = launched_processes()  # under `accelerate launch`, each process swaps its share
-    swapper = _file_swapper(args, sources, device=None if processes is None else processes.device)
+    swapper = _file_swapper(args, sources, device=_default_device() if processes is None else processes.device)
     report = swap_files(swapper, plan, args.output)
     if processes is None or processes.is_main_process:
         print(f"{args.output}: {report.summary()}")
@@ -482,7 +482,8 @@ def _swap_video(args, sources: list[Path], video: Path, mapping: list | None = N
         from fswap.assets import default_model
         from fswap.pipeline import FaceSwapPipeline
 
-        swapper = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
+        swapper = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision,
+                                                   device=_default_device())
     provenance = not args.no_provenance
     result = swap_video(swapper, sources or None, video, output, faces=faces, reference=reference, mapping=mapping,
                         options=video_options_from_flags(args, watermark=provenance, content_credentials=provenance),
@@ -540,6 +541,13 @@ def _map_pair(text: str) -> tuple[Path, Path]:
     reference, source = splits[0]
     missing = reference if not reference.is_file() else source
     raise FswapError(f"--map {text}: no such file {missing}")
+
+
+def _default_device():
+    """The GPU (torch's accelerator) when there is one, else None: the CPU."""
+    import torch
+
+    return torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
 
 
 def _file_swapper(args, sources: list[Path], device=None):
@@ -688,7 +696,8 @@ def _live(args) -> int:
         from fswap.assets import default_model
         from fswap.pipeline import FaceSwapPipeline
 
-        swapper = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision)
+        swapper = FaceSwapPipeline.from_pretrained(args.model or default_model(), revision=args.revision,
+                                                   device=_default_device())
     options = VideoOptions(detect_every=args.detect_every, detection_size=320, watermark=not args.no_provenance)
     live = VideoSwapper(swapper, args.sources, faces=args.faces, options=options)
     stats = live_to_virtual_camera(live, args.camera, fps=args.fps, size=args.size, device=args.virtual_camera,

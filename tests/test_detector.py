@@ -300,9 +300,9 @@ def test_two_steps_through_accelerate_leave_a_loadable_detector(swap_dataset, tm
     detector = load_component(SwapDetector, tmp_path / "swap_detector")
     assert detector.config.sample_size == 32 and detector.config.crop_margin == 0.25
     history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
-    assert {"val_auc_fswap", "val_auc_classic"} <= set(history[-1])
+    assert {"val_auc_fswap", "val_auc_classic", "val_auc_relit"} <= set(history[-1])
     record = json.loads((tmp_path / "swap_detector" / "training_record.json").read_text())
-    assert record["steps"] == 2 and record["swap_methods"] == ["classic", "fswap"]
+    assert record["steps"] == 2 and record["swap_methods"] == ["classic", "fswap", "relit"]
     card = render_detector_card(tmp_path / "swap_detector")
     assert "non-commercial" in card and "Not evaluated yet" in card and "| real | 3 |" in card
 
@@ -329,8 +329,8 @@ def test_resume_is_exact_and_methods_filter(swap_dataset, tmp_path):
     assert "val_auc_classic" in last
 
     results = evaluate_detector(load_component(SwapDetector, straight / "swap_detector"), output, "val")
-    assert set(results) == {"fswap", "classic", "all"}
-    assert results["all"]["real"] == 2 and results["all"]["fake"] == 4
+    assert set(results) == {"fswap", "classic", "relit", "all"}
+    assert results["all"]["real"] == 2 and results["all"]["fake"] == 6
     assert all(0 <= r["auc"] <= 1 and 0 <= r["mask_iou"] <= 1 for r in results.values())
 
 
