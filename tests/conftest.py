@@ -53,3 +53,22 @@ def two_stage():
         pipe.face_analyzer, pipe.identity_encoder, pipe.attribute_encoder, pipe.generator, pipe.occlusion_segmenter,
         attribute_input="warped_source",
     )
+
+
+# ------------------------------------------------------------------ video clips (test_video*.py)
+@pytest.fixture(scope="module")
+def people(analyzer):
+    """Two one-face photos cut from t1.jpg (two different people), and a source photo."""
+    from fswap.video.known_motion import portrait
+
+    t1 = load_image(example_image("t1.jpg"))
+    faces = analyzer.detect(t1)
+    return portrait(t1, faces[0].box), portrait(t1, faces[1].box), load_image(example_image("yaoming.jpg"))
+
+
+@pytest.fixture(scope="module")
+def classic(analyzer):
+    """The classic landmark swap."""
+    from fswap.baselines.classic import ClassicFaceSwapper
+
+    return ClassicFaceSwapper(analyzer)

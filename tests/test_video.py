@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from fswap.assets import example_image
-from fswap.baselines.classic import ClassicFaceSwapper
 from fswap.errors import NoFaceError, OutputError
 from fswap.faces import region_mask
-from fswap.imageio import load_image, save_image
+from fswap.imageio import save_image
 from fswap.options import OptionError
 from fswap.video import (
     VideoError,
@@ -26,22 +25,9 @@ from fswap.video import (
 )
 from fswap.video.cuts import CutDetector
 from fswap.video.decode import upright
-from fswap.video.known_motion import KnownMotion, StabilityMeter, portrait, write_clip
+from fswap.video.known_motion import KnownMotion, StabilityMeter, write_clip
 
 QUIET = VideoOptions(watermark=False)
-
-
-@pytest.fixture(scope="module")
-def people(analyzer):
-    """Two one-face photos cut from t1.jpg (two different people), and a source photo."""
-    t1 = load_image(example_image("t1.jpg"))
-    faces = analyzer.detect(t1)
-    return portrait(t1, faces[0].box), portrait(t1, faces[1].box), load_image(example_image("yaoming.jpg"))
-
-
-@pytest.fixture(scope="module")
-def classic(analyzer):
-    return ClassicFaceSwapper(analyzer)
 
 
 @pytest.fixture(scope="module")

@@ -11,27 +11,13 @@ import numpy as np
 import pytest
 
 from fswap.assets import example_image
-from fswap.baselines.classic import ClassicFaceSwapper
 from fswap.cli import main
 from fswap.imageio import load_image, save_image
 from fswap.provenance import read_video_manifest, verify_video
 from fswap.video import probe_video, swap_video
-from fswap.video.known_motion import KnownMotion, portrait, reencode, write_clip
+from fswap.video.known_motion import KnownMotion, reencode, write_clip
 
 CLASSIC = "classic landmark swap"
-
-
-@pytest.fixture(scope="module")
-def people(analyzer):
-    """Two one-face photos cut from t1.jpg (two different people), and a source photo."""
-    t1 = load_image(example_image("t1.jpg"))
-    faces = analyzer.detect(t1)
-    return portrait(t1, faces[0].box), portrait(t1, faces[1].box), load_image(example_image("yaoming.jpg"))
-
-
-@pytest.fixture(scope="module")
-def classic(analyzer):
-    return ClassicFaceSwapper(analyzer)
 
 
 @pytest.fixture(scope="module")
