@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_face_numbers,
         metavar="N[,N...]",
         help="which face of each source photo is the person, by number as `fswap detect` gives them (largest "
-        'first): "1", or one per photo ("1,0"); default: the largest face of each',
+        'first): "1", or one per photo ("1,0"); default: the largest face of each. Photo targets only: a video '
+        "takes the largest face of each source photo",
     )
     swap.add_argument(
         "--method",
@@ -415,6 +416,9 @@ def _swap(args) -> int:
         if not targets:
             raise FswapError(f"{args.target} holds no photos ({', '.join(_photo_suffixes())})")
     elif len(targets) == 1 and _is_video(targets[0]):
+        if args.source_faces:
+            raise FswapError("--source-faces is for photos: a video takes the largest face of each source photo "
+                             "(crop a group photo to the person)")
         return _swap_video(args, sources, targets[0])
     elif len(targets) == 1:  # one photo: -o may name the file
         from fswap.imageio import WRITE_SUFFIXES

@@ -198,7 +198,7 @@ def test_map_gives_each_person_in_a_video_their_own_source(two_people, analyzer,
 
 
 @pytest.mark.parametrize("case", ["no equals sign", "missing file", "positional source", "with --faces",
-                                  "with --source-faces", "a photo"])
+                                  "with --source-faces", "a photo", "--source-faces without --map"])
 def test_map_errors_are_one_line(two_people, tmp_path, capsys, case):
     clip, files = two_people
     pair = f"{files['left']}={files['yao']}"
@@ -209,6 +209,7 @@ def test_map_errors_are_one_line(two_people, tmp_path, capsys, case):
         "with --faces": [str(clip), "--map", pair, "--faces", "all"],
         "with --source-faces": [str(clip), "--map", pair, "--source-faces", "0"],
         "a photo": [str(example_image("t1.jpg")), "--map", pair],
+        "--source-faces without --map": [str(files["yao"]), str(clip), "--source-faces", "0"],  # was ignored
     }[case]
     expected = {
         "no equals sign": "is not REF=SOURCE",
@@ -217,6 +218,7 @@ def test_map_errors_are_one_line(two_people, tmp_path, capsys, case):
         "with --faces": "leave out --faces",
         "with --source-faces": "leave out --source-faces",
         "a photo": "--map works on a video",
+        "--source-faces without --map": "--source-faces is for photos",
     }[case]
     output = tmp_path / "out.mp4"
     with pytest.raises(SystemExit) as exit_info:
